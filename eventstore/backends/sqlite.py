@@ -1,0 +1,285 @@
+"""SQLite backend: the embedded default.
+
+One write connection (used under the store's commit lock), one read connection
+per thread. WAL mode lets readers go on while a writer commits; ``BEGIN
+IMMEDIATE`` takes the write lock up front so concurrent processes queue on the
+busy timeout instead of failing mid-transaction. ``synchronous=FULL`` (the
+default durability) syncs the WAL on every commit, so an acknowledged append
+survives power loss; ``durability="process"`` uses ``synchronous=NORMAL``, which
+survives a crashed process but may lose the last commits on power loss.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from ..errors import BackendError, ConfigurationError, StoreClosed
+from ..migrate import AppliedMigration, Migration
+from ..records import Row
+from .base import Backend, Tx, Writer
+
+_SELECT = (
+    "SELECT position, stream_id, version, type, data, metadata, data_digest, "
+    "metadata_digest, recorded_at, prev_hash, hash FROM events"
+)
+_INSERT = "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+_SCHEMA_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    checksum   TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+)"""
+
+
+def path_from_url(url: str) -> str:
+    """``sqlite:///rel.db`` -> ``rel.db``; ``sqlite:////abs.db`` -> ``/abs.db``; a plain path as is."""
+    if url.startswith("sqlite://"):
+        rest = url[len("sqlite://"):]
+        if not rest.startswith("/"):
+            raise ConfigurationError(f"bad SQLite URL {url!r}: use sqlite:///relative.db or sqlite:////absolute.db")
+        path = rest[1:]
+    else:
+        path = url
+    if not path or path == ":memory:":
+        raise ConfigurationError("SQLite needs a file path (an in-memory database cannot be shared between connections)")
+    return path
+
+
+def _split_statements(script: str) -> list[str]:
+    """Split a SQL script into complete statements (trigger bodies included)."""
+    out: list[str] = []
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip() and not all(l.strip().startswith("--") for l in buf.strip().splitlines()):
+        raise BackendError(f"incomplete SQL statement in migration: {buf.strip()[:80]!r}")
+    return out
+
+
+class _SQLiteWriter(Writer):
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def head(self) -> tuple[int, bytes | None]:
+        row = self.conn.execute("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1").fetchone()
+        return (0, None) if row is None else (row[0], row[1])
+
+    def stream_versions(self, stream_ids: Iterable[str]) -> dict[str, int]:
+        q = "SELECT max(version) FROM events WHERE stream_id = ?"
+        return {s: self.conn.execute(q, (s,)).fetchone()[0] or 0 for s in stream_ids}
+
+    def insert(self, rows: Sequence[Row]) -> None:
+        self.conn.executemany(_INSERT, rows)
+
+
+class _SQLiteTx(Tx):
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.conn.execute(sql, params).fetchall()
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, rows)
+
+
+class SQLiteBackend(Backend):
+    dialect = "sqlite"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        durability: Literal["full", "process"] = "full",
+        busy_timeout: float = 30.0,
+        create: bool = True,
+    ):
+        self.url = url
+        self.path = path_from_url(url)
+        if not create and not os.path.exists(self.path):
+            raise ConfigurationError(f"no database at {self.path!r} (run 'eventstore init' first)")
+        parent = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(parent):
+            raise ConfigurationError(f"cannot create database {self.path!r}: directory {parent!r} does not exist")
+        self.durability = durability
+        self.busy_timeout = busy_timeout
+        self._sync = {"full": "FULL", "process": "NORMAL"}[durability]
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._closed = False
+        self._wconn = self._connect()
+        self._wconn.execute("PRAGMA journal_mode=WAL")
+        self._wconn.execute(_SCHEMA_TABLE)
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as e:
+            raise ConfigurationError(f"cannot open SQLite database {self.path!r}: {e}") from None
+        conn.execute(f"PRAGMA synchronous={self._sync}")
+        conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreClosed("the store is closed")
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    # -- migrations ---------------------------------------------------------------
+    def applied_migrations(self) -> list[AppliedMigration]:
+        rows = self._reader().execute(
+            "SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version"
+        ).fetchall()
+        return [AppliedMigration(*r) for r in rows]
+
+    def apply_migration(self, migration: Migration, direction: Literal["up", "down"]) -> None:
+        conn = self._wconn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            done = conn.execute(
+                "SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)
+            ).fetchone() is not None
+            if done == (direction == "up"):
+                conn.execute("ROLLBACK")  # another process got there first
+                return
+            for stmt in _split_statements(migration.up if direction == "up" else migration.down):
+                conn.execute(stmt)
+            if direction == "up":
+                conn.execute(
+                    "INSERT INTO schema_migrations VALUES (?,?,?,?)",
+                    (migration.version, migration.name, migration.checksum,
+                     datetime.now(timezone.utc).isoformat(timespec="seconds")),
+                )
+            else:
+                conn.execute("DELETE FROM schema_migrations WHERE version = ?", (migration.version,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    # -- writes -------------------------------------------------------------------
+    @contextmanager
+    def write(self) -> Iterator[Writer]:
+        if self._closed:
+            raise StoreClosed("the store is closed")
+        conn = self._wconn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise BackendError(f"cannot start a write transaction on {self.path!r}: {e}") from None
+        try:
+            yield _SQLiteWriter(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise BackendError(f"commit failed on {self.path!r}: {e}") from None
+
+    # -- reads --------------------------------------------------------------------
+    def head(self) -> tuple[int, bytes | None]:
+        row = self._reader().execute("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1").fetchone()
+        return (0, None) if row is None else (row[0], row[1])
+
+    def read_range(self, from_position: int, to_position: int | None, limit: int) -> list[Row]:
+        if to_position is None:
+            cur = self._reader().execute(
+                _SELECT + " WHERE position >= ? ORDER BY position LIMIT ?", (from_position, limit)
+            )
+        else:
+            cur = self._reader().execute(
+                _SELECT + " WHERE position >= ? AND position <= ? ORDER BY position LIMIT ?",
+                (from_position, to_position, limit),
+            )
+        return list(map(Row._make, cur))
+
+    def read_stream(self, stream_id: str, from_version: int, limit: int) -> list[Row]:
+        cur = self._reader().execute(
+            _SELECT + " WHERE stream_id = ? AND version >= ? ORDER BY version LIMIT ?",
+            (stream_id, from_version, limit),
+        )
+        return list(map(Row._make, cur))
+
+    def row_at(self, position: int) -> Row | None:
+        r = self._reader().execute(_SELECT + " WHERE position = ?", (position,)).fetchone()
+        return None if r is None else Row._make(r)
+
+    def stream_version(self, stream_id: str) -> int:
+        r = self._reader().execute("SELECT max(version) FROM events WHERE stream_id = ?", (stream_id,)).fetchone()
+        return r[0] or 0
+
+    def stream_position(self, stream_id: str, version: int) -> int | None:
+        r = self._reader().execute(
+            "SELECT position FROM events WHERE stream_id = ? AND version = ?", (stream_id, version)
+        ).fetchone()
+        return None if r is None else r[0]
+
+    def counts(self) -> tuple[int, int, dict[str, int]]:
+        c = self._reader()
+        n = c.execute("SELECT count(*) FROM events").fetchone()[0]
+        streams = c.execute("SELECT count(DISTINCT stream_id) FROM events").fetchone()[0]
+        types = dict(c.execute("SELECT type, count(*) FROM events GROUP BY type ORDER BY type").fetchall())
+        return n, streams, types
+
+    def size_bytes(self) -> int | None:
+        total = 0
+        for suffix in ("", "-wal"):
+            try:
+                total += os.path.getsize(self.path + suffix)
+            except OSError:
+                pass
+        return total
+
+    # -- other tables -------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        if self._closed:
+            raise StoreClosed("the store is closed")
+        conn = getattr(self._local, "tx_conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.tx_conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield _SQLiteTx(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._reader().execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with self._readers_lock:
+            for c in self._readers:
+                c.close()
+            self._readers.clear()
+        self._wconn.close()

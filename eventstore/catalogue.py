@@ -1,0 +1,114 @@
+"""The event catalogue: the public vocabulary agents emit (docs/events.md).
+
+Events whose type is listed here are validated on append against their Struct;
+errors name the exact path (``$.data.tokens_used``). Other types are stored as
+given. Optional fields may be absent or null, which mean the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from .errors import InvalidEvent
+
+
+class _Event(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    pass
+
+
+class SessionStarted(_Event):
+    session_id: str
+    name: str | None = None
+    task: str | None = None
+    kind: str | None = None
+    model: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    settings: dict[str, Any] | None = None
+    workspace: str | None = None
+
+
+class SessionStatusChanged(_Event):
+    session_id: str
+    status: Literal["active", "paused", "completed", "failed"]
+    reason: str | None = None
+
+
+class MessageAppended(_Event):
+    session_id: str
+    message_id: str
+    role: Literal["user", "assistant", "system", "tool"]
+    content: str
+    parent_id: str | None = None
+    model: str | None = None
+    tokens_used: int | None = None
+    finish_reason: str | None = None
+
+
+class ToolStarted(_Event):
+    session_id: str
+    execution_id: str
+    tool_name: str
+    input: Any
+    message_id: str | None = None
+
+
+class ToolFinished(_Event):
+    session_id: str
+    execution_id: str
+    status: Literal["completed", "failed", "timeout"]
+    output: Any = None
+    error: str | None = None
+    duration_ms: float | None = None
+    retry_count: int | None = None
+
+
+class MetricRecorded(_Event):
+    metric: str
+    value: float
+    session_id: str | None = None
+    stage: str | None = None
+    unit: str | None = None
+
+
+class SloDefined(_Event):
+    slo_id: str
+    metric: str
+    objective: Literal["p50", "p95", "p99", "max", "mean"]
+    threshold: float
+    severity: str
+    stage: str | None = None
+    window: int | None = None
+
+
+CATALOGUE: dict[str, type[_Event]] = {
+    "session.started": SessionStarted,
+    "session.status_changed": SessionStatusChanged,
+    "message.appended": MessageAppended,
+    "tool.started": ToolStarted,
+    "tool.finished": ToolFinished,
+    "metric.recorded": MetricRecorded,
+    "slo.defined": SloDefined,
+}
+
+
+def validate(type: str, data: dict[str, Any]) -> None:
+    """Check ``data`` against the catalogue Struct for ``type`` (if any)."""
+    schema = CATALOGUE.get(type)
+    if schema is None:
+        return
+    try:
+        msgspec.convert(data, schema)
+    except msgspec.ValidationError as e:
+        msg = str(e).replace("`$", "`$.data")
+        if "`$.data" not in msg:
+            msg += " - at `$.data`"
+        raise InvalidEvent(f"invalid {type!r} event: {msg}") from None
+
+
+def parse(type: str, data: dict[str, Any]) -> _Event | None:
+    """Decode a stored catalogue event into its Struct (None for other types)."""
+    schema = CATALOGUE.get(type)
+    return None if schema is None else msgspec.convert(data, schema)

@@ -1,0 +1,232 @@
+"""CLI commands for the log itself: init, append, read, stats, migrate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import msgspec
+
+from ..errors import InvalidEvent, UserError, WrongExpectedVersion
+from ..records import NewEvent
+from ..store import EventStore
+from . import Context, echo_json, main, pass_ctx
+
+JSONL_BATCH = 1000
+
+
+class JsonlRecord(msgspec.Struct, forbid_unknown_fields=True):
+    """One line of ``append --jsonl``."""
+
+    stream: str
+    type: str
+    data: dict[str, Any]
+    metadata: dict[str, Any] = {}
+    expected_version: int | None = None
+
+
+def _json_object(text: str, what: str) -> Any:
+    try:
+        value = msgspec.json.decode(text)
+    except msgspec.DecodeError as e:
+        raise InvalidEvent(f"{what} is not valid JSON: {e}") from None
+    if not isinstance(value, dict):
+        raise InvalidEvent(f"{what} must be a JSON object")
+    return value
+
+
+def parse_jsonl(lines: Any, store: EventStore) -> list[tuple[int, str, list[NewEvent], int | None]]:
+    """Parse and fully validate every line before anything is written."""
+    decoder = msgspec.json.Decoder(JsonlRecord)
+    out = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = decoder.decode(line)
+        except msgspec.ValidationError as e:
+            raise InvalidEvent(str(e), line=n) from None
+        except msgspec.DecodeError as e:
+            raise InvalidEvent(f"not valid JSON: {e}", line=n) from None
+        event = NewEvent(type=rec.type, data=rec.data, metadata=rec.metadata)
+        try:
+            if not rec.stream:
+                raise InvalidEvent("stream must not be empty", path="$.stream")
+            if rec.expected_version is not None and rec.expected_version < 0:
+                raise InvalidEvent("expected_version must be >= 0", path="$.expected_version")
+            store.prepare([event])
+        except InvalidEvent as e:
+            raise InvalidEvent(str(e), line=n) from None
+        out.append((n, rec.stream, [event], rec.expected_version))
+    return out
+
+
+@main.command()
+@pass_ctx
+def init(ctx: Context) -> None:
+    """Create the database and apply migrations."""
+    with ctx.open() as store:
+        click.echo(f"initialised {store.url} (schema version {store.stats().schema_version})", err=True)
+
+
+@main.command()
+@click.option("--stream", "stream_id", help="Stream id.")
+@click.option("--type", "type_", help="Event type.")
+@click.option("--data", help="Event data, a JSON object.")
+@click.option("--metadata", default="{}", show_default=True, help="Event metadata, a JSON object.")
+@click.option("--expected-version", type=int, help="Fail unless the stream is at this version (0: no stream yet).")
+@click.option("--jsonl", type=click.File("r"), help="Append JSON Lines from FILE ('-' for stdin).")
+@pass_ctx
+def append(ctx: Context, stream_id: str | None, type_: str | None, data: str | None, metadata: str,
+           expected_version: int | None, jsonl: Any) -> None:
+    """Append events; print one receipt per event as a JSON line.
+
+    Either --stream/--type/--data, or --jsonl FILE with one object per line:
+    {"stream", "type", "data", optional "metadata" and "expected_version"}.
+    Every line is validated before anything is written; lines are then appended
+    in atomic batches of 1000.
+    """
+    if jsonl is not None:
+        if stream_id or type_ or data:
+            raise UserError("give either --jsonl or --stream/--type/--data, not both")
+        with ctx.open() as store:
+            records = parse_jsonl(jsonl, store)
+            for i in range(0, len(records), JSONL_BATCH):
+                chunk = records[i:i + JSONL_BATCH]
+                try:
+                    results = store.append_many([(s, evs, exp) for _, s, evs, exp in chunk])
+                except WrongExpectedVersion as e:
+                    line = next(n for n, s, _, exp in chunk if s == e.stream_id and exp == e.expected)
+                    done = f"lines before {chunk[0][0]} were appended" if i else "nothing was written"
+                    raise UserError(f"line {line}: {e}; {done}") from None
+                for receipts in results:
+                    for r in receipts:
+                        echo_json(r)
+        return
+    missing = [name for name, v in (("--stream", stream_id), ("--type", type_), ("--data", data)) if v is None]
+    if missing:
+        raise UserError(f"missing {', '.join(missing)} (or use --jsonl FILE)")
+    event = NewEvent(type=type_, data=_json_object(data, "--data"),  # type: ignore[arg-type]
+                     metadata=_json_object(metadata, "--metadata"))
+    with ctx.open() as store:
+        for r in store.append(stream_id, [event], expected_version=expected_version):  # type: ignore[arg-type]
+            echo_json(r)
+
+
+@main.command()
+@click.option("--stream", "stream_id", help="Read one stream (in version order).")
+@click.option("--from", "from_", type=click.IntRange(min=1), default=1, show_default=True,
+              help="First position (or first version with --stream).")
+@click.option("--limit", type=click.IntRange(min=0), help="At most this many events.")
+@pass_ctx
+def read(ctx: Context, stream_id: str | None, from_: int, limit: int | None) -> None:
+    """Print events as JSON lines, in global order or one stream's order."""
+    with ctx.open(migrate=False, create=False) as store:
+        events = store.read_stream(stream_id, from_) if stream_id else store.read_all(from_)
+        for n, ev in enumerate(events):
+            if limit is not None and n >= limit:
+                break
+            echo_json(ev)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def stats(ctx: Context, as_json: bool) -> None:
+    """Counts, streams, size and head hash."""
+    with ctx.open(migrate=False, create=False) as store:
+        s = store.stats()
+    if as_json:
+        echo_json(s)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(show_header=False, box=None)
+    for k, v in (("database", s.url), ("events", s.events), ("streams", s.streams),
+                 ("head position", s.head_position), ("head hash", s.head_hash or "-"),
+                 ("size", f"{(s.size_bytes or 0) / 1e6:.1f} MB"), ("schema version", s.schema_version)):
+        t.add_row(k, str(v))
+    for typ, n in s.types.items():
+        t.add_row(f"  {typ}", str(n))
+    Console().print(t)
+
+
+@main.group()
+def migrate() -> None:
+    """Schema migrations: status, plan, up, down."""
+
+
+@migrate.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def migrate_status(ctx: Context, as_json: bool) -> None:
+    """List migrations and whether each is applied."""
+    from ..migrate import Migrator
+    from ..store import open_backend
+
+    backend = open_backend(ctx.db)
+    try:
+        rows = Migrator(backend).status()
+    finally:
+        backend.close()
+    if as_json:
+        echo_json([r.__dict__ for r in rows])
+        return
+    for r in rows:
+        flag = " (destructive)" if r.destructive else ""
+        click.echo(f"{r.version:04d}_{r.name}  {r.state}{flag}  {r.applied_at or ''}".rstrip())
+
+
+@migrate.command("plan")
+@pass_ctx
+def migrate_plan(ctx: Context) -> None:
+    """Show what 'migrate up' would apply."""
+    from ..migrate import Migrator
+    from ..store import open_backend
+
+    backend = open_backend(ctx.db)
+    try:
+        plan = Migrator(backend).plan()
+    finally:
+        backend.close()
+    if not plan:
+        click.echo("up to date", err=True)
+    for m in plan:
+        click.echo(f"{m.version:04d}_{m.name}{' (destructive)' if m.destructive else ''}")
+
+
+@migrate.command("up")
+@click.option("--allow-destructive", is_flag=True, help="Also apply migrations marked destructive.")
+@pass_ctx
+def migrate_up(ctx: Context, allow_destructive: bool) -> None:
+    """Apply every pending migration."""
+    from ..migrate import Migrator
+    from ..store import open_backend
+
+    backend = open_backend(ctx.db)
+    try:
+        done = Migrator(backend).up(allow_destructive=allow_destructive)
+    finally:
+        backend.close()
+    for m in done:
+        click.echo(f"applied {m.version:04d}_{m.name}")
+    if not done:
+        click.echo("up to date", err=True)
+
+
+@migrate.command("down")
+@click.option("--allow-destructive", is_flag=True, help="Allow a rollback that deletes data.")
+@pass_ctx
+def migrate_down(ctx: Context, allow_destructive: bool) -> None:
+    """Roll back the last applied migration."""
+    from ..migrate import Migrator
+    from ..store import open_backend
+
+    backend = open_backend(ctx.db, create=False)
+    try:
+        m = Migrator(backend).down(allow_destructive=allow_destructive)
+    finally:
+        backend.close()
+    click.echo(f"rolled back {m.version:04d}_{m.name}" if m else "nothing to roll back")
+

@@ -1,0 +1,3 @@
+"""CLI commands: tools (see docs/cli.md)."""
+
+from __future__ import annotations

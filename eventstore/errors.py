@@ -1,0 +1,65 @@
+"""One exception hierarchy: every error the store raises derives from EventStoreError.
+
+The CLI maps ``UserError`` subclasses to exit status 2 with a one-line message, so
+each message names what was wrong and where, and never needs a traceback.
+"""
+
+from __future__ import annotations
+
+
+class EventStoreError(Exception):
+    """Base class of every error raised by eventstore."""
+
+
+class UserError(EventStoreError):
+    """Bad input or a bad request: the caller can fix it; nothing was written."""
+
+
+class InvalidEvent(UserError):
+    """An event (or a JSON Lines record) is malformed; the message names the path."""
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None):
+        self.path = path
+        self.line = line
+        where = ""
+        if line is not None:
+            where += f"line {line}: "
+        if path is not None and path not in message:
+            where += f"at {path}: "
+        super().__init__(where + message)
+
+
+class EventTooLarge(InvalidEvent):
+    """An encoded event exceeds the configured size limit."""
+
+
+class WrongExpectedVersion(UserError):
+    """The stream was not at the version the caller expected; nothing was written."""
+
+    def __init__(self, stream_id: str, expected: int, actual: int):
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"wrong expected version for stream {stream_id!r}: expected {expected}, actual {actual}"
+        )
+
+
+class ConfigurationError(UserError):
+    """A bad database URL, option or file given by the user."""
+
+
+class MigrationError(EventStoreError):
+    """A migration cannot be applied or rolled back as asked."""
+
+
+class StoreClosed(EventStoreError):
+    """The store was used after ``close()``."""
+
+
+class BackendError(EventStoreError):
+    """The database failed in a way the store could not recover from."""
+
+
+class VerificationError(EventStoreError):
+    """A proof, receipt, signature or checkpoint did not verify."""

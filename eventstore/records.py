@@ -1,0 +1,98 @@
+"""Structs for every record that crosses a boundary: events in, events out, receipts, reports."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import msgspec
+
+
+class NewEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An event to append. ``data`` and ``metadata`` are JSON objects (dicts or Structs)."""
+
+    type: str
+    data: Any = msgspec.field(default_factory=dict)
+    metadata: Any = msgspec.field(default_factory=dict)
+
+
+class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An event as stored in the log, with its payloads decoded.
+
+    ``data`` is ``None`` when the payload has been erased (the digest still stands).
+    """
+
+    position: int
+    stream_id: str
+    version: int
+    type: str
+    data: Any
+    metadata: Any
+    recorded_at: str
+    hash: str
+    prev_hash: str
+
+
+class Receipt(msgspec.Struct, frozen=True, kw_only=True):
+    """Proof of a durable append: what the appender keeps and can check later.
+
+    Hashes are lowercase hex. See docs/format.md, "Receipts".
+    """
+
+    position: int
+    stream_id: str
+    version: int
+    hash: str
+    prev_hash: str
+    recorded_at: str
+
+
+class Problem(msgspec.Struct, frozen=True, kw_only=True):
+    """The first thing found wrong by a verification."""
+
+    position: int
+    kind: str
+    message: str
+
+
+class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
+    """Outcome of ``EventStore.verify``: ``ok`` only if every checked entry is intact."""
+
+    ok: bool
+    checked: int
+    from_position: int
+    to_position: int
+    head_position: int
+    head_hash: str | None
+    problem: Problem | None = None
+
+
+class Stats(msgspec.Struct, frozen=True, kw_only=True):
+    """Summary figures of a store (``eventstore stats``)."""
+
+    url: str
+    events: int
+    streams: int
+    types: dict[str, int]
+    head_position: int
+    head_hash: str | None
+    size_bytes: int | None
+    schema_version: int
+
+
+class Row(NamedTuple):
+    """One stored row of the ``events`` table, column for column (internal)."""
+
+    position: int
+    stream_id: str
+    version: int
+    type: str
+    data: bytes | None
+    metadata: bytes | None
+    data_digest: bytes
+    metadata_digest: bytes
+    recorded_at: str
+    prev_hash: bytes
+    hash: bytes
+
+
+COLUMNS = Row._fields

@@ -1,0 +1,430 @@
+"""EventStore: the append-only, hash-chained log and its public API.
+
+Appends from many threads are grouped: whichever caller takes the commit lock
+first commits every request queued so far in one transaction and one disk sync
+(group commit); each request keeps its own expected-version check and receipts.
+A receipt is created inside the transaction but returned only after the commit
+is durable.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from . import catalogue, codec
+from .backends.base import Backend
+from .errors import (
+    BackendError,
+    ConfigurationError,
+    EventStoreError,
+    EventTooLarge,
+    InvalidEvent,
+    MigrationError,
+    WrongExpectedVersion,
+)
+from .hashing import GENESIS_HASH, digest, entry_hash
+from .migrate import Migrator
+from .records import NewEvent, Problem, Receipt, RecordedEvent, Row, Stats, VerifyReport
+from .verify import ChainVerifier, recompute_hash
+
+ANY: None = None
+"""``expected_version=ANY``: append whatever the stream's version."""
+NO_STREAM = 0
+"""``expected_version=NO_STREAM``: the stream must not exist yet."""
+
+DEFAULT_MAX_EVENT_BYTES = 1 << 20
+MAX_NAME_BYTES = 512
+
+Durability = Literal["full", "process"]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _check_name(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidEvent(f"{what} must be a string, not {type(value).__name__}")
+    if not value:
+        raise InvalidEvent(f"{what} must not be empty")
+    if len(value.encode()) > MAX_NAME_BYTES:
+        raise InvalidEvent(f"{what} is longer than {MAX_NAME_BYTES} bytes")
+    return value
+
+
+class _Prepared:
+    __slots__ = ("type", "data", "metadata", "data_digest", "metadata_digest")
+
+    def __init__(self, type: str, data: bytes, metadata: bytes):
+        self.type = type
+        self.data = data
+        self.metadata = metadata
+        self.data_digest = digest(data)
+        self.metadata_digest = digest(metadata)
+
+
+class _Request:
+    __slots__ = ("stream_id", "expected", "events", "done", "receipts", "error")
+
+    def __init__(self, stream_id: str, expected: int | None, events: list[_Prepared]):
+        self.stream_id = stream_id
+        self.expected = expected
+        self.events = events
+        self.done = False
+        self.receipts: list[Receipt] | None = None
+        self.error: BaseException | None = None
+
+
+def to_recorded(row: Row) -> RecordedEvent:
+    return RecordedEvent(
+        position=row.position,
+        stream_id=row.stream_id,
+        version=row.version,
+        type=row.type,
+        data=codec.decode(row.data),
+        metadata=codec.decode(row.metadata),
+        recorded_at=row.recorded_at,
+        hash=row.hash.hex(),
+        prev_hash=row.prev_hash.hex(),
+    )
+
+
+def open_backend(url: str, *, durability: Durability = "full", create: bool = True, **options: Any) -> Backend:
+    """Pick the backend from the URL scheme (``postgresql://`` or a SQLite path/URL)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            from .backends.postgres import PostgresBackend
+        except ImportError as e:  # psycopg not installed
+            raise ConfigurationError(
+                f"PostgreSQL support needs psycopg: pip install 'eventstore[postgres]' ({e})"
+            ) from None
+        return PostgresBackend(url, durability=durability, **options)
+    if "://" in url and not url.startswith("sqlite://"):
+        raise ConfigurationError(f"unsupported database URL {url!r}: use a path, sqlite:///path or postgresql://...")
+    from .backends.sqlite import SQLiteBackend
+
+    return SQLiteBackend(url, durability=durability, create=create, **options)
+
+
+class EventStore:
+    """A tamper-evident event log. Safe to share between threads."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    ):
+        self.backend = backend
+        self.max_event_bytes = max_event_bytes
+        self._commit_lock = threading.Lock()
+        self._pending_lock = threading.Lock()
+        self._pending: list[_Request] = []
+
+    # -- lifecycle ----------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        url: str | os.PathLike[str],
+        *,
+        durability: Durability = "full",
+        migrate: bool = True,
+        create: bool = True,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        **backend_options: Any,
+    ) -> EventStore:
+        """Open (and by default create and migrate) the store at a path or URL.
+
+        ``durability="full"`` (default): a receipt means the event survives power
+        loss. ``"process"``: it survives a crash of the process, not of the machine.
+        Pending non-destructive migrations are applied unless ``migrate=False``.
+        """
+        if durability not in ("full", "process"):
+            raise ConfigurationError(f"durability must be 'full' or 'process', not {durability!r}")
+        backend = open_backend(os.fspath(url), durability=durability, create=create, **backend_options)
+        try:
+            migrator = Migrator(backend)
+            if migrate:
+                pending = migrator.plan()
+                destructive = [m for m in pending if m.destructive]
+                if destructive:
+                    m = destructive[0]
+                    raise MigrationError(
+                        f"migration {m.version:04d}_{m.name} is destructive and is not applied automatically; "
+                        "run 'eventstore migrate up --allow-destructive'"
+                    )
+                migrator.up()
+            else:
+                migrator.check()
+        except BaseException:
+            backend.close()
+            raise
+        return cls(backend, max_event_bytes=max_event_bytes)
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def url(self) -> str:
+        return self.backend.url
+
+    def migrator(self) -> Migrator:
+        return Migrator(self.backend)
+
+    # -- appending ----------------------------------------------------------------
+    def prepare(self, events: Sequence[NewEvent]) -> list[_Prepared]:
+        """Validate and encode events (outside any lock); raises InvalidEvent."""
+        if isinstance(events, NewEvent):
+            raise InvalidEvent("append takes a list of NewEvent, not a single NewEvent")
+        if not isinstance(events, (list, tuple)) or not events:
+            raise InvalidEvent("append needs a non-empty list of NewEvent")
+        out: list[_Prepared] = []
+        limit = self.max_event_bytes
+        for i, ev in enumerate(events):
+            if not isinstance(ev, NewEvent):
+                raise InvalidEvent(f"event {i} is a {type(ev).__name__}, not a NewEvent")
+            type_ = _check_name(ev.type, f"event {i}: type")
+            data = codec.encode_object(ev.data, "$.data")
+            catalogue.validate(type_, codec.decode(data))
+            metadata = codec.encode_object(ev.metadata, "$.metadata")
+            size = len(data) + len(metadata)
+            if size > limit:
+                raise EventTooLarge(f"event {i} ({type_!r}) is {size} bytes encoded; the limit is {limit} bytes")
+            out.append(_Prepared(type_, data, metadata))
+        return out
+
+    def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        *,
+        expected_version: int | None = ANY,
+    ) -> list[Receipt]:
+        """Append events to one stream atomically and return their receipts once durable.
+
+        ``expected_version``: ``None`` (ANY) for any version, ``0`` (NO_STREAM) for a
+        stream with no events yet, or the stream's current version. On a mismatch
+        ``WrongExpectedVersion`` is raised and nothing is written.
+        """
+        _check_name(stream_id, "stream id")
+        if expected_version is not None and (
+            not isinstance(expected_version, int) or isinstance(expected_version, bool) or expected_version < 0
+        ):
+            raise InvalidEvent(f"expected_version must be None or an integer >= 0, not {expected_version!r}")
+        req = _Request(stream_id, expected_version, self.prepare(events))
+        return self._submit([req])[0]
+
+    def append_many(
+        self, batch: Sequence[tuple[str, Sequence[NewEvent], int | None]]
+    ) -> list[list[Receipt]]:
+        """Append to several streams in one transaction: all or none.
+
+        Each item is ``(stream_id, events, expected_version)``. If any expected
+        version is wrong, ``WrongExpectedVersion`` is raised and nothing is written.
+        """
+        reqs = []
+        for stream_id, events, expected in batch:
+            _check_name(stream_id, "stream id")
+            reqs.append(_Request(stream_id, expected, self.prepare(events)))
+        if not reqs:
+            return []
+        return self._submit(reqs, atomic=True)
+
+    def _submit(self, reqs: list[_Request], atomic: bool = False) -> list[list[Receipt]]:
+        if atomic:
+            # A multi-stream batch commits alone so that one failure rolls back all of it.
+            with self._commit_lock:
+                self._commit(reqs, atomic=True)
+        else:
+            with self._pending_lock:
+                self._pending.extend(reqs)
+            with self._commit_lock:
+                if not reqs[-1].done:
+                    with self._pending_lock:
+                        batch, self._pending = self._pending, []
+                    self._commit(batch)
+        for r in reqs:
+            if r.error is not None:
+                raise r.error
+        return [r.receipts for r in reqs]  # type: ignore[misc]
+
+    def _commit(self, batch: list[_Request], atomic: bool = False) -> None:
+        recorded_at = _now()
+        try:
+            with self.backend.write() as w:
+                position, prev = w.head()
+                prev = prev or GENESIS_HASH
+                versions = w.stream_versions({r.stream_id for r in batch})
+                rows: list[Row] = []
+                for req in batch:
+                    stream_id = req.stream_id
+                    version = versions[stream_id]
+                    if req.expected is not None and req.expected != version:
+                        req.error = WrongExpectedVersion(stream_id, req.expected, version)
+                        if atomic:
+                            raise req.error
+                        continue
+                    receipts = []
+                    for ev in req.events:
+                        position += 1
+                        version += 1
+                        h = entry_hash(position, stream_id, version, ev.type, recorded_at,
+                                       ev.data_digest, ev.metadata_digest, prev)
+                        rows.append(Row(position, stream_id, version, ev.type, ev.data, ev.metadata,
+                                        ev.data_digest, ev.metadata_digest, recorded_at, prev, h))
+                        receipts.append(Receipt(position=position, stream_id=stream_id, version=version,
+                                                hash=h.hex(), prev_hash=prev.hex(), recorded_at=recorded_at))
+                        prev = h
+                    versions[stream_id] = version
+                    req.receipts = receipts
+                if rows:
+                    w.insert(rows)
+        except BaseException as e:
+            if isinstance(e, EventStoreError):
+                err: BaseException = e
+            elif isinstance(e, Exception):
+                err = BackendError(f"append failed, nothing was written: {e}")
+            else:
+                err = e
+            for req in batch:
+                req.receipts = None
+                if atomic or not isinstance(req.error, WrongExpectedVersion):
+                    req.error = err
+            if not isinstance(e, Exception):
+                raise
+        finally:
+            for req in batch:
+                req.done = True
+
+    # -- reading ------------------------------------------------------------------
+    def stream_version(self, stream_id: str) -> int:
+        """The stream's current version: 0 for a stream with no events."""
+        return self.backend.stream_version(stream_id)
+
+    def head(self) -> tuple[int, str | None]:
+        """(position, hex hash) of the newest entry; (0, None) for an empty log."""
+        position, h = self.backend.head()
+        return position, (h.hex() if h else None)
+
+    def read_stream(self, stream_id: str, from_version: int = 1, *, batch_size: int = 1000) -> Iterator[RecordedEvent]:
+        """Events of one stream in version order."""
+        version = max(1, from_version)
+        while True:
+            rows = self.backend.read_stream(stream_id, version, batch_size)
+            yield from map(to_recorded, rows)
+            if len(rows) < batch_size:
+                return
+            version = rows[-1].version + 1
+
+    def read_all(
+        self, from_position: int = 1, *, to_position: int | None = None, batch_size: int = 1000
+    ) -> Iterator[RecordedEvent]:
+        """Every event in global order, fetched in pages of ``batch_size``."""
+        for rows in self.iter_rows(from_position, to_position, batch_size):
+            yield from map(to_recorded, rows)
+
+    def iter_rows(self, from_position: int = 1, to_position: int | None = None, batch_size: int = 1000) -> Iterator[list[Row]]:
+        """Raw stored rows in pages (for verification and tools that need the bytes)."""
+        if batch_size < 1:
+            raise ConfigurationError("batch_size must be at least 1")
+        position = max(1, from_position)
+        while to_position is None or position <= to_position:
+            rows = self.backend.read_range(position, to_position, batch_size)
+            if not rows:
+                return
+            yield rows
+            if len(rows) < batch_size:
+                return
+            position = rows[-1].position + 1
+
+    # -- verification -------------------------------------------------------------
+    def verify(
+        self,
+        from_position: int = 1,
+        to_position: int | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        batch_size: int = 5000,
+    ) -> VerifyReport:
+        """Rehash every payload and entry in the range and check every link.
+
+        ``progress(done, total)`` is called after each batch. The report names the
+        first bad position and why; verification stops there.
+        """
+        head, head_hash = self.backend.head()
+        start = max(1, from_position)
+        end = head if to_position is None else min(to_position, head)
+        prev = GENESIS_HASH
+        if start > 1:
+            before = self.backend.row_at(start - 1)
+            if before is None:
+                return self._report(False, 0, start, end, head, head_hash,
+                                    Problem(position=start - 1, kind="missing", message=f"no entry at position {start - 1}"))
+            prev = before.hash
+
+        def version_before(stream_id: str, version: int, position: int) -> int:
+            p = self.backend.stream_position(stream_id, version - 1)
+            return version - 1 if p is not None and p < position else 0
+
+        checker = ChainVerifier(start, prev, version_before)
+        total = max(0, end - start + 1)
+        for rows in self.iter_rows(start, end, batch_size):
+            if not checker.feed(rows):
+                break
+            if progress:
+                progress(checker.checked, total)
+        if checker.problem is None and checker.next_position <= end:
+            checker._fail(checker.next_position, "gap", f"positions {checker.next_position}..{end} are missing")
+        return self._report(checker.problem is None, checker.checked, start, end, head, head_hash, checker.problem)
+
+    @staticmethod
+    def _report(ok: bool, checked: int, start: int, end: int, head: int, head_hash: bytes | None,
+                problem: Problem | None) -> VerifyReport:
+        return VerifyReport(ok=ok, checked=checked, from_position=start, to_position=end,
+                            head_position=head, head_hash=head_hash.hex() if head_hash else None, problem=problem)
+
+    def verify_receipt(self, receipt: Receipt) -> VerifyReport:
+        """Check a receipt against the stored row at its position (recomputing the row's hash)."""
+        head, head_hash = self.backend.head()
+        pos = receipt.position
+
+        def fail(kind: str, message: str) -> VerifyReport:
+            return self._report(False, 0, pos, pos, head, head_hash, Problem(position=pos, kind=kind, message=message))
+
+        row = self.backend.row_at(pos)
+        if row is None:
+            return fail("missing", f"the log has no entry at position {pos} (head is {head}): it was cut below this receipt")
+        if row.data is not None and digest(row.data) != row.data_digest:
+            return fail("data_digest", "the stored data does not hash to its digest: the payload was changed")
+        if row.metadata is not None and digest(row.metadata) != row.metadata_digest:
+            return fail("metadata_digest", "the stored metadata does not hash to its digest: the metadata was changed")
+        recomputed = recompute_hash(row)
+        if recomputed.hex() != receipt.hash:
+            return fail("hash", "the entry at this position no longer hashes to the receipt's hash: it was changed or replaced")
+        if row.hash != recomputed:
+            return fail("hash", "the stored hash does not match the entry's columns")
+        if row.prev_hash.hex() != receipt.prev_hash:
+            return fail("link", "prev_hash differs from the receipt's")
+        if pos > 1:
+            before = self.backend.row_at(pos - 1)
+            if before is None or before.hash != row.prev_hash:
+                return fail("link", f"the entry at position {pos - 1} does not link to this one")
+        return self._report(True, 1, pos, pos, head, head_hash, None)
+
+    def stats(self) -> Stats:
+        events, streams, types = self.backend.counts()
+        head, head_hash = self.backend.head()
+        applied = self.backend.applied_migrations()
+        return Stats(url=self.url, events=events, streams=streams, types=types, head_position=head,
+                     head_hash=head_hash.hex() if head_hash else None, size_bytes=self.backend.size_bytes(),
+                     schema_version=max((a.version for a in applied), default=0))
