@@ -1,0 +1,102 @@
+"""The demo: simulated agents (separate processes) append realistic events concurrently.
+
+Each agent runs sessions: a session starts, user and assistant messages alternate,
+the assistant calls tools (some fail or time out and are retried), and latency
+metrics are recorded. An operator defines SLOs. Afterwards the chain is verified.
+Everything is deterministic per seed except the interleaving of the processes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import random
+import time
+from typing import Any
+
+import msgspec
+
+from .records import NewEvent
+from .store import EventStore
+
+TOOLS = ["web_search", "read_file", "run_tests", "sql_query", "send_email"]
+MODELS = ["claude-sonnet", "gpt-large", "llama-70b"]
+SLOS = [
+    {"slo_id": "llm-latency-p95", "metric": "llm.latency_ms", "objective": "p95", "threshold": 2500.0,
+     "severity": "warning", "window": 100},
+    {"slo_id": "tool-latency-max", "metric": "tool.duration_ms", "objective": "max", "threshold": 8000.0,
+     "severity": "critical", "window": 100},
+]
+
+
+class DemoResult(msgspec.Struct, kw_only=True):
+    agents: int
+    sessions: int
+    events: int
+    seconds: float
+    events_per_second: float
+
+
+def _agent(url: str, agent: int, sessions: int, seed: int) -> int:
+    """One simulated agent process; returns how many events it appended."""
+    rng = random.Random(seed * 1000 + agent)
+    appended = 0
+    with EventStore.open(url, migrate=False) as store:
+        for s in range(sessions):
+            sid = f"agent{agent}-s{s}"
+            stream = f"session-{sid}"
+            meta = {"agent_id": f"agent-{agent}", "correlation_id": sid}
+            model = rng.choice(MODELS)
+            version = 0
+
+            def emit(type_: str, data: dict[str, Any]) -> None:
+                nonlocal version, appended
+                store.append(stream, [NewEvent(type=type_, data=data, metadata=meta)], expected_version=version)
+                version += 1
+                appended += 1
+
+            emit("session.started", {"session_id": sid, "name": f"task {s} of agent {agent}", "task": "triage",
+                                     "kind": "chat", "model": model, "temperature": 0.2, "max_tokens": 4096})
+            for turn in range(rng.randint(2, 5)):
+                emit("message.appended", {"session_id": sid, "message_id": f"{sid}-u{turn}", "role": "user",
+                                          "content": f"Please look into ticket #{rng.randint(100, 999)}."})
+                if rng.random() < 0.6:
+                    tool = rng.choice(TOOLS)
+                    ex = f"{sid}-x{turn}"
+                    emit("tool.started", {"session_id": sid, "execution_id": ex, "tool_name": tool,
+                                          "input": {"query": f"q{turn}"}, "message_id": f"{sid}-u{turn}"})
+                    roll = rng.random()
+                    status = "completed" if roll < 0.8 else ("failed" if roll < 0.93 else "timeout")
+                    duration = round(rng.lognormvariate(6.0, 0.9), 1)
+                    emit("tool.finished", {"session_id": sid, "execution_id": ex, "status": status,
+                                           "output": {"rows": rng.randint(0, 50)} if status == "completed" else None,
+                                           "error": None if status == "completed" else f"{tool} {status}",
+                                           "duration_ms": duration, "retry_count": rng.randint(0, 2)})
+                    emit("metric.recorded", {"metric": "tool.duration_ms", "value": duration, "session_id": sid,
+                                             "stage": tool, "unit": "ms"})
+                latency = round(rng.lognormvariate(7.0, 0.5), 1)
+                tokens = rng.randint(50, 900)
+                emit("message.appended", {"session_id": sid, "message_id": f"{sid}-a{turn}", "role": "assistant",
+                                          "content": "Here is what I found.", "model": model, "tokens_used": tokens,
+                                          "finish_reason": "stop"})
+                emit("metric.recorded", {"metric": "llm.latency_ms", "value": latency, "session_id": sid,
+                                         "stage": "generate", "unit": "ms"})
+            final = "completed" if rng.random() < 0.85 else "failed"
+            emit("session.status_changed", {"session_id": sid, "status": final,
+                                            "reason": None if final == "completed" else "tool errors"})
+    return appended
+
+
+def run(url: str, *, agents: int = 4, sessions: int = 5, seed: int = 7) -> DemoResult:
+    """Run the simulated agents against ``url`` (created and migrated first)."""
+    with EventStore.open(url) as store:
+        for slo in SLOS:
+            store.append(f"slo-{slo['slo_id']}", [NewEvent(type="slo.defined", data=slo,
+                                                          metadata={"agent_id": "operator"})])
+    start = time.perf_counter()
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(agents) as pool:
+        counts = pool.starmap(_agent, [(url, a, sessions, seed) for a in range(agents)])
+    seconds = time.perf_counter() - start
+    total = sum(counts) + len(SLOS)
+    return DemoResult(agents=agents, sessions=agents * sessions, events=total, seconds=round(seconds, 3),
+                      events_per_second=round(sum(counts) / seconds, 1))
