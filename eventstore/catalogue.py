@@ -83,6 +83,14 @@ class SloDefined(_Event):
     window: int | None = None
 
 
+class SubjectErased(_Event):
+    """Appended by ``erase``: the subject's key was destroyed (docs/audit.md, "Erasure")."""
+
+    subject_id: str
+    requested_by: str
+    reason: str | None = None
+
+
 CATALOGUE: dict[str, type[_Event]] = {
     "session.started": SessionStarted,
     "session.status_changed": SessionStatusChanged,
@@ -91,7 +99,16 @@ CATALOGUE: dict[str, type[_Event]] = {
     "tool.finished": ToolFinished,
     "metric.recorded": MetricRecorded,
     "slo.defined": SloDefined,
+    "subject.erased": SubjectErased,
 }
+
+PERSONAL: dict[str, tuple[str, ...]] = {
+    "session.started": ("name", "task"),
+    "message.appended": ("content",),
+    "tool.started": ("input",),
+    "tool.finished": ("output", "error"),
+}
+"""Fields encrypted under the subject's key when an event names a ``subject``."""
 
 
 def validate(type: str, data: dict[str, Any]) -> None:

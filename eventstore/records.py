@@ -8,17 +8,25 @@ import msgspec
 
 
 class NewEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """An event to append. ``data`` and ``metadata`` are JSON objects (dicts or Structs)."""
+    """An event to append. ``data`` and ``metadata`` are JSON objects (dicts or Structs).
+
+    ``subject`` names the person whose data the event holds; with it, the personal
+    fields (``personal``, else the catalogue's list for the type) are encrypted
+    under that subject's key so they can be erased later (docs/events.md).
+    """
 
     type: str
     data: Any = msgspec.field(default_factory=dict)
     metadata: Any = msgspec.field(default_factory=dict)
+    subject: str | None = None
+    personal: tuple[str, ...] | None = None
 
 
 class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
     """An event as stored in the log, with its payloads decoded.
 
-    ``data`` is ``None`` when the payload has been erased (the digest still stands).
+    ``data`` is upcast to the type's current ``schema_version``. Personal fields
+    whose subject was erased read as ``None`` and are listed in ``erased``.
     """
 
     position: int
@@ -30,6 +38,8 @@ class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
     recorded_at: str
     hash: str
     prev_hash: str
+    schema_version: int = 1
+    erased: list[str] = msgspec.field(default_factory=list)
 
 
 class Receipt(msgspec.Struct, frozen=True, kw_only=True):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from . import catalogue, codec
+from . import catalogue, codec, shredding, upcasting
 from .backends.base import Backend
 from .errors import (
     BackendError,
@@ -79,18 +79,32 @@ class _Request:
         self.error: BaseException | None = None
 
 
-def to_recorded(row: Row) -> RecordedEvent:
+def to_recorded(row: Row, keys: shredding.KeyStore | None = None) -> RecordedEvent:
+    """Decode a stored row: decrypt personal fields (if ``keys``), then upcast."""
+    data = codec.decode(row.data)
+    metadata = codec.decode(row.metadata)
+    erased: list[str] = []
+    if keys is not None and row.data is not None and _ENVELOPE_MARK in row.data:
+        data, erased = shredding.decrypt_fields(data, row.type, keys.keys(shredding.subjects_in(data)))
+    version = upcasting.stored_version(metadata)
+    if data is not None and version < upcasting.REGISTRY.version_of(row.type):
+        data, version = upcasting.REGISTRY.upcast(row.type, version, data)
     return RecordedEvent(
         position=row.position,
         stream_id=row.stream_id,
         version=row.version,
         type=row.type,
-        data=codec.decode(row.data),
-        metadata=codec.decode(row.metadata),
+        data=data,
+        metadata=metadata,
         recorded_at=row.recorded_at,
         hash=row.hash.hex(),
         prev_hash=row.prev_hash.hex(),
+        schema_version=version,
+        erased=erased,
     )
+
+
+_ENVELOPE_MARK = b'"' + shredding.ENVELOPE.encode() + b'"'
 
 
 def open_backend(url: str, *, durability: Durability = "full", create: bool = True, **options: Any) -> Backend:
@@ -124,6 +138,7 @@ class EventStore:
         self._commit_lock = threading.Lock()
         self._pending_lock = threading.Lock()
         self._pending: list[_Request] = []
+        self.keys = shredding.KeyStore(backend)
 
     # -- lifecycle ----------------------------------------------------------------
     @classmethod
@@ -195,13 +210,47 @@ class EventStore:
                 raise InvalidEvent(f"event {i} is a {type(ev).__name__}, not a NewEvent")
             type_ = _check_name(ev.type, f"event {i}: type")
             data = codec.encode_object(ev.data, "$.data")
-            catalogue.validate(type_, codec.decode(data))
+            plain = codec.decode(data)
+            catalogue.validate(type_, plain)
+            if ev.subject is not None or ev.personal:
+                data = self._encrypt_personal(ev, type_, plain)
             metadata = codec.encode_object(ev.metadata, "$.metadata")
+            current = upcasting.REGISTRY.version_of(type_)
+            if current > 1 and upcasting.SCHEMA_VERSION_KEY not in ev.metadata:
+                metadata = codec.encode({**codec.decode(metadata), upcasting.SCHEMA_VERSION_KEY: current})
             size = len(data) + len(metadata)
             if size > limit:
                 raise EventTooLarge(f"event {i} ({type_!r}) is {size} bytes encoded; the limit is {limit} bytes")
             out.append(_Prepared(type_, data, metadata))
         return out
+
+    def _encrypt_personal(self, ev: NewEvent, type_: str, plain: dict[str, Any]) -> bytes:
+        """Encrypt the event's personal fields under its subject's key (crypto-shredding)."""
+        fields = ev.personal if ev.personal is not None else catalogue.PERSONAL.get(type_, ())
+        if ev.subject is None:
+            raise InvalidEvent(f"personal fields {list(fields)} need a subject (NewEvent.subject)")
+        _check_name(ev.subject, "subject")
+        for f in fields:
+            if not isinstance(f, str) or not f:
+                raise InvalidEvent(f"personal field names must be non-empty strings, not {f!r}")
+        if not fields:
+            return codec.encode(plain)
+        key = self.keys.key_for_writing(ev.subject)
+        return codec.encode(shredding.encrypt_fields(plain, type_, ev.subject, fields, key))
+
+    def erase(self, subject: str, *, requested_by: str, reason: str | None = None) -> Receipt:
+        """Erase a data subject: destroy its key, then append a ``subject.erased`` event.
+
+        Every hash, receipt and proof still verifies; the subject's personal fields
+        read as erased from now on, in reads and in rebuilt read models.
+        """
+        _check_name(subject, "subject")
+        _check_name(requested_by, "requested_by")
+        self.keys.erase(subject, requested_by)
+        data: dict[str, Any] = {"subject_id": subject, "requested_by": requested_by}
+        if reason is not None:
+            data["reason"] = reason
+        return self.append(f"erasure-{subject}", [NewEvent(type="subject.erased", data=data)])[0]
 
     def append(
         self,
@@ -321,7 +370,7 @@ class EventStore:
         version = max(1, from_version)
         while True:
             rows = self.backend.read_stream(stream_id, version, batch_size)
-            yield from map(to_recorded, rows)
+            yield from (to_recorded(r, self.keys) for r in rows)
             if len(rows) < batch_size:
                 return
             version = rows[-1].version + 1
@@ -331,7 +380,7 @@ class EventStore:
     ) -> Iterator[RecordedEvent]:
         """Every event in global order, fetched in pages of ``batch_size``."""
         for rows in self.iter_rows(from_position, to_position, batch_size):
-            yield from map(to_recorded, rows)
+            yield from (to_recorded(r, self.keys) for r in rows)
 
     def iter_rows(self, from_position: int = 1, to_position: int | None = None, batch_size: int = 1000) -> Iterator[list[Row]]:
         """Raw stored rows in pages (for verification and tools that need the bytes)."""
