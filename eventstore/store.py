@@ -470,6 +470,33 @@ class EventStore:
                 return fail("link", f"the entry at position {pos - 1} does not link to this one")
         return self._report(True, 1, pos, pos, head, head_hash, None)
 
+    def check_events(
+        self, *, progress: Callable[[int, int], None] | None = None, max_problems: int = 100
+    ) -> upcasting.EventsCheckReport:
+        """Read the whole log and report events no upcaster chain brings to the current version."""
+        problems: list[upcasting.EventProblem] = []
+        checked = 0
+        total = self.backend.head()[0]
+        for rows in self.iter_rows(1, None, 5000):
+            for row in rows:
+                checked += 1
+                metadata = codec.decode(row.metadata)
+                version = upcasting.stored_version(metadata)
+                if row.data is None:
+                    continue
+                try:
+                    data, _ = upcasting.REGISTRY.upcast(row.type, version, codec.decode(row.data))
+                    error = upcasting.check_struct(row.type, data, catalogue.CATALOGUE.get(row.type)) \
+                        if _ENVELOPE_MARK not in row.data else None
+                except upcasting.UpcastError as e:
+                    error = str(e)
+                if error is not None and len(problems) < max_problems:
+                    problems.append(upcasting.EventProblem(position=row.position, type=row.type,
+                                                           schema_version=version, error=error))
+            if progress:
+                progress(checked, total)
+        return upcasting.EventsCheckReport(ok=not problems, checked=checked, problems=problems)
+
     def stats(self) -> Stats:
         events, streams, types = self.backend.counts()
         head, head_hash = self.backend.head()

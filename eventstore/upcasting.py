@@ -95,3 +95,20 @@ def check_struct(type: str, data: dict[str, Any], schema: type[msgspec.Struct] |
     except msgspec.ValidationError as e:
         return str(e).replace("`$", "`$.data")
     return None
+
+
+class EventProblem(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored event that cannot be read as its type's current version."""
+
+    position: int
+    type: str
+    schema_version: int
+    error: str
+
+
+class EventsCheckReport(msgspec.Struct, frozen=True, kw_only=True):
+    """Outcome of ``eventstore events check``."""
+
+    ok: bool
+    checked: int
+    problems: list[EventProblem]

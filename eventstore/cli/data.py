@@ -1,0 +1,45 @@
+"""CLI commands for the data in the log: schema checks and erasure."""
+
+from __future__ import annotations
+
+import click
+
+from . import Context, echo_json, main, pass_ctx, progress
+
+
+@main.group()
+def events() -> None:
+    """Event schemas: check that every stored event reads as its current version."""
+
+
+@events.command("check")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_ctx
+def events_check(ctx: Context, as_json: bool) -> None:
+    """Report events that no registered upcaster chain brings to the current version; exit 1 if any."""
+    with ctx.open(migrate=False, create=False) as store:
+        with progress("checking events", None) as update:
+            report = store.check_events(progress=update)
+    if as_json:
+        echo_json(report)
+    else:
+        for p in report.problems:
+            click.echo(f"position {p.position} ({p.type} v{p.schema_version}): {p.error}")
+        click.echo(f"{'OK' if report.ok else 'PROBLEMS'}: {report.checked} events checked, "
+                   f"{len(report.problems)} cannot be read as their current version")
+    raise SystemExit(0 if report.ok else 1)
+
+
+@main.command()
+@click.option("--subject", required=True, help="The data subject to erase.")
+@click.option("--requested-by", required=True, help="Who asked for the erasure (recorded in the log).")
+@click.option("--reason", help="Why (recorded in the log; no personal data).")
+@pass_ctx
+def erase(ctx: Context, subject: str, requested_by: str, reason: str | None) -> None:
+    """Destroy a subject's key and append a subject.erased event; prints its receipt.
+
+    Every hash, receipt and proof still verifies afterwards; the subject's personal
+    fields read as erased. Rebuild the read models to remove them there.
+    """
+    with ctx.open() as store:
+        echo_json(store.erase(subject, requested_by=requested_by, reason=reason))
