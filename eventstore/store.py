@@ -9,13 +9,14 @@ is durable.
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from . import catalogue, codec, shredding, upcasting
+from . import auditor, catalogue, codec, merkle, notes, proofs, shredding, upcasting
 from .backends.base import Backend
 from .errors import (
     BackendError,
@@ -24,6 +25,8 @@ from .errors import (
     EventTooLarge,
     InvalidEvent,
     MigrationError,
+    UserError,
+    VerificationError,
     WrongExpectedVersion,
 )
 from .hashing import GENESIS_HASH, digest, entry_hash
@@ -404,11 +407,13 @@ class EventStore:
         *,
         progress: Callable[[int, int], None] | None = None,
         batch_size: int = 5000,
+        on_rows: Callable[[list[Row]], None] | None = None,
     ) -> VerifyReport:
         """Rehash every payload and entry in the range and check every link.
 
-        ``progress(done, total)`` is called after each batch. The report names the
-        first bad position and why; verification stops there.
+        ``progress(done, total)`` is called after each batch, ``on_rows(rows)`` with
+        each verified batch. The report names the first bad position and why;
+        verification stops there.
         """
         head, head_hash = self.backend.head()
         start = max(1, from_position)
@@ -430,6 +435,8 @@ class EventStore:
         for rows in self.iter_rows(start, end, batch_size):
             if not checker.feed(rows):
                 break
+            if on_rows is not None:
+                on_rows(rows)
             if progress:
                 progress(checker.checked, total)
         if checker.problem is None and checker.next_position <= end:
@@ -504,3 +511,126 @@ class EventStore:
         return Stats(url=self.url, events=events, streams=streams, types=types, head_position=head,
                      head_hash=head_hash.hex() if head_hash else None, size_bytes=self.backend.size_bytes(),
                      schema_version=max((a.version for a in applied), default=0))
+
+    # -- checkpoints and proofs (eventstore/merkle.py, notes.py, proofs.py) -------
+    @property
+    def tree(self) -> merkle.StoredTree:
+        return merkle.StoredTree(self.backend)
+
+    def tree_root(self, size: int | None = None) -> bytes:
+        """RFC 9162 root of the first ``size`` entries (default: all)."""
+        size = self.backend.head()[0] if size is None else size
+        self.tree.sync(size)
+        return self.tree.root(size)
+
+    def checkpoints(self, origin: str | None = None) -> list[tuple[str, int, bytes, str]]:
+        """Stored checkpoints as (origin, tree_size, root, note), oldest first."""
+        sql = "SELECT origin, tree_size, root, note FROM checkpoints"
+        params: tuple[str, ...] = ()
+        if origin is not None:
+            sql += " WHERE origin = ?"
+            params = (origin,)
+        return [(o, n, bytes(r), t) for o, n, r, t in self.backend.query(sql + " ORDER BY id", params)]
+
+    def checkpoint(self, signer: notes.Signer) -> notes.SignedCheckpoint:
+        """Sign a C2SP checkpoint of the whole log and store it.
+
+        Refuses when the log no longer matches a checkpoint signed earlier under the
+        same origin: a log must never sign two inconsistent views.
+        """
+        size = self.backend.head()[0]
+        tree = self.tree
+        tree.sync(size)
+        root = tree.root(size)
+        for origin, old_size, old_root, _ in self.checkpoints(signer.name):
+            if old_size > size or tree.root(old_size) != old_root:
+                raise VerificationError(
+                    f"refusing to sign: the log no longer matches the checkpoint of size {old_size} signed "
+                    f"earlier for {origin!r} (it was truncated or rewritten)")
+        note = notes.sign_note(notes.Checkpoint(signer.name, size, root).text(), signer)
+        with self.backend.transaction() as tx:
+            tx.execute("INSERT INTO checkpoints (origin, tree_size, root, note, created_at) VALUES (?, ?, ?, ?, ?)",
+                       (signer.name, size, root, note.format(), _now()))
+        return notes.SignedCheckpoint(notes.Checkpoint.parse(note.text), note)
+
+    def prove_inclusion(self, position: int, tree_size: int | None = None, *, origin: str = "") -> proofs.InclusionProof:
+        """An inclusion proof of the entry at ``position`` in the tree of ``tree_size`` entries."""
+        size = self.backend.head()[0] if tree_size is None else tree_size
+        if not 1 <= position <= size:
+            raise UserError(f"position {position} is not in a tree of size {size}")
+        tree = self.tree
+        tree.sync(size)
+        row = self.backend.row_at(position)
+        assert row is not None
+        path = tree.inclusion_proof(position - 1, size)
+        return proofs.InclusionProof(origin=origin, tree_size=size, root=tree.root(size).hex(),
+                                     leaf_index=position - 1, entry=proofs.EntryHeader.from_row(row),
+                                     hashes=[h.hex() for h in path])
+
+    def prove_consistency(self, old_size: int, new_size: int | None = None, *, origin: str = "") -> proofs.ConsistencyProof:
+        """A proof that the tree of ``old_size`` entries is a prefix of the one of ``new_size``."""
+        new = self.backend.head()[0] if new_size is None else new_size
+        tree = self.tree
+        tree.sync(new)
+        path = tree.consistency_proof(old_size, new)
+        return proofs.ConsistencyProof(origin=origin, old_size=old_size, old_root=tree.root(old_size).hex(),
+                                       new_size=new, new_root=tree.root(new).hex(), hashes=[h.hex() for h in path])
+
+    def tlog_proof(self, position: int, checkpoint: notes.SignedCheckpoint) -> str:
+        """An offline receipt (c2sp.org/tlog-proof@v1) for one entry under a signed checkpoint."""
+        cp = checkpoint.checkpoint
+        p = self.prove_inclusion(position, cp.size, origin=cp.origin)
+        if p.root != cp.root.hex():
+            raise VerificationError(f"the log's tree of size {cp.size} does not have the checkpoint's root")
+        return proofs.format_tlog_proof(p.entry, [bytes.fromhex(h) for h in p.hashes], checkpoint.format())
+
+    def verify_checkpoint(
+        self,
+        checkpoint: notes.SignedCheckpoint,
+        *,
+        state: auditor.AuditorState | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> VerifyReport:
+        """Everything ``verify`` checks, plus: the log at the checkpoint's size has exactly its
+        root (recomputed from the entries, trusting no stored tree node), and, given an
+        auditor's state, that the checkpoint is not older than it and the log agrees with it."""
+        cp = checkpoint.checkpoint
+        head, head_hash = self.backend.head()
+
+        def problem(position: int, kind: str, message: str) -> VerifyReport:
+            return self._report(False, 0, 1, head, head, head_hash,
+                                Problem(position=position, kind=kind, message=message))
+
+        if state is not None:
+            if state.origin != cp.origin:
+                return problem(0, "origin", f"the state file is for log {state.origin!r}, the checkpoint for {cp.origin!r}")
+            if cp.size < state.tree_size:
+                return problem(cp.size, "rollback", f"the checkpoint (size {cp.size}) is older than the one this "
+                                                    f"auditor already accepted (size {state.tree_size})")
+        if head < cp.size:
+            return problem(head + 1, "truncated", f"the log has {head} entries, fewer than the checkpoint's {cp.size}: "
+                                                  "it was truncated")
+        wanted = {cp.size: cp.root}
+        if state is not None:
+            wanted[state.tree_size] = base64.b64decode(state.root)
+        found: dict[int, bytes] = {}
+        compact = merkle.CompactRange()
+        if 0 in wanted:
+            found[0] = compact.root()
+
+        def add(rows: list[Row]) -> None:
+            for row in rows:
+                compact.append(merkle.leaf_hash(row.hash))
+                if compact.size in wanted:
+                    found[compact.size] = compact.root()
+
+        report = self.verify(progress=progress, on_rows=add)
+        if not report.ok:
+            return report
+        for size, root in sorted(wanted.items()):
+            if found.get(size) != root:
+                what = "checkpoint" if size == cp.size else "auditor state"
+                return problem(size, "fork", f"the log's first {size} entries do not have the {what}'s root hash: "
+                                             "history was rewritten or forked")
+        return report
+
