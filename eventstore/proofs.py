@@ -157,3 +157,51 @@ def check_tlog_proof(text: str, verifier: Verifier, witnesses: tuple[Verifier, .
     h = entry.recompute()
     merkle.verify_inclusion(index, cp.checkpoint.size, merkle.leaf_hash(h), hashes, cp.checkpoint.root)
     return entry, cp
+
+
+class ProofCheck(msgspec.Struct, frozen=True, kw_only=True):
+    """Outcome of ``verify-proof``."""
+
+    ok: bool
+    kind: str
+    message: str
+    position: int | None = None
+    tree_size: int | None = None
+
+
+def check_proof_text(text: str, checkpoints: list[str], verifier: Verifier,
+                     witnesses: tuple[Verifier, ...] = ()) -> ProofCheck:
+    """Verify any proof eventstore hands out, offline: JSON inclusion (one checkpoint),
+    JSON consistency (old and new checkpoints), or a tlog-proof (checkpoint inside)."""
+    try:
+        if text.startswith(TLOG_PROOF_HEADER):
+            entry, cp = check_tlog_proof(text, verifier, witnesses)
+            return ProofCheck(ok=True, kind="tlog-proof", position=entry.position, tree_size=cp.checkpoint.size,
+                              message=f"entry {entry.position} ({entry.type} on {entry.stream_id!r}) is in "
+                                      f"{cp.checkpoint.origin} at tree size {cp.checkpoint.size}")
+        try:
+            doc = msgspec.json.decode(text)
+        except msgspec.DecodeError:
+            raise UserError("the proof is neither JSON nor a c2sp.org/tlog-proof@v1") from None
+        fmt = doc.get("format") if isinstance(doc, dict) else None
+        signed = [open_checkpoint(c, verifier, witnesses) for c in checkpoints]
+        if fmt == "eventstore/inclusion-proof/v1":
+            if len(signed) != 1:
+                raise UserError("an inclusion proof is checked against exactly one --checkpoint")
+            proof = msgspec.convert(doc, InclusionProof)
+            entry = check_inclusion(proof, signed[0])
+            return ProofCheck(ok=True, kind="inclusion", position=entry.position, tree_size=proof.tree_size,
+                              message=f"entry {entry.position} is included in the tree of size {proof.tree_size}")
+        if fmt == "eventstore/consistency-proof/v1":
+            if len(signed) != 2:
+                raise UserError("a consistency proof is checked against two --checkpoint options (old, then new)")
+            cproof = msgspec.convert(doc, ConsistencyProof)
+            check_consistency(cproof, signed[0], signed[1])
+            return ProofCheck(ok=True, kind="consistency", tree_size=cproof.new_size,
+                              message=f"the tree of size {cproof.old_size} is a prefix of the tree of size "
+                                      f"{cproof.new_size}: the log only grew")
+        raise UserError(f"unknown proof format {fmt!r}")
+    except msgspec.ValidationError as e:
+        raise UserError(f"malformed proof: {e}") from None
+    except VerificationError as e:
+        return ProofCheck(ok=False, kind="invalid", message=str(e))

@@ -1,15 +1,41 @@
-"""CLI commands for auditors: verify, verify-receipt (and, with issue 4, checkpoints and proofs)."""
+"""CLI commands for auditors: verify, receipts, keys, checkpoints, proofs, cosignatures."""
 
 from __future__ import annotations
 
+import base64
+import os
+from pathlib import Path
 from typing import Any
 
 import click
 import msgspec
 
-from ..errors import UserError
-from ..records import Receipt, VerifyReport
+from .. import auditor, notes, proofs
+from ..errors import UserError, VerificationError
+from ..records import Problem, Receipt, VerifyReport
 from . import Context, echo_json, main, pass_ctx, progress
+
+
+def _read(path: str, what: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as e:
+        raise UserError(f"cannot read {what} {path}: {e.strerror}") from None
+
+
+def _verifier(path: str) -> notes.Verifier:
+    return notes.Verifier.from_text(_read(path, "public key"))
+
+
+def _signer(path: str) -> notes.Signer:
+    p = Path(path)
+    return notes.Signer.from_text(_read(str(p / "signing.key" if p.is_dir() else p), "signing key"))
+
+
+def _unverified_checkpoint(path: str) -> notes.SignedCheckpoint:
+    """A checkpoint parsed without checking its signature (for the prover's side)."""
+    note = notes.Note.parse(_read(path, "checkpoint"))
+    return notes.SignedCheckpoint(notes.Checkpoint.parse(note.text), note)
 
 
 def _print_report(report: VerifyReport, as_json: bool, what: str) -> None:
@@ -29,12 +55,49 @@ def _print_report(report: VerifyReport, as_json: bool, what: str) -> None:
 @click.option("--to", type=click.IntRange(min=1), help="Last position to check (default: the head).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_ctx
-def verify(ctx: Context, from_: int, to: int | None, as_json: bool) -> None:
-    """Rehash every payload and entry and check every link; exit 0 if intact, 1 if not."""
+@click.option("--checkpoint", "checkpoint_file", help="Also check this signed checkpoint against the log.")
+@click.option("--public-key", "public_key", help="The log's verifier key (with --checkpoint).")
+@click.option("--witness-key", "witness_keys", multiple=True, help="Require a cosignature by this witness key.")
+@click.option("--state", "state_file", help="Auditor state file: refuse rollbacks and forks, remember the newest checkpoint.")
+def verify(ctx: Context, from_: int, to: int | None, as_json: bool, checkpoint_file: str | None,
+           public_key: str | None, witness_keys: tuple[str, ...], state_file: str | None) -> None:
+    """Rehash every payload and entry and check every link; exit 0 if intact, 1 if not.
+
+    With --checkpoint and --public-key, also check the signature and that the log's
+    first N entries have exactly the checkpoint's root; with --state, that it is
+    consistent with the newest checkpoint this auditor accepted before.
+    """
+    if checkpoint_file is None:
+        if public_key or state_file or witness_keys:
+            raise UserError("--public-key, --witness-key and --state need --checkpoint")
+        with ctx.open(migrate=False, create=False) as store:
+            with progress("verifying", None) as update:
+                report = store.verify(from_, to, progress=update)
+        _print_report(report, as_json, "chain intact")
+        raise SystemExit(0 if report.ok else 1)
+    if public_key is None:
+        raise UserError("--checkpoint needs --public-key (the log's verifier key)")
+    if from_ != 1 or to is not None:
+        raise UserError("--checkpoint verifies the whole log; drop --from/--to")
+    verifier = _verifier(public_key)
+    witnesses = tuple(_verifier(w) for w in witness_keys)
+    try:
+        signed = notes.open_checkpoint(_read(checkpoint_file, "checkpoint"), verifier, witnesses)
+    except VerificationError as e:
+        report = VerifyReport(ok=False, checked=0, from_position=1, to_position=0, head_position=0, head_hash=None,
+                              problem=Problem(position=0, kind="signature", message=str(e)))
+        _print_report(report, as_json, "")
+        raise SystemExit(1) from None
+    state = auditor.load_state(state_file) if state_file else None
     with ctx.open(migrate=False, create=False) as store:
         with progress("verifying", None) as update:
-            report = store.verify(from_, to, progress=update)
-    _print_report(report, as_json, "chain intact")
+            report = store.verify_checkpoint(signed, state=state, progress=update)
+    cp = signed.checkpoint
+    _print_report(report, as_json, f"chain intact and checkpoint {cp.origin} at size {cp.size} matches")
+    if report.ok and state_file and (state is None or cp.size >= state.tree_size):
+        auditor.save_state(state_file, auditor.AuditorState(origin=cp.origin, tree_size=cp.size,
+                                                            root=base64.b64encode(cp.root).decode(),
+                                                            checkpoint=signed.format()))
     raise SystemExit(0 if report.ok else 1)
 
 
@@ -65,3 +128,140 @@ def verify_receipt(ctx: Context, file: Any, as_json: bool) -> None:
             _print_report(report, as_json, f"receipt for position {r.position}")
             ok = ok and report.ok
     raise SystemExit(0 if ok else 1)
+
+
+@main.command()
+@click.option("--name", required=True, help="Key name: for a log, its origin (e.g. example.com/agents-audit).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Directory for the key files.")
+@click.option("--cosigner", is_flag=True, help="Make a witness key for cosignatures (C2SP tlog-cosignature).")
+def keygen(name: str, out_dir: str, cosigner: bool) -> None:
+    """Make an Ed25519 key pair: DIR/signing.key (mode 0600) and DIR/verifier.pub."""
+    signer = notes.Signer.generate(name, cosigner=cosigner)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    private, public = out / "signing.key", out / "verifier.pub"
+    for p in (private, public):
+        if p.exists():
+            raise UserError(f"{p} exists; refusing to overwrite a key")
+    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(signer.to_text() + "\n")
+    public.write_text(signer.verifier.to_text() + "\n")
+    click.echo(signer.verifier.to_text())
+
+
+@main.command()
+@click.option("--key", "key_path", required=True, help="Key directory from keygen (or the signing.key file).")
+@click.option("--json", "as_json", is_flag=True, help="Print origin, size, root and the note as JSON.")
+@pass_ctx
+def checkpoint(ctx: Context, key_path: str, as_json: bool) -> None:
+    """Sign a checkpoint of the current log (C2SP tlog-checkpoint), store it and print it."""
+    signer = _signer(key_path)
+    if signer.alg != notes.ALG_ED25519:
+        raise UserError("that is a cosigner key; a checkpoint needs the log's key")
+    with ctx.open() as store:
+        signed = store.checkpoint(signer)
+    if as_json:
+        cp = signed.checkpoint
+        echo_json({"origin": cp.origin, "tree_size": cp.size, "root": cp.root.hex(), "note": signed.format()})
+    else:
+        click.echo(signed.format(), nl=False)
+
+
+@main.group()
+def prove() -> None:
+    """Print self-describing JSON proofs: inclusion, consistency."""
+
+
+@prove.command("inclusion")
+@click.option("--position", type=click.IntRange(min=1), required=True)
+@click.option("--checkpoint", "checkpoint_file", required=True, help="Prove against this checkpoint's tree.")
+@pass_ctx
+def prove_inclusion(ctx: Context, position: int, checkpoint_file: str) -> None:
+    """Prove the entry at POSITION is in the checkpoint's tree."""
+    cp = _unverified_checkpoint(checkpoint_file).checkpoint
+    with ctx.open(migrate=False, create=False) as store:
+        echo_json(store.prove_inclusion(position, cp.size, origin=cp.origin))
+
+
+@prove.command("consistency")
+@click.option("--old", "old_file", required=True, help="The older checkpoint.")
+@click.option("--new", "new_file", required=True, help="The newer checkpoint.")
+@pass_ctx
+def prove_consistency(ctx: Context, old_file: str, new_file: str) -> None:
+    """Prove the old checkpoint's tree is a prefix of the new one's."""
+    old = _unverified_checkpoint(old_file).checkpoint
+    new = _unverified_checkpoint(new_file).checkpoint
+    if old.origin != new.origin:
+        raise UserError(f"the checkpoints are for different logs: {old.origin!r} and {new.origin!r}")
+    with ctx.open(migrate=False, create=False) as store:
+        echo_json(store.prove_consistency(old.size, new.size, origin=old.origin))
+
+
+@main.command("verify-proof")
+@click.argument("proof_file")
+@click.option("--checkpoint", "checkpoint_files", multiple=True,
+              help="The checkpoint (inclusion) or the old then the new checkpoint (consistency).")
+@click.option("--public-key", "public_key", required=True, help="The log's verifier key.")
+@click.option("--witness-key", "witness_keys", multiple=True, help="Require a cosignature by this witness key.")
+@click.option("--json", "as_json", is_flag=True)
+def verify_proof(proof_file: str, checkpoint_files: tuple[str, ...], public_key: str,
+                 witness_keys: tuple[str, ...], as_json: bool) -> None:
+    """Verify a proof offline, with no database; exit 0 valid, 1 invalid, 2 usage error."""
+    result = proofs.check_proof_text(_read(proof_file, "proof"),
+                                     [_read(c, "checkpoint") for c in checkpoint_files],
+                                     _verifier(public_key), tuple(_verifier(w) for w in witness_keys))
+    if as_json:
+        echo_json(result)
+    else:
+        click.echo(("OK: " if result.ok else "INVALID: ") + result.message)
+    raise SystemExit(0 if result.ok else 1)
+
+
+@main.command()
+@click.option("--position", type=click.IntRange(min=1), required=True)
+@click.option("--checkpoint", "checkpoint_file", required=True, help="A signed checkpoint covering the position.")
+@pass_ctx
+def receipt(ctx: Context, position: int, checkpoint_file: str) -> None:
+    """Print an offline receipt (c2sp.org/tlog-proof@v1) that verify-proof checks with nothing else."""
+    signed = _unverified_checkpoint(checkpoint_file)
+    with ctx.open(migrate=False, create=False) as store:
+        click.echo(store.tlog_proof(position, signed), nl=False)
+
+
+@main.command()
+@click.option("--key", "key_path", required=True, help="The witness's key directory (keygen --cosigner).")
+@click.option("--checkpoint", "checkpoint_file", required=True, help="The log's signed checkpoint.")
+@click.option("--public-key", "public_key", required=True, help="The log's verifier key.")
+@click.option("--state", "state_file", required=True, help="The witness's state: the newest checkpoint it cosigned.")
+@click.option("--proof", "proof_file", help="Consistency proof from the state's checkpoint (else asked of --db).")
+@pass_ctx
+def cosign(ctx: Context, key_path: str, checkpoint_file: str, public_key: str, state_file: str,
+           proof_file: str | None) -> None:
+    """As a witness: check the checkpoint's signature and its consistency with the last one
+    cosigned, then add a C2SP cosignature and print the note."""
+    witness = _signer(key_path)
+    signed = notes.open_checkpoint(_read(checkpoint_file, "checkpoint"), _verifier(public_key))
+    cp = signed.checkpoint
+    state = auditor.load_state(state_file)
+    if state is not None:
+        if state.origin != cp.origin:
+            raise UserError(f"the state file is for log {state.origin!r}, not {cp.origin!r}")
+        old = notes.open_checkpoint(state.checkpoint, _verifier(public_key))
+        if cp.size < state.tree_size:
+            raise VerificationError(f"refusing to cosign: size {cp.size} is older than the cosigned {state.tree_size}")
+        if proof_file is not None:
+            cproof = msgspec.json.decode(_read(proof_file, "proof"), type=proofs.ConsistencyProof)
+        else:
+            with ctx.open(migrate=False, create=False) as store:
+                cproof = store.prove_consistency(state.tree_size, cp.size, origin=cp.origin)
+        if state.tree_size == cp.size:
+            if old.checkpoint.root != cp.root:
+                raise VerificationError("refusing to cosign: same size, different root: the log forked")
+        else:
+            proofs.check_consistency(cproof, old, signed)
+    cosigned = notes.cosign(signed.note, witness)
+    auditor.save_state(state_file, auditor.AuditorState(origin=cp.origin, tree_size=cp.size,
+                                                        root=base64.b64encode(cp.root).decode(),
+                                                        checkpoint=signed.format()))
+    click.echo(cosigned.format(), nl=False)
