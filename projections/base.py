@@ -1,0 +1,82 @@
+"""The projection contract: a name, a version, the SQL of its tables, and a batch handler.
+
+A projection turns events into read-model rows. The runner hands it batches of
+events (decoded, upcast, with erased fields as None) and a ``Tables`` handle
+that writes into the generation being built; the runner commits the rows and
+the projection's checkpoint in one transaction.
+
+Rows must be a pure function of the log: use event fields and ``recorded_at``,
+never the wall clock, so a rebuild reproduces them byte for byte.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar
+
+from eventstore.backends.base import Tx
+from eventstore.records import RecordedEvent
+
+
+class Tables:
+    """SQL access to one generation of a projection's tables.
+
+    ``{name}`` in SQL is replaced by the physical table of this generation
+    (``sessions`` -> ``sessions__g3``); parameters use ``?``.
+    """
+
+    def __init__(self, tx: Tx, names: dict[str, str]):
+        self.tx = tx
+        self.names = names
+
+    def sql(self, template: str) -> str:
+        return template.format(**self.names)
+
+    def execute(self, template: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.tx.execute(self.sql(template), params)
+
+    def executemany(self, template: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = list(rows)
+        if rows:
+            self.tx.executemany(self.sql(template), rows)
+
+    def fetch_by_keys(self, template: str, keys: Sequence[Any], chunk: int = 500) -> list[tuple[Any, ...]]:
+        """Run ``template`` (with ``IN ({keys})``) for many keys, in chunks."""
+        out: list[tuple[Any, ...]] = []
+        for i in range(0, len(keys), chunk):
+            part = list(keys[i:i + chunk])
+            sql = self.sql(template.replace("({keys})", "(" + ",".join("?" * len(part)) + ")"))
+            out += self.tx.execute(sql, part)
+        return out
+
+
+class Projection(ABC):
+    """Subclass per read model; one module each (see projections/sessions.py)."""
+
+    name: ClassVar[str]
+    version: ClassVar[int]
+    tables: ClassVar[tuple[str, ...]]
+    """Public names of the tables; each is a view over the active generation's table."""
+    ddl: ClassVar[str]
+    """CREATE statements (';'-separated), with ``{table}`` placeholders for physical names."""
+    personal: ClassVar[bool] = False
+    """True if rows may hold personal fields: an erasure then triggers a rebuild."""
+    types: ClassVar[frozenset[str]] = frozenset()
+    """Event types the projection reads (others are skipped without a call)."""
+
+    @abstractmethod
+    def apply(self, events: Sequence[RecordedEvent], db: Tables) -> None:
+        """Apply a batch of events (in position order) to the tables."""
+
+    def statements(self, names: dict[str, str]) -> list[str]:
+        return [s.strip().format(**names) for s in self.ddl.split(";") if s.strip()]
+
+
+def json_text(value: Any) -> str | None:
+    """Canonical JSON text for a JSON value stored in a TEXT column (None stays NULL)."""
+    if value is None:
+        return None
+    from eventstore import codec
+
+    return codec.encode(value).decode()

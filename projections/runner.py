@@ -1,0 +1,313 @@
+"""The projector runner: catch-up, follow, leases, rebuilds and status.
+
+* Each projection has generations; the active one's tables sit behind public
+  views (``sessions`` -> ``sessions__g2``). A rebuild fills the next generation
+  from position 1 beside the live one, then swaps the views in one transaction:
+  readers never see a half-built model, and live projection goes on meanwhile.
+* Read-model rows and the projection's checkpoint are written in one
+  transaction, so a crash neither skips nor double-applies an event.
+* A worker owns a projection through a lease (``owner``, ``lease_until``) that it
+  renews with every batch; the checkpoint update is fenced on the owner, so a
+  worker that lost its lease cannot commit. A dead worker's lease expires and
+  another worker takes over.
+* A handler that raises stops its projection at that event (state ``failed``,
+  with the position and the error); the others go on.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+
+import msgspec
+
+from eventstore import EventStore
+from eventstore.backends.base import Tx
+from eventstore.errors import UserError
+from eventstore.records import RecordedEvent
+
+from .base import Projection, Tables
+
+Progress = Callable[[int, int], None]
+
+
+class ProjectionStatus(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    version: int
+    generation: int
+    checkpoint: int
+    head: int
+    lag: int
+    state: str
+    error: str | None = None
+    error_position: int | None = None
+    owner: str | None = None
+    rebuilding: int | None = None
+    """Checkpoint of a rebuild in progress beside the live generation, if any."""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def physical(table: str, generation: int) -> str:
+    return f"{table}__g{generation}"
+
+
+class LeaseLost(Exception):
+    """Another worker owns the projection now; the batch was rolled back."""
+
+
+class Runner:
+    """Runs projections against one store. Safe to run several at once (leases)."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        projections: Sequence[Projection] | None = None,
+        *,
+        worker_id: str | None = None,
+        lease_seconds: float = 30.0,
+        batch_size: int = 2000,
+    ):
+        from . import all_projections
+
+        self.store = store
+        self.backend = store.backend
+        self.projections = list(projections) if projections is not None else all_projections()
+        self.by_name = {p.name: p for p in self.projections}
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease_seconds = lease_seconds
+        self.batch_size = batch_size
+        self.stopped: set[str] = set()
+        """Projections that failed in this runner: not retried until a new run."""
+        self.ensure()
+
+    # -- state ---------------------------------------------------------------------
+    def _rows(self, name: str) -> list[tuple]:
+        return self.backend.query(
+            "SELECT generation, version, active, position, state, error, error_position, needs_rebuild, owner, "
+            "lease_until FROM projection_state WHERE name = ? ORDER BY generation", (name,))
+
+    def _active(self, name: str) -> tuple | None:
+        return next((r for r in self._rows(name) if r[2]), None)
+
+    def ensure(self) -> None:
+        """Create generation 1 (tables and views) for projections that have none."""
+        for p in self.projections:
+            if self._rows(p.name):
+                continue
+            with self.backend.transaction() as tx:
+                if tx.execute("SELECT 1 FROM projection_state WHERE name = ?", (p.name,)):
+                    continue  # another worker created it
+                self._create_generation(tx, p, 1, active=True)
+                self._point_views(tx, p, 1)
+
+    def _create_generation(self, tx: Tx, p: Projection, generation: int, *, active: bool) -> None:
+        names = {t: physical(t, generation) for t in p.tables}
+        for t in names.values():
+            tx.execute(f"DROP TABLE IF EXISTS {t}")
+        for stmt in p.statements(names):
+            tx.execute(stmt)
+        tx.execute("INSERT INTO projection_state (name, generation, version, active, position, state, updated_at) "
+                   "VALUES (?, ?, ?, ?, 0, ?, ?)",
+                   (p.name, generation, p.version, 1 if active else 0, "idle" if active else "rebuilding", _now()))
+
+    def _point_views(self, tx: Tx, p: Projection, generation: int) -> None:
+        for t in p.tables:
+            tx.execute(f"DROP VIEW IF EXISTS {t}")
+            tx.execute(f"CREATE VIEW {t} AS SELECT * FROM {physical(t, generation)}")
+
+    def _lease(self, name: str, generation: int) -> bool:
+        """Take or renew the lease on one generation of a projection."""
+        now = time.time()
+        with self.backend.transaction() as tx:
+            got = tx.execute(
+                "UPDATE projection_state SET owner = ?, lease_until = ? WHERE name = ? AND generation = ? "
+                "AND (owner IS NULL OR owner = ? OR lease_until < ?) RETURNING name",
+                (self.worker_id, now + self.lease_seconds, name, generation, self.worker_id, now))
+        return bool(got)
+
+    def release(self) -> None:
+        """Give up this worker's leases (on clean shutdown) so others need not wait."""
+        with self.backend.transaction() as tx:
+            tx.execute("UPDATE projection_state SET owner = NULL, lease_until = NULL WHERE owner = ?",
+                       (self.worker_id,))
+
+    # -- catch-up ------------------------------------------------------------------
+    def run_once(self, progress: Progress | None = None) -> dict[str, int]:
+        """Catch every projection this worker can lease up to the head; return events applied.
+
+        Projections whose version changed, or that saw an erasure, are rebuilt first.
+        """
+        applied = {p.name: 0 for p in self.projections}
+        for p in self.projections:
+            active = self._active(p.name)
+            if active is not None and (active[1] != p.version or active[7]):
+                self.rebuild(p.name, progress=progress)
+        head = self.backend.head()[0]
+        while True:
+            owned = []
+            for p in self.projections:
+                row = self._active(p.name)
+                if row is None or p.name in self.stopped:
+                    continue
+                if self._lease(p.name, row[0]):
+                    owned.append((p, row[0], row[3]))
+            if not owned:
+                return applied
+            start = min(pos for _, _, pos in owned) + 1
+            events = list(self.store.read_all(start, to_position=start + self.batch_size - 1,
+                                              batch_size=self.batch_size))
+            if not events:
+                return applied
+            try:
+                counts = self._apply_batch(owned, events)
+            except LeaseLost:
+                continue
+            for name, n in counts.items():
+                applied[name] += n
+            for p, _, _ in owned:
+                row = self._active(p.name)
+                if row is not None and row[7]:  # an erasure: rebuild so erased fields leave the model
+                    self.rebuild(p.name, progress=progress)
+            if progress:
+                progress(events[-1].position, max(head, events[-1].position))
+
+    def _apply_batch(self, owned: list[tuple[Projection, int, int]], events: list[RecordedEvent]) -> dict[str, int]:
+        """Apply one batch to every owned projection in a single transaction."""
+        counts: dict[str, int] = {}
+        last = events[-1].position
+        with self.backend.transaction() as tx:
+            for p, generation, position in owned:
+                mine = [e for e in events if e.position > position and (not p.types or e.type in p.types)]
+                db = Tables(tx, {t: physical(t, generation) for t in p.tables})
+                failed_at, error = self._apply_isolated(tx, p, mine, db)
+                erased = p.personal and any(e.type == "subject.erased" for e in mine
+                                            if failed_at is None or e.position < failed_at)
+                if failed_at is None:
+                    done = tx.execute(
+                        "UPDATE projection_state SET position = ?, state = 'running', error = NULL, "
+                        "error_position = NULL, needs_rebuild = CASE WHEN ? THEN 1 ELSE needs_rebuild END, "
+                        "updated_at = ? WHERE name = ? AND generation = ? AND owner = ? RETURNING name",
+                        (last, 1 if erased else 0, _now(), p.name, generation, self.worker_id))
+                    counts[p.name] = len(mine)
+                else:
+                    done = tx.execute(
+                        "UPDATE projection_state SET position = ?, state = 'failed', error = ?, error_position = ?, "
+                        "needs_rebuild = CASE WHEN ? THEN 1 ELSE needs_rebuild END, updated_at = ? "
+                        "WHERE name = ? AND generation = ? AND owner = ? RETURNING name",
+                        (failed_at - 1, error, failed_at, 1 if erased else 0, _now(), p.name, generation,
+                         self.worker_id))
+                    counts[p.name] = sum(1 for e in mine if e.position < failed_at)
+                    self.stopped.add(p.name)
+                if not done:
+                    raise LeaseLost(p.name)
+        return counts
+
+    def _apply_isolated(self, tx: Tx, p: Projection, events: list[RecordedEvent],
+                        db: Tables) -> tuple[int | None, str | None]:
+        """Apply events; on an error, keep what precedes the failing event and report it."""
+        if not events:
+            return None, None
+        tx.execute("SAVEPOINT projection_batch")
+        try:
+            p.apply(events, db)
+            tx.execute("RELEASE SAVEPOINT projection_batch")
+            return None, None
+        except Exception:
+            tx.execute("ROLLBACK TO SAVEPOINT projection_batch")
+            tx.execute("RELEASE SAVEPOINT projection_batch")
+        for e in events:  # find the failing event, one at a time
+            tx.execute("SAVEPOINT projection_event")
+            try:
+                p.apply([e], db)
+                tx.execute("RELEASE SAVEPOINT projection_event")
+            except Exception as exc:
+                tx.execute("ROLLBACK TO SAVEPOINT projection_event")
+                tx.execute("RELEASE SAVEPOINT projection_event")
+                return e.position, f"{type(exc).__name__}: {exc}"
+        return None, None  # pragma: no cover - the batch failed but no single event did
+
+    def follow(self, stop: threading.Event | None = None, *, poll: float = 1.0,
+               on_batch: Callable[[dict[str, int]], None] | None = None) -> None:
+        """Catch up, then keep following the live tail until ``stop`` is set."""
+        stop = stop or threading.Event()
+        while not stop.is_set():
+            applied = self.run_once()
+            if on_batch and any(applied.values()):
+                on_batch(applied)
+            head = self.backend.head()[0]
+            self.backend.wait_for_append(head, poll)
+
+    # -- rebuild -------------------------------------------------------------------
+    def rebuild(self, name: str, progress: Progress | None = None) -> int:
+        """Rebuild one projection beside the live one, then swap it in; return its checkpoint."""
+        p = self.by_name.get(name)
+        if p is None:
+            raise UserError(f"no projection named {name!r}; known: {', '.join(sorted(self.by_name))}")
+        rows = self._rows(name)
+        generation = max((r[0] for r in rows), default=0) + 1
+        with self.backend.transaction() as tx:
+            for r in rows:  # abandon an earlier unfinished rebuild
+                if not r[2]:
+                    for t in p.tables:
+                        tx.execute(f"DROP TABLE IF EXISTS {physical(t, r[0])}")
+                    tx.execute("DELETE FROM projection_state WHERE name = ? AND generation = ?", (name, r[0]))
+            self._create_generation(tx, p, generation, active=not any(r[2] for r in rows))
+            tx.execute("UPDATE projection_state SET owner = ?, lease_until = ? WHERE name = ? AND generation = ?",
+                       (self.worker_id, time.time() + self.lease_seconds, name, generation))
+        position = 0
+        while True:
+            head = self.backend.head()[0]
+            events = list(self.store.read_all(position + 1, to_position=position + self.batch_size,
+                                              batch_size=self.batch_size))
+            if not events:
+                break
+            self._lease(name, generation)
+            self._apply_batch([(p, generation, position)], events)
+            state = next(r for r in self._rows(name) if r[0] == generation)
+            position = state[3]
+            if state[4] == "failed":
+                break
+            if progress:
+                progress(position, head)
+        with self.backend.transaction() as tx:
+            for r in tx.execute("SELECT generation FROM projection_state WHERE name = ? AND generation <> ?",
+                                (name, generation)):
+                for t in p.tables:
+                    tx.execute(f"DROP VIEW IF EXISTS {t}")
+                    tx.execute(f"DROP TABLE IF EXISTS {physical(t, r[0])}")
+                tx.execute("DELETE FROM projection_state WHERE name = ? AND generation = ?", (name, r[0]))
+            self._point_views(tx, p, generation)
+            tx.execute("UPDATE projection_state SET active = 1, needs_rebuild = 0, "
+                       "state = CASE WHEN state = 'failed' THEN state ELSE 'running' END "
+                       "WHERE name = ? AND generation = ?", (name, generation))
+        return position
+
+    # -- status --------------------------------------------------------------------
+    def status(self) -> list[ProjectionStatus]:
+        head = self.backend.head()[0]
+        out = []
+        now = time.time()
+        for p in self.projections:
+            rows = self._rows(p.name)
+            active = next((r for r in rows if r[2]), None)
+            if active is None:
+                continue
+            rebuilding = next((r[3] for r in rows if not r[2]), None)
+            state = active[4]
+            if active[1] != p.version:
+                state = "stale (version changed: will rebuild)"
+            elif state != "failed":
+                state = "caught up" if active[3] >= head else "behind"
+            owner = active[8] if active[9] is not None and active[9] > now else None
+            out.append(ProjectionStatus(name=p.name, version=active[1], generation=active[0], checkpoint=active[3],
+                                        head=head, lag=max(0, head - active[3]), state=state, error=active[5],
+                                        error_position=active[6], owner=owner, rebuilding=rebuilding))
+        return out

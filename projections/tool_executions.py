@@ -1,0 +1,69 @@
+"""Read model ``tool_executions``: one row per execution, from start to finish."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventstore.records import RecordedEvent
+
+from .base import Projection, Tables, json_text
+
+COLUMNS = ("execution_id", "session_id", "tool_name", "message_id", "status", "input", "output", "error",
+           "duration_ms", "retry_count", "started_at", "finished_at", "position")
+
+
+class ToolExecutions(Projection):
+    name = "tool_executions"
+    version = 1
+    tables = ("tool_executions",)
+    personal = True
+    types = frozenset({"tool.started", "tool.finished"})
+    ddl = """
+    CREATE TABLE {tool_executions} (
+        execution_id TEXT PRIMARY KEY,
+        session_id   TEXT NOT NULL,
+        tool_name    TEXT,
+        message_id   TEXT,
+        status       TEXT NOT NULL,
+        input        TEXT,
+        output       TEXT,
+        error        TEXT,
+        duration_ms  DOUBLE PRECISION,
+        retry_count  BIGINT,
+        started_at   TEXT,
+        finished_at  TEXT,
+        position     BIGINT NOT NULL
+    );
+    CREATE INDEX {tool_executions}_session ON {tool_executions} (session_id);
+    CREATE INDEX {tool_executions}_status ON {tool_executions} (status)
+    """
+
+    def apply(self, events: Sequence[RecordedEvent], db: Tables) -> None:
+        keys = sorted({e.data["execution_id"] for e in events})
+        rows: dict[str, dict[str, Any]] = {
+            r[0]: dict(zip(COLUMNS, r))
+            for r in db.fetch_by_keys("SELECT " + ", ".join(COLUMNS) +
+                                      " FROM {tool_executions} WHERE execution_id IN ({keys})", keys)
+        }
+        for e in events:
+            d = e.data
+            row = rows.get(d["execution_id"])
+            if row is None:
+                row = rows[d["execution_id"]] = {c: None for c in COLUMNS} | {
+                    "execution_id": d["execution_id"], "session_id": d["session_id"], "status": "started"}
+            if e.type == "tool.started":
+                row.update(tool_name=d["tool_name"], message_id=d.get("message_id"), input=json_text(d["input"]),
+                           started_at=e.recorded_at)
+                if row["finished_at"] is None:
+                    row["status"] = "started"
+            else:
+                row.update(status=d["status"], output=json_text(d.get("output")), error=d.get("error"),
+                           duration_ms=d.get("duration_ms"), retry_count=d.get("retry_count"),
+                           finished_at=e.recorded_at)
+            row["position"] = e.position
+        marks = ", ".join("?" * len(COLUMNS))
+        updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
+        db.executemany(f"INSERT INTO {{tool_executions}} ({', '.join(COLUMNS)}) VALUES ({marks}) "
+                       f"ON CONFLICT (execution_id) DO UPDATE SET {updates}",
+                       [tuple(r[c] for c in COLUMNS) for r in rows.values()])

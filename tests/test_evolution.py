@@ -1,0 +1,63 @@
+"""Schema evolution: stored older versions are upcast on read; stored bytes never change."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from eventstore import EventStore, NewEvent
+from eventstore.cli import main
+from eventstore.upcasting import REGISTRY, Registry, UpcastError
+
+
+@pytest.fixture
+def registry() -> Iterator[Registry]:
+    """The process-wide registry, restored after the test."""
+    saved = (dict(REGISTRY.current), dict(REGISTRY._steps))
+    yield REGISTRY
+    REGISTRY.current, REGISTRY._steps = saved
+
+
+def test_add_and_rename_fields_with_upcasters(sqlite_store: EventStore, registry: Registry) -> None:
+    # version 1 of "note.written" was {"text"}
+    sqlite_store.append("n", [NewEvent(type="note.written", data={"text": "hello"})])
+    raw_before = sqlite_store.backend.row_at(1)
+
+    # version 2 renames text -> body and adds lang (docs/events.md, "Evolving an event type")
+    registry.set_version("note.written", 2)
+
+    @registry.register("note.written", from_version=1)
+    def v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+        data["body"] = data.pop("text")
+        data.setdefault("lang", "en")
+        return data
+
+    sqlite_store.append("n", [NewEvent(type="note.written", data={"body": "bonjour", "lang": "fr"})])
+    old, new = list(sqlite_store.read_stream("n"))
+    assert (old.data, old.schema_version) == ({"body": "hello", "lang": "en"}, 2)
+    assert (new.data, new.schema_version) == ({"body": "bonjour", "lang": "fr"}, 2)
+    assert new.metadata == {"schema_version": 2}
+    assert sqlite_store.backend.row_at(1) == raw_before  # stored bytes untouched
+    assert sqlite_store.verify().ok
+
+
+def test_events_check_reports_what_cannot_be_upcast(tmp_path: Path, registry: Registry) -> None:
+    db = str(tmp_path / "c.db")
+    with EventStore.open(db) as store:
+        store.append("n", [NewEvent(type="note.written", data={"text": "a"})])
+    ok = CliRunner().invoke(main, ["--db", db, "events", "check"])
+    assert ok.exit_code == 0 and "1 events checked" in ok.stdout
+    registry.set_version("note.written", 3)
+    registry.register("note.written", 1)(lambda d: {"body": d["text"]})  # no 2 -> 3 step
+    r = CliRunner().invoke(main, ["--db", db, "events", "check", "--json"])
+    assert r.exit_code == 1
+    report = json.loads(r.stdout)
+    assert report["problems"][0]["position"] == 1
+    assert "from schema version 2 to 3" in report["problems"][0]["error"]
+    with EventStore.open(db) as store, pytest.raises(UpcastError):
+        list(store.read_all())
