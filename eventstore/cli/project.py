@@ -1,3 +1,94 @@
-"""CLI commands: project (see docs/cli.md)."""
+"""CLI commands for operators: project run, rebuild, status (docs/projections.md)."""
 
 from __future__ import annotations
+
+import signal
+import threading
+
+import click
+
+from ..errors import UserError
+from . import Context, echo_json, main, pass_ctx, progress
+
+
+@main.group()
+def project() -> None:
+    """Projector workers: build the read models from the log."""
+
+
+@project.command("run")
+@click.option("--follow", is_flag=True, help="After catching up, keep following the log until stopped.")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=2000, show_default=True)
+@click.option("--lease", "lease_seconds", type=click.FloatRange(1), default=30.0, show_default=True,
+              help="Seconds a worker's lease lasts without renewal.")
+@click.option("--poll", type=click.FloatRange(0.01), default=1.0, show_default=True,
+              help="Longest wait for new events in --follow (PostgreSQL wakes at once on NOTIFY).")
+@pass_ctx
+def project_run(ctx: Context, follow: bool, batch_size: int, lease_seconds: float, poll: float) -> None:
+    """Catch every read model up from its checkpoint (and follow the tail with --follow)."""
+    from projections import Runner
+
+    with ctx.open() as store:
+        runner = Runner(store, batch_size=batch_size, lease_seconds=lease_seconds)
+        try:
+            with progress("projecting", store.head()[0]) as update:
+                applied = runner.run_once(progress=update)
+            click.echo(" ".join(f"{k}={v}" for k, v in applied.items()), err=True)
+            if follow:
+                stop = threading.Event()
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    signal.signal(sig, lambda *_: stop.set())
+                runner.follow(stop, poll=poll)
+        finally:
+            runner.release()
+        failed = [s for s in runner.status() if s.state == "failed"]
+    for s in failed:
+        click.echo(f"{s.name} stopped at position {s.error_position}: {s.error}", err=True)
+    raise SystemExit(1 if failed else 0)
+
+
+@project.command("rebuild")
+@click.argument("names", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Rebuild every read model.")
+@pass_ctx
+def project_rebuild(ctx: Context, names: tuple[str, ...], all_: bool) -> None:
+    """Rebuild read models from position 1 beside the live ones, then swap them in atomically."""
+    from projections import Runner
+
+    if all_ == bool(names):
+        raise UserError("name the projections to rebuild, or give --all")
+    with ctx.open() as store:
+        runner = Runner(store)
+        try:
+            for name in names or [p.name for p in runner.projections]:
+                if name not in runner.by_name:
+                    raise UserError(f"no projection named {name!r}; known: {', '.join(runner.by_name)}")
+                with progress(f"rebuilding {name}", store.head()[0]) as update:
+                    position = runner.rebuild(name, progress=update)
+                click.echo(f"rebuilt {name} up to position {position}", err=True)
+        finally:
+            runner.release()
+
+
+@project.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def project_status(ctx: Context, as_json: bool) -> None:
+    """Per projection: checkpoint, log head, lag in events, state and any error."""
+    from projections import Runner
+
+    with ctx.open() as store:
+        rows = Runner(store).status()
+    if as_json:
+        echo_json(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table()
+    for col in ("projection", "version", "checkpoint", "head", "lag", "state", "error"):
+        t.add_column(col)
+    for s in rows:
+        err = f"at {s.error_position}: {s.error}" if s.error else ""
+        t.add_row(s.name, str(s.version), str(s.checkpoint), str(s.head), str(s.lag), s.state, err)
+    Console().print(t)

@@ -11,6 +11,7 @@ from ..store import EventStore
 from . import Context, echo_json, main, pass_ctx
 
 DEMO_DB = "demo.db"
+DEMO_KEYS = "demo-keys"
 
 
 @main.command()
@@ -33,10 +34,15 @@ def demo(ctx: Context, agents: int, sessions: int, seed: int, as_json: bool) -> 
             if os.path.exists(url + suffix):
                 os.remove(url + suffix)
     result = demo_mod.run(url, agents=agents, sessions=sessions, seed=seed)
+    import projections
+
     with EventStore.open(url) as store:
         report = store.verify()
         stats = store.stats()
-    summary = {"demo": result, "verify": report, "types": stats.types}
+        projections.run_all(store)
+        models = projections.summary(store)
+        audit = demo_mod.audit(store, DEMO_KEYS)
+    summary = {"demo": result, "verify": report, "types": stats.types, "read_models": models, "audit": audit}
     if as_json:
         echo_json(summary)
     else:
@@ -53,6 +59,20 @@ def demo(ctx: Context, agents: int, sessions: int, seed: int, as_json: bool) -> 
         for typ, n in stats.types.items():
             t.add_row(typ, str(n))
         con.print(t)
+        m = models
+        con.print("[bold]read models[/] (built by the projector from the log):")
+        con.print(f"  sessions by status: {m['sessions_by_status']}; messages: {m['messages']}; "
+                  f"tokens used: {m['tokens_used']}")
+        con.print(f"  tool executions: {m['tool_executions_by_status']}; failures by tool: "
+                  f"{m['tool_failures_by_tool'] or 'none'}")
+        for b in m["slo_breaches"]:
+            con.print(f"  SLO breach: {b['slo_id']} ({b['severity']}) observed {b['observed']} > "
+                      f"threshold {b['threshold']} at position {b['position']}")
+        if not m["slo_breaches"]:
+            con.print("  SLO breaches: none")
+        con.print(f"[bold]audit[/]: signed checkpoint {audit['origin']} at size {audit['tree_size']} "
+                  f"(key in {DEMO_KEYS}/); offline receipt for position {audit['receipt_position']}: "
+                  f"{'[green]verified[/]' if audit['receipt_ok'] else '[red]INVALID[/]'}")
         if report.ok:
             con.print(f"[green]chain verified[/]: {report.checked} entries, head {report.head_position} "
                       f"{report.head_hash}")
