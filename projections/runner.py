@@ -188,8 +188,8 @@ class Runner:
                 mine = [e for e in events if e.position > position and (not p.types or e.type in p.types)]
                 db = Tables(tx, {t: physical(t, generation) for t in p.tables})
                 failed_at, error = self._apply_isolated(tx, p, mine, db)
-                erased = p.personal and any(e.type == "subject.erased" for e in mine
-                                            if failed_at is None or e.position < failed_at)
+                erased = p.personal and any(e.type == "subject.erased" and e.position > position
+                                            and (failed_at is None or e.position < failed_at) for e in events)
                 if failed_at is None:
                     done = tx.execute(
                         "UPDATE projection_state SET position = ?, state = 'running', error = NULL, "
