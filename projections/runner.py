@@ -193,14 +193,14 @@ class Runner:
                 if failed_at is None:
                     done = tx.execute(
                         "UPDATE projection_state SET position = ?, state = 'running', error = NULL, "
-                        "error_position = NULL, needs_rebuild = CASE WHEN ? THEN 1 ELSE needs_rebuild END, "
+                        "error_position = NULL, needs_rebuild = CASE WHEN ? = 1 THEN 1 ELSE needs_rebuild END, "
                         "updated_at = ? WHERE name = ? AND generation = ? AND owner = ? RETURNING name",
                         (last, 1 if erased else 0, _now(), p.name, generation, self.worker_id))
                     counts[p.name] = len(mine)
                 else:
                     done = tx.execute(
                         "UPDATE projection_state SET position = ?, state = 'failed', error = ?, error_position = ?, "
-                        "needs_rebuild = CASE WHEN ? THEN 1 ELSE needs_rebuild END, updated_at = ? "
+                        "needs_rebuild = CASE WHEN ? = 1 THEN 1 ELSE needs_rebuild END, updated_at = ? "
                         "WHERE name = ? AND generation = ? AND owner = ? RETURNING name",
                         (failed_at - 1, error, failed_at, 1 if erased else 0, _now(), p.name, generation,
                          self.worker_id))
