@@ -1,0 +1,404 @@
+"""Benchmarks: events/s of the store beside a baseline measured in the same process.
+
+Every figure is a ratio against something measured right next to it on the same
+machine and disk, at the same durability: raw sqlite3 (or psycopg) inserts of
+rows of the same shape into a table with the UNIQUE(stream_id, version) index,
+a raw scan that SHA-256-hashes every row, and the ``eventsourcing`` library's
+recorder. Results are recorded in docs/performance.md (``make bench``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from .records import NewEvent
+from .store import EventStore
+
+PAYLOAD = {"session_id": "s-0001", "message_id": "m-0001", "role": "assistant", "model": "claude-sonnet",
+           "content": "x" * 180, "tokens_used": 321, "finish_reason": "stop"}
+METADATA = {"agent_id": "agent-7", "correlation_id": "c-1234"}
+EVENT = NewEvent(type="message.appended", data=PAYLOAD, metadata=METADATA)
+ROW_BYTES = len(msgspec.json.encode(PAYLOAD)) + len(msgspec.json.encode(METADATA))
+
+
+class Figure(msgspec.Struct, kw_only=True):
+    case: str
+    ours: float
+    baseline: str
+    base: float
+    ratio: float
+    target: str = ""
+    met: bool | None = None
+    unit: str = "events/s"
+
+
+def _rate(n: int, seconds: float) -> float:
+    return n / seconds if seconds > 0 else float("inf")
+
+
+def _median(fn: Callable[[], float], repeat: int) -> float:
+    return statistics.median(fn() for _ in range(repeat))
+
+
+def _figure(case: str, ours: float, baseline: str, base: float, target: str = "",
+            lo: float | None = None, hi: float | None = None, unit: str = "events/s") -> Figure:
+    ratio = ours / base if base else float("inf")
+    met = None if lo is None else (ratio >= lo and (hi is None or ratio <= hi))
+    return Figure(case=case, ours=round(ours, 1), baseline=baseline, base=round(base, 1), ratio=round(ratio, 3),
+                  target=target, met=met, unit=unit)
+
+
+# -- baselines ------------------------------------------------------------------------
+
+def _raw_sqlite(path: str, synchronous: str = "FULL") -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("CREATE TABLE IF NOT EXISTS events (position INTEGER PRIMARY KEY, stream_id TEXT, version INTEGER, "
+                 "type TEXT, data BLOB, metadata BLOB, hash BLOB)")
+    conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS ev_sv ON events (stream_id, version)")
+    return conn
+
+
+def _raw_row(i: int, stream: str, version: int) -> tuple[Any, ...]:
+    data = msgspec.json.encode(PAYLOAD)
+    return (i, stream, version, "message.appended", data, msgspec.json.encode(METADATA),
+            hashlib.sha256(data).digest())
+
+
+def raw_single_commits(d: str, n: int) -> float:
+    conn = _raw_sqlite(os.path.join(d, f"raw1-{uuid.uuid4().hex}.db"))
+    rows = [_raw_row(i + 1, "s", i + 1) for i in range(n)]
+    t = time.perf_counter()
+    for r in rows:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO events VALUES (?,?,?,?,?,?,?)", r)
+        conn.execute("COMMIT")
+    rate = _rate(n, time.perf_counter() - t)
+    conn.close()
+    return rate
+
+
+def raw_executemany(d: str, n: int, batch: int) -> float:
+    conn = _raw_sqlite(os.path.join(d, f"rawm-{uuid.uuid4().hex}.db"))
+    rows = [_raw_row(i + 1, "s", i + 1) for i in range(n)]
+    t = time.perf_counter()
+    for k in range(0, n, batch):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?)", rows[k:k + batch])
+        conn.execute("COMMIT")
+    rate = _rate(n, time.perf_counter() - t)
+    conn.close()
+    return rate
+
+
+def raw_hash_scan(path: str) -> float:
+    """Read every row and SHA-256-chain it: the floor for a verifier in Python."""
+    conn = sqlite3.connect(path)
+    t = time.perf_counter()
+    prev = bytes(32)
+    n = 0
+    for row in conn.execute("SELECT position, stream_id, version, type, data, metadata, recorded_at, hash "
+                            "FROM events ORDER BY position"):
+        prev = hashlib.sha256(b"".join((prev, str(row[0]).encode(), row[1].encode(), row[3].encode(),
+                                        row[4], row[5], row[6].encode()))).digest()
+        n += 1
+    rate = _rate(n, time.perf_counter() - t)
+    conn.close()
+    return rate
+
+
+def eventsourcing_saves(d: str, n: int, per_save: int) -> float | None:
+    """The eventsourcing library's SQLite application recorder (its default synchronous=FULL)."""
+    try:
+        from eventsourcing.persistence import StoredEvent
+        from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+    except ImportError:
+        return None
+    store = SQLiteDatastore(os.path.join(d, f"es-{uuid.uuid4().hex}.db"))
+    rec = SQLiteApplicationRecorder(store)
+    rec.create_table()
+    state = msgspec.json.encode(PAYLOAD) + msgspec.json.encode(METADATA)
+    oid = uuid.uuid4()
+    batches = [[StoredEvent(oid, k + j + 1, "bench:Event", state) for j in range(per_save)]
+               for k in range(0, n, per_save)]
+    t = time.perf_counter()
+    for b in batches:
+        rec.insert_events(b)
+    rate = _rate(n, time.perf_counter() - t)
+    store.close()
+    return rate
+
+
+# -- ours -----------------------------------------------------------------------------
+
+def ours_single(d: str, n: int, threads: int = 1, url: str | None = None) -> float:
+    url = url or os.path.join(d, f"ours-{uuid.uuid4().hex}.db")
+    with EventStore.open(url) as store:
+        per = n // threads
+
+        def work(k: int) -> None:
+            for _ in range(per):
+                store.append(f"s{k}", [EVENT])
+
+        t = time.perf_counter()
+        if threads == 1:
+            work(0)
+        else:
+            ts = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+            for x in ts:
+                x.start()
+            for x in ts:
+                x.join()
+        return _rate(per * threads, time.perf_counter() - t)
+
+
+def ours_batches(d: str, n: int, batch: int, url: str | None = None) -> float:
+    url = url or os.path.join(d, f"ourb-{uuid.uuid4().hex}.db")
+    with EventStore.open(url) as store:
+        events = [EVENT] * batch
+        t = time.perf_counter()
+        for _ in range(n // batch):
+            store.append("s", events)
+        return _rate(n // batch * batch, time.perf_counter() - t)
+
+
+def ours_verify(path: str) -> float:
+    with EventStore.open(path, migrate=False) as store:
+        t = time.perf_counter()
+        report = store.verify()
+        assert report.ok
+        return _rate(report.checked, time.perf_counter() - t)
+
+
+def fill(url: str, n: int, batch: int = 1000) -> None:
+    with EventStore.open(url, durability="process") as store:
+        events = [EVENT] * batch
+        for k in range(0, n, batch):
+            store.append(f"s{k // batch % 50}", events[: min(batch, n - k)])
+
+
+# -- suites ---------------------------------------------------------------------------
+
+def run_sqlite(*, quick: bool = False, repeat: int = 3, directory: str | None = None,
+               progress: Callable[[str], None] | None = None) -> list[Figure]:
+    """The event-log suite of issue 2 on SQLite at the default durability."""
+    scale = 0.2 if quick else 1.0
+    n1, n8, nb, nv = int(2000 * scale), int(8000 * scale), int(100_000 * scale), int(100_000 * scale)
+    say = progress or (lambda _msg: None)
+    figures = []
+    with tempfile.TemporaryDirectory(dir=directory) as d:
+        say("single-event appends, 1 thread")
+        ours1 = _median(lambda: ours_single(d, n1), repeat)
+        raw1 = _median(lambda: raw_single_commits(d, n1), repeat)
+        figures.append(_figure("single appends, 1 thread", ours1, "raw sqlite3 one-row commits", raw1,
+                               ">= 0.7 and <= 1.5", 0.7, 1.5))
+        say("single-event appends, 8 threads")
+        ours8 = _median(lambda: ours_single(d, n8, threads=8), repeat)
+        es1 = eventsourcing_saves(d, n1, 1)
+        if es1:
+            es1 = _median(lambda: eventsourcing_saves(d, n1, 1) or 0.0, repeat)
+            figures.append(_figure("single appends, 8 threads", ours8, "eventsourcing 1 event/save", es1,
+                                   ">= 3 (aim 5)", 3.0))
+        figures.append(_figure("single appends, 8 threads", ours8, "raw sqlite3 one-row commits", raw1,
+                               "(group commit gain)"))
+        say("1,000-event batches")
+        oursb = _median(lambda: ours_batches(d, nb, 1000), repeat)
+        rawb = _median(lambda: raw_executemany(d, nb, 1000), repeat)
+        figures.append(_figure("1,000-event batches", oursb, "raw sqlite3 executemany(1000)", rawb, ">= 0.5", 0.5))
+        say("100-event batches")
+        ours100 = _median(lambda: ours_batches(d, nb // 5, 100), repeat)
+        es100 = eventsourcing_saves(d, nb // 5, 100)
+        if es100:
+            es100 = _median(lambda: eventsourcing_saves(d, nb // 5, 100) or 0.0, repeat)
+            figures.append(_figure("100-event batches", ours100, "eventsourcing 100 events/save", es100,
+                                   ">= 1.2", 1.2))
+        say("verify")
+        vpath = os.path.join(d, "verify.db")
+        fill(vpath, nv)
+        oursv = _median(lambda: ours_verify(vpath), repeat)
+        rawv = _median(lambda: raw_hash_scan(vpath), repeat)
+        figures.append(_figure("verify", oursv, "raw scan hashing every row", rawv, ">= 0.5", 0.5))
+    return figures
+
+
+def run_postgres(url: str, *, quick: bool = False, repeat: int = 3,
+                 progress: Callable[[str], None] | None = None) -> list[Figure]:
+    """Appends on PostgreSQL beside raw psycopg inserts (``url`` names an empty, disposable database)."""
+    import psycopg
+
+    scale = 0.2 if quick else 1.0
+    n1, n8, nb = int(1000 * scale), int(4000 * scale), int(50_000 * scale)
+    say = progress or (lambda _msg: None)
+
+    def reset() -> None:
+        with psycopg.connect(url, autocommit=True) as c:
+            c.execute("DROP TABLE IF EXISTS raw_events")
+            c.execute("CREATE TABLE raw_events (position BIGINT PRIMARY KEY, stream_id TEXT, version BIGINT, "
+                      "type TEXT, data BYTEA, metadata BYTEA, hash BYTEA, UNIQUE (stream_id, version))")
+
+    def raw(n: int, batch: int) -> float:
+        reset()
+        rows = [_raw_row(i + 1, "s", i + 1) for i in range(n)]
+        with psycopg.connect(url, autocommit=True) as c:
+            t = time.perf_counter()
+            for k in range(0, n, batch):
+                with c.transaction(), c.cursor() as cur:
+                    cur.executemany("INSERT INTO raw_events VALUES (%s,%s,%s,%s,%s,%s,%s)", rows[k:k + batch])
+            return _rate(n, time.perf_counter() - t)
+
+    def ours(n: int, threads: int = 1, batch: int = 1) -> float:
+        with EventStore.open(url) as store:
+            stream = uuid.uuid4().hex
+            per = n // threads
+            events = [EVENT] * batch
+
+            def work(k: int) -> None:
+                for _ in range(per // batch):
+                    store.append(f"{stream}-{k}", events)
+
+            t = time.perf_counter()
+            ts = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+            for x in ts:
+                x.start()
+            for x in ts:
+                x.join()
+            return _rate(per // batch * batch * threads, time.perf_counter() - t)
+
+    say("postgres: single appends, 1 writer")
+    raw1 = _median(lambda: raw(n1, 1), repeat)
+    f = [_figure("pg single appends, 1 writer", _median(lambda: ours(n1), repeat), "raw psycopg one-row commits",
+                 raw1)]
+    say("postgres: single appends, 8 writers")
+    f.append(_figure("pg single appends, 8 writers", _median(lambda: ours(n8, threads=8), repeat),
+                     "raw psycopg one-row commits", raw1))
+    say("postgres: 1,000-event batches")
+    f.append(_figure("pg 1,000-event batches", _median(lambda: ours(nb, batch=1000), repeat),
+                     "raw psycopg executemany(1000)", _median(lambda: raw(nb, 1000), repeat)))
+    return f
+
+
+def run_projections(n: int = 100_000, *, directory: str | None = None) -> list[Figure]:
+    """Rebuild throughput of all five read models, beside a plain decoded read of the same log."""
+    from projections import Runner
+    from projections.base import Projection  # noqa: F401
+
+    from . import demo
+
+    del demo
+    with tempfile.TemporaryDirectory(dir=directory) as d:
+        path = os.path.join(d, "proj.db")
+        _fill_catalogue(path, n)
+        with EventStore.open(path) as store:
+            t = time.perf_counter()
+            count = sum(1 for _ in store.read_all(batch_size=2000))
+            read_rate = _rate(count, time.perf_counter() - t)
+            runner = Runner(store, batch_size=2000)
+            t = time.perf_counter()
+            for p in runner.projections:
+                runner.rebuild(p.name)
+            rebuild_rate = _rate(count, time.perf_counter() - t)
+    return [_figure(f"rebuild all 5 read models ({count:,} events)", rebuild_rate, "read_all (decode only)",
+                    read_rate, ">= 50,000 events/s")]
+
+
+def _fill_catalogue(path: str, n: int) -> None:
+    import random
+
+    rng = random.Random(1)
+    with EventStore.open(path, durability="process") as store:
+        batch: list[NewEvent] = []
+        for i in range(n):
+            s = f"s{i // 40}"
+            k = i % 40
+            if k == 0:
+                ev = NewEvent(type="session.started", data={"session_id": s, "model": "m"})
+            elif k == 39:
+                ev = NewEvent(type="session.status_changed", data={"session_id": s, "status": "completed"})
+            elif k % 4 == 1:
+                ev = NewEvent(type="message.appended", data={"session_id": s, "message_id": f"{s}-{k}",
+                                                             "role": "assistant", "content": "x" * 100,
+                                                             "tokens_used": rng.randint(1, 500)})
+            elif k % 4 == 2:
+                ev = NewEvent(type="tool.started", data={"session_id": s, "execution_id": f"{s}-{k}",
+                                                         "tool_name": "t", "input": {"q": k}})
+            elif k % 4 == 3:
+                ev = NewEvent(type="tool.finished", data={"session_id": s, "execution_id": f"{s}-{k - 1}",
+                                                          "status": "completed", "duration_ms": 12.0})
+            else:
+                ev = NewEvent(type="metric.recorded", data={"metric": "latency", "value": rng.random() * 100,
+                                                            "stage": "gen"})
+            batch.append(ev)
+            if len(batch) == 1000:
+                store.append(f"bench-{i // 1000}", batch)
+                batch = []
+        if batch:
+            store.append("bench-last", batch)
+        store.append("slo", [NewEvent(type="slo.defined", data={"slo_id": "p95", "metric": "latency",
+                                                                "objective": "p95", "threshold": 90.0,
+                                                                "severity": "warning"})])
+
+
+def run_checkpoint(n: int = 1_000_000, *, directory: str | None = None,
+                   progress: Callable[[str], None] | None = None) -> list[Figure]:
+    """Checkpoint and proof times over ``n`` events once the tree is maintained."""
+    from .notes import Signer
+
+    say = progress or (lambda _msg: None)
+    with tempfile.TemporaryDirectory(dir=directory) as d:
+        path = os.path.join(d, "tree.db")
+        say(f"filling {n:,} events")
+        fill(path, n)
+        with EventStore.open(path) as store:
+            say("maintaining the tree")
+            t = time.perf_counter()
+            store.tree.sync()
+            sync_rate = _rate(n, time.perf_counter() - t)
+            signer = Signer.generate("bench.example/log")
+            store.append("tail", [EVENT] * 7)  # a tree size that is not a multiple of 16
+            t = time.perf_counter()
+            store.checkpoint(signer)
+            checkpoint_s = time.perf_counter() - t
+            t = time.perf_counter()
+            store.tree_root(n // 3)
+            root_s = time.perf_counter() - t
+            k = 200
+            positions = [1 + (i * 7919) % n for i in range(k)]
+            t = time.perf_counter()
+            for p in positions:
+                store.prove_inclusion(p)
+            inc_s = (time.perf_counter() - t) / k
+            t = time.perf_counter()
+            for p in positions:
+                store.prove_consistency(p, n)
+            con_s = (time.perf_counter() - t) / k
+            t = time.perf_counter()
+            report = store.verify()
+            verify_rate = _rate(report.checked, time.perf_counter() - t)
+    ms = 1000.0
+    return [
+        _figure(f"tree maintenance ({n:,} events)", sync_rate, "verify (full rehash)", verify_rate),
+        Figure(case=f"checkpoint over {n + 7:,} events", ours=round(checkpoint_s * ms, 2), baseline="", base=0,
+               ratio=0, target="< 1000 ms", met=checkpoint_s < 1.0, unit="ms"),
+        Figure(case="root at an arbitrary size", ours=round(root_s * ms, 2), baseline="", base=0, ratio=0,
+               unit="ms"),
+        Figure(case="inclusion proof", ours=round(inc_s * ms, 3), baseline="", base=0, ratio=0, target="< 1 ms",
+               met=inc_s < 0.001, unit="ms"),
+        Figure(case="consistency proof", ours=round(con_s * ms, 3), baseline="", base=0, ratio=0, target="< 1 ms",
+               met=con_s < 0.001, unit="ms"),
+    ]
+
+
+__all__ = ["Figure", "run_checkpoint", "run_postgres", "run_projections", "run_sqlite", "Path"]
