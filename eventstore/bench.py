@@ -30,6 +30,12 @@ PAYLOAD = {"session_id": "s-0001", "message_id": "m-0001", "role": "assistant", 
            "content": "x" * 180, "tokens_used": 321, "finish_reason": "stop"}
 METADATA = {"agent_id": "agent-7", "correlation_id": "c-1234"}
 EVENT = NewEvent(type="message.appended", data=PAYLOAD, metadata=METADATA)
+
+
+def events(n: int, start: int = 0) -> list[NewEvent]:
+    """Distinct events of the benchmark's shape (no two share a payload object)."""
+    return [NewEvent(type="message.appended", data={**PAYLOAD, "message_id": f"m-{start + i:08d}"},
+                     metadata={**METADATA}) for i in range(n)]
 ROW_BYTES = len(msgspec.json.encode(PAYLOAD)) + len(msgspec.json.encode(METADATA))
 
 
@@ -63,19 +69,27 @@ def _figure(case: str, ours: float, baseline: str, base: float, target: str = ""
 # -- baselines ------------------------------------------------------------------------
 
 def _raw_sqlite(path: str, synchronous: str = "FULL") -> sqlite3.Connection:
+    """A plain table with the same columns as ``events`` and the UNIQUE(stream_id, version) index."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("CREATE TABLE IF NOT EXISTS events (position INTEGER PRIMARY KEY, stream_id TEXT, version INTEGER, "
-                 "type TEXT, data BLOB, metadata BLOB, hash BLOB)")
+                 "type TEXT, data BLOB, metadata BLOB, data_digest BLOB, metadata_digest BLOB, recorded_at TEXT, "
+                 "prev_hash BLOB, hash BLOB)")
     conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS ev_sv ON events (stream_id, version)")
     return conn
 
 
 def _raw_row(i: int, stream: str, version: int) -> tuple[Any, ...]:
-    data = msgspec.json.encode(PAYLOAD)
-    return (i, stream, version, "message.appended", data, msgspec.json.encode(METADATA),
-            hashlib.sha256(data).digest())
+    """A row equal in shape and size to a stored event (its hashes are not chained)."""
+    data = msgspec.json.encode({**PAYLOAD, "message_id": f"m-{i:08d}"})
+    meta = msgspec.json.encode(METADATA)
+    h = hashlib.sha256(data).digest()
+    return (i, stream, version, "message.appended", data, meta, h, hashlib.sha256(meta).digest(),
+            "2026-01-01T00:00:00.000000Z", h, h)
+
+
+_RAW_INSERT = "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 
 
 def raw_single_commits(d: str, n: int) -> float:
@@ -84,7 +98,7 @@ def raw_single_commits(d: str, n: int) -> float:
     t = time.perf_counter()
     for r in rows:
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO events VALUES (?,?,?,?,?,?,?)", r)
+        conn.execute(_RAW_INSERT, r)
         conn.execute("COMMIT")
     rate = _rate(n, time.perf_counter() - t)
     conn.close()
@@ -97,7 +111,7 @@ def raw_executemany(d: str, n: int, batch: int) -> float:
     t = time.perf_counter()
     for k in range(0, n, batch):
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?)", rows[k:k + batch])
+        conn.executemany(_RAW_INSERT, rows[k:k + batch])
         conn.execute("COMMIT")
     rate = _rate(n, time.perf_counter() - t)
     conn.close()
@@ -149,9 +163,11 @@ def ours_single(d: str, n: int, threads: int = 1, url: str | None = None) -> flo
     with EventStore.open(url) as store:
         per = n // threads
 
+        todo = [events(per, k * per) for k in range(threads)]
+
         def work(k: int) -> None:
-            for _ in range(per):
-                store.append(f"s{k}", [EVENT])
+            for e in todo[k]:
+                store.append(f"s{k}", [e])
 
         t = time.perf_counter()
         if threads == 1:
@@ -168,10 +184,10 @@ def ours_single(d: str, n: int, threads: int = 1, url: str | None = None) -> flo
 def ours_batches(d: str, n: int, batch: int, url: str | None = None) -> float:
     url = url or os.path.join(d, f"ourb-{uuid.uuid4().hex}.db")
     with EventStore.open(url) as store:
-        events = [EVENT] * batch
+        batches = [events(batch, k * batch) for k in range(n // batch)]
         t = time.perf_counter()
-        for _ in range(n // batch):
-            store.append("s", events)
+        for b in batches:
+            store.append("s", b)
         return _rate(n // batch * batch, time.perf_counter() - t)
 
 
@@ -185,9 +201,8 @@ def ours_verify(path: str) -> float:
 
 def fill(url: str, n: int, batch: int = 1000) -> None:
     with EventStore.open(url, durability="process") as store:
-        events = [EVENT] * batch
         for k in range(0, n, batch):
-            store.append(f"s{k // batch % 50}", events[: min(batch, n - k)])
+            store.append(f"s{k // batch % 50}", events(min(batch, n - k), k))
 
 
 # -- suites ---------------------------------------------------------------------------
@@ -247,7 +262,8 @@ def run_postgres(url: str, *, quick: bool = False, repeat: int = 3,
         with psycopg.connect(url, autocommit=True) as c:
             c.execute("DROP TABLE IF EXISTS raw_events")
             c.execute("CREATE TABLE raw_events (position BIGINT PRIMARY KEY, stream_id TEXT, version BIGINT, "
-                      "type TEXT, data BYTEA, metadata BYTEA, hash BYTEA, UNIQUE (stream_id, version))")
+                      "type TEXT, data BYTEA, metadata BYTEA, data_digest BYTEA, metadata_digest BYTEA, "
+                      "recorded_at TEXT, prev_hash BYTEA, hash BYTEA, UNIQUE (stream_id, version))")
 
     def raw(n: int, batch: int) -> float:
         reset()
@@ -256,18 +272,19 @@ def run_postgres(url: str, *, quick: bool = False, repeat: int = 3,
             t = time.perf_counter()
             for k in range(0, n, batch):
                 with c.transaction(), c.cursor() as cur:
-                    cur.executemany("INSERT INTO raw_events VALUES (%s,%s,%s,%s,%s,%s,%s)", rows[k:k + batch])
+                    cur.executemany("INSERT INTO raw_events VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                                    rows[k:k + batch])
             return _rate(n, time.perf_counter() - t)
 
     def ours(n: int, threads: int = 1, batch: int = 1) -> float:
         with EventStore.open(url) as store:
             stream = uuid.uuid4().hex
             per = n // threads
-            events = [EVENT] * batch
+            todo = [[events(batch, (k * per + j) * batch) for j in range(per // batch)] for k in range(threads)]
 
             def work(k: int) -> None:
-                for _ in range(per // batch):
-                    store.append(f"{stream}-{k}", events)
+                for b in todo[k]:
+                    store.append(f"{stream}-{k}", b)
 
             t = time.perf_counter()
             ts = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
@@ -367,7 +384,7 @@ def run_checkpoint(n: int = 1_000_000, *, directory: str | None = None,
             store.tree.sync()
             sync_rate = _rate(n, time.perf_counter() - t)
             signer = Signer.generate("bench.example/log")
-            store.append("tail", [EVENT] * 7)  # a tree size that is not a multiple of 16
+            store.append("tail", events(7))  # a tree size that is not a multiple of 16
             t = time.perf_counter()
             store.checkpoint(signer)
             checkpoint_s = time.perf_counter() - t

@@ -70,16 +70,33 @@ def check_json(value: Any, path: str) -> Any:
     raise InvalidEvent(f"value of type {t.__name__} at {path} is not JSON-representable", path=path)
 
 
-def encode_object(value: Any, path: str) -> bytes:
-    """Validate ``value`` as a JSON object and return its canonical bytes."""
+_SCALARS = (str, bool, type(None))
+
+
+def encode_object(value: Any, path: str) -> tuple[bytes, dict[str, Any]]:
+    """Validate ``value`` as a JSON object; return its canonical bytes and the checked dict.
+
+    The common shape (a flat object of strings, small ints, finite floats, bools
+    and nulls) is checked inline; anything nested or unusual goes through the
+    exact ``check_json`` walk, which names the path of a bad value.
+    """
     if isinstance(value, msgspec.Struct):
         value = msgspec.to_builtins(value, str_keys=True)
     if type(value) is not dict:
         raise InvalidEvent(
             f"{path} must be a JSON object, not {type(value).__name__}", path=path
         )
-    check_json(value, path)
-    return _ENCODER.encode(value)
+    for k, v in value.items():
+        t = type(v)
+        if t in _SCALARS and type(k) is str:
+            continue
+        if t is int and INT_MIN <= v <= INT_MAX and type(k) is str:
+            continue
+        if t is float and v - v == 0.0 and type(k) is str:  # finite (NaN and inf give NaN)
+            continue
+        check_json(value, path)
+        break
+    return _ENCODER.encode(value), value
 
 
 def encode(value: Any) -> bytes:

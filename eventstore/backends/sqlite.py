@@ -66,20 +66,52 @@ def _split_statements(script: str) -> list[str]:
     return out
 
 
+class _HeadCache:
+    """The head and stream versions as of this connection's last commit.
+
+    Valid only while ``PRAGMA data_version`` is unchanged, i.e. no other
+    connection (or process) committed since: then two lookups per append are
+    saved. Any other writer, or a failed commit, empties it.
+    """
+
+    def __init__(self) -> None:
+        self.data_version: int | None = None
+        self.head: tuple[int, bytes | None] | None = None
+        self.versions: dict[str, int] = {}
+
+    def clear(self) -> None:
+        self.head = None
+        self.versions.clear()
+
+
 class _SQLiteWriter(Writer):
-    def __init__(self, conn: sqlite3.Connection):
+    def __init__(self, conn: sqlite3.Connection, cache: _HeadCache):
         self.conn = conn
+        self.cache = cache
+        self.new_head: tuple[int, bytes] | None = None
+        self.new_versions: dict[str, int] = {}
 
     def head(self) -> tuple[int, bytes | None]:
-        row = self.conn.execute("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1").fetchone()
-        return (0, None) if row is None else (row[0], row[1])
+        if self.cache.head is None:
+            row = self.conn.execute("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1").fetchone()
+            self.cache.head = (0, None) if row is None else (row[0], row[1])
+        return self.cache.head
 
     def stream_versions(self, stream_ids: Iterable[str]) -> dict[str, int]:
-        q = "SELECT max(version) FROM events WHERE stream_id = ?"
-        return {s: self.conn.execute(q, (s,)).fetchone()[0] or 0 for s in stream_ids}
+        known = self.cache.versions
+        out = {}
+        for s in stream_ids:
+            v = known.get(s)
+            if v is None:
+                v = self.conn.execute("SELECT max(version) FROM events WHERE stream_id = ?", (s,)).fetchone()[0] or 0
+            out[s] = v
+        return out
 
     def insert(self, rows: Sequence[Row]) -> None:
         self.conn.executemany(_INSERT, rows)
+        self.new_head = (rows[-1].position, rows[-1].hash)
+        for r in rows:
+            self.new_versions[r.stream_id] = r.version
 
 
 class _SQLiteTx(Tx):
@@ -119,6 +151,7 @@ class SQLiteBackend(Backend):
         self._readers_lock = threading.Lock()
         self._closed = False
         self._wconn = self._connect()
+        self._cache = _HeadCache()
         self._wconn.execute("PRAGMA journal_mode=WAL")
         self._wconn.execute(_SCHEMA_TABLE)
 
@@ -182,21 +215,34 @@ class SQLiteBackend(Backend):
         if self._closed:
             raise StoreClosed("the store is closed")
         conn = self._wconn
+        cache = self._cache
         try:
             conn.execute("BEGIN IMMEDIATE")
+            dv = conn.execute("PRAGMA data_version").fetchone()[0]
         except sqlite3.OperationalError as e:
             raise BackendError(f"cannot start a write transaction on {self.path!r}: {e}") from None
+        if dv != cache.data_version:  # another connection committed: forget what we knew
+            cache.clear()
+            cache.data_version = dv
+        writer = _SQLiteWriter(conn, cache)
         try:
-            yield _SQLiteWriter(conn)
+            yield writer
         except BaseException:
             conn.execute("ROLLBACK")
+            cache.clear()
             raise
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as e:
+            cache.clear()
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise BackendError(f"commit failed on {self.path!r}: {e}") from None
+        if writer.new_head is not None:
+            cache.head = writer.new_head
+            if len(cache.versions) > 100_000:
+                cache.versions.clear()
+            cache.versions.update(writer.new_versions)
 
     # -- reads --------------------------------------------------------------------
     def head(self) -> tuple[int, bytes | None]:
