@@ -324,11 +324,12 @@ def run_projections(n: int = 100_000, *, directory: str | None = None) -> list[F
             read_rate = _rate(count, time.perf_counter() - t)
             runner = Runner(store, batch_size=2000)
             t = time.perf_counter()
-            for p in runner.projections:
-                runner.rebuild(p.name)
+            runner.rebuild_many([p.name for p in runner.projections])
             rebuild_rate = _rate(count, time.perf_counter() - t)
-    return [_figure(f"rebuild all 5 read models ({count:,} events)", rebuild_rate, "read_all (decode only)",
-                    read_rate, ">= 50,000 events/s")]
+    f = _figure(f"rebuild all 5 read models ({count:,} events)", rebuild_rate, "read_all (decode only)",
+                read_rate, ">= 50,000 events/s")
+    f.met = rebuild_rate >= 50_000
+    return [f]
 
 
 def _fill_catalogue(path: str, n: int) -> None:

@@ -146,10 +146,10 @@ class Runner:
         Projections whose version changed, or that saw an erasure, are rebuilt first.
         """
         applied = {p.name: 0 for p in self.projections}
-        for p in self.projections:
-            active = self._active(p.name)
-            if active is not None and (active[1] != p.version or active[7]):
-                self.rebuild(p.name, progress=progress)
+        stale = [p.name for p in self.projections
+                 if (row := self._active(p.name)) is not None and (row[1] != p.version or row[7])]
+        if stale:
+            self.rebuild_many(stale, progress=progress)
         head = self.backend.head()[0]
         while True:
             owned = []
@@ -172,10 +172,9 @@ class Runner:
                 continue
             for name, n in counts.items():
                 applied[name] += n
-            for p, _, _ in owned:
-                row = self._active(p.name)
-                if row is not None and row[7]:  # an erasure: rebuild so erased fields leave the model
-                    self.rebuild(p.name, progress=progress)
+            erased = [p.name for p, _, _ in owned if (row := self._active(p.name)) is not None and row[7]]
+            if erased:  # an erasure: rebuild so erased fields leave the read models
+                self.rebuild_many(erased, progress=progress)
             if progress:
                 progress(events[-1].position, max(head, events[-1].position))
 
@@ -248,47 +247,64 @@ class Runner:
     # -- rebuild -------------------------------------------------------------------
     def rebuild(self, name: str, progress: Progress | None = None) -> int:
         """Rebuild one projection beside the live one, then swap it in; return its checkpoint."""
-        p = self.by_name.get(name)
-        if p is None:
-            raise UserError(f"no projection named {name!r}; known: {', '.join(sorted(self.by_name))}")
-        rows = self._rows(name)
-        generation = max((r[0] for r in rows), default=0) + 1
-        with self.backend.transaction() as tx:
-            for r in rows:  # abandon an earlier unfinished rebuild
-                if not r[2]:
-                    for t in p.tables:
-                        tx.execute(f"DROP TABLE IF EXISTS {physical(t, r[0])}")
-                    tx.execute("DELETE FROM projection_state WHERE name = ? AND generation = ?", (name, r[0]))
-            self._create_generation(tx, p, generation, active=not any(r[2] for r in rows))
-            tx.execute("UPDATE projection_state SET owner = ?, lease_until = ? WHERE name = ? AND generation = ?",
-                       (self.worker_id, time.time() + self.lease_seconds, name, generation))
-        position = 0
-        while True:
+        return self.rebuild_many([name], progress=progress)[name]
+
+    def rebuild_many(self, names: Sequence[str], progress: Progress | None = None) -> dict[str, int]:
+        """Rebuild projections beside the live ones in one pass over the log, then swap each in."""
+        unknown = [n for n in names if n not in self.by_name]
+        if unknown:
+            raise UserError(f"no projection named {unknown[0]!r}; known: {', '.join(sorted(self.by_name))}")
+        building: dict[str, int] = {}  # name -> new generation
+        for name in names:
+            p = self.by_name[name]
+            rows = self._rows(name)
+            generation = max((r[0] for r in rows), default=0) + 1
+            with self.backend.transaction() as tx:
+                for r in rows:  # abandon an earlier unfinished rebuild
+                    if not r[2]:
+                        for t in p.tables:
+                            tx.execute(f"DROP TABLE IF EXISTS {physical(t, r[0])}")
+                        tx.execute("DELETE FROM projection_state WHERE name = ? AND generation = ?", (name, r[0]))
+                self._create_generation(tx, p, generation, active=not any(r[2] for r in rows))
+                tx.execute("UPDATE projection_state SET owner = ?, lease_until = ? WHERE name = ? "
+                           "AND generation = ?", (self.worker_id, time.time() + self.lease_seconds, name, generation))
+            building[name] = generation
+        positions = dict.fromkeys(names, 0)
+        active = list(names)
+        while active:
             head = self.backend.head()[0]
-            events = list(self.store.read_all(position + 1, to_position=position + self.batch_size,
+            start = min(positions[n] for n in active) + 1
+            events = list(self.store.read_all(start, to_position=start + self.batch_size - 1,
                                               batch_size=self.batch_size))
             if not events:
                 break
-            self._lease(name, generation)
-            self._apply_batch([(p, generation, position)], events)
-            state = next(r for r in self._rows(name) if r[0] == generation)
-            position = state[3]
-            if state[4] == "failed":
-                break
+            for n in active:
+                self._lease(n, building[n])
+            self._apply_batch([(self.by_name[n], building[n], positions[n]) for n in active], events)
+            for n in list(active):
+                state = next(r for r in self._rows(n) if r[0] == building[n])
+                positions[n] = state[3]
+                if state[4] == "failed":
+                    active.remove(n)
             if progress:
-                progress(position, head)
+                progress(min((positions[n] for n in active), default=head), head)
+        for name, generation in building.items():
+            self._swap(self.by_name[name], generation)
+        return positions
+
+    def _swap(self, p: Projection, generation: int) -> None:
+        """Point the public views at ``generation`` and drop the older generations, atomically."""
         with self.backend.transaction() as tx:
             for r in tx.execute("SELECT generation FROM projection_state WHERE name = ? AND generation <> ?",
-                                (name, generation)):
+                                (p.name, generation)):
                 for t in p.tables:
                     tx.execute(f"DROP VIEW IF EXISTS {t}")
                     tx.execute(f"DROP TABLE IF EXISTS {physical(t, r[0])}")
-                tx.execute("DELETE FROM projection_state WHERE name = ? AND generation = ?", (name, r[0]))
+                tx.execute("DELETE FROM projection_state WHERE name = ? AND generation = ?", (p.name, r[0]))
             self._point_views(tx, p, generation)
             tx.execute("UPDATE projection_state SET active = 1, needs_rebuild = 0, "
                        "state = CASE WHEN state = 'failed' THEN state ELSE 'running' END "
-                       "WHERE name = ? AND generation = ?", (name, generation))
-        return position
+                       "WHERE name = ? AND generation = ?", (p.name, generation))
 
     # -- status --------------------------------------------------------------------
     def status(self) -> list[ProjectionStatus]:

@@ -52,4 +52,4 @@ def bench(quick: bool, repeat: int, pg_url: str | None, with_projections: bool, 
         met = "" if f.met is None else ("yes" if f.met else "NO")
         t.add_row(f.case, f"{f.ours:,.3f} {f.unit}" if f.unit == "ms" else f"{f.ours:,.0f}", f.baseline, base,
                   ratio, f.target, met)
-    Console().print(t)
+    Console(width=max(Console().width, 150)).print(t)

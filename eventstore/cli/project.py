@@ -60,11 +60,10 @@ def project_rebuild(ctx: Context, names: tuple[str, ...], all_: bool) -> None:
     with ctx.open() as store:
         runner = Runner(store)
         try:
-            for name in names or [p.name for p in runner.projections]:
-                if name not in runner.by_name:
-                    raise UserError(f"no projection named {name!r}; known: {', '.join(runner.by_name)}")
-                with progress(f"rebuilding {name}", store.head()[0]) as update:
-                    position = runner.rebuild(name, progress=update)
+            todo = list(names) or [p.name for p in runner.projections]
+            with progress(f"rebuilding {', '.join(todo)}", store.head()[0]) as update:
+                positions = runner.rebuild_many(todo, progress=update)
+            for name, position in positions.items():
                 click.echo(f"rebuilt {name} up to position {position}", err=True)
         finally:
             runner.release()
