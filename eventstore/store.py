@@ -355,10 +355,11 @@ class EventStore:
     def _commit(self, batch: list[_Request], atomic: bool = False) -> None:
         recorded_at = _now()
         try:
-            with self.backend.write() as w:
+            streams = {r.stream_id for r in batch}
+            with self.backend.write(streams) as w:
                 position, prev = w.head()
                 prev = prev or GENESIS_HASH
-                versions = w.stream_versions({r.stream_id for r in batch})
+                versions = w.stream_versions(streams)
                 rows: list[Row] = []
                 # The entry hash (hashing.entry_hash) inlined: this loop runs once per event.
                 sha256, u64, u32, domain = hashlib.sha256, _U64, _U32, ENTRY_DOMAIN

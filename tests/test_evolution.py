@@ -61,3 +61,18 @@ def test_events_check_reports_what_cannot_be_upcast(tmp_path: Path, registry: Re
     assert "from schema version 2 to 3" in report["problems"][0]["error"]
     with EventStore.open(db) as store, pytest.raises(UpcastError):
         list(store.read_all())
+
+
+def test_split_a_field_with_an_upcaster(sqlite_store: EventStore, registry: Registry) -> None:
+    """Version 1 of "contact.added" held {"name": "Ada Lovelace"}; version 2 splits it in two."""
+    sqlite_store.append("c", [NewEvent(type="contact.added", data={"name": "Ada Lovelace"})])
+    registry.set_version("contact.added", 2)
+
+    @registry.register("contact.added", from_version=1)
+    def split_name(data: dict[str, Any]) -> dict[str, Any]:
+        first, _, last = data.pop("name").partition(" ")
+        return {**data, "first_name": first, "last_name": last}
+
+    (event,) = sqlite_store.read_all()
+    assert event.data == {"first_name": "Ada", "last_name": "Lovelace"} and event.schema_version == 2
+    assert sqlite_store.check_events().ok

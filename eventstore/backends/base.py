@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Literal
 
@@ -65,8 +65,12 @@ class Backend(ABC):
 
     # -- writes -------------------------------------------------------------------
     @abstractmethod
-    def write(self) -> AbstractContextManager[Writer]:
-        """An exclusive append transaction: committed durably on normal exit, rolled back on error."""
+    def write(self, stream_ids: Collection[str] = ()) -> AbstractContextManager[Writer]:
+        """An exclusive append transaction: committed durably on normal exit, rolled back on error.
+
+        ``stream_ids`` are the streams about to be appended to, so that a backend
+        may fetch their versions together with the head (fewer round trips).
+        """
 
     # -- reads --------------------------------------------------------------------
     @abstractmethod

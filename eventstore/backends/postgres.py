@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -41,6 +41,9 @@ _SELECT = (
     "metadata_digest, recorded_at, prev_hash, hash FROM events"
 )
 _INSERT = "INSERT INTO events VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+_COPY = ("COPY events (position, stream_id, version, type, data, metadata, data_digest, metadata_digest, "
+         "recorded_at, prev_hash, hash) FROM STDIN")
+COPY_THRESHOLD = 64
 _SCHEMA_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INTEGER PRIMARY KEY,
     name       TEXT NOT NULL,
@@ -48,6 +51,12 @@ _SCHEMA_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
     applied_at TEXT NOT NULL
 )"""
 _QMARK = re.compile(r"\?")
+_VERSIONS = "SELECT stream_id, max(version) FROM events WHERE stream_id = ANY(%s) GROUP BY stream_id"
+
+
+def _versions(found: list[tuple[Any, ...]], ids: list[str]) -> dict[str, int]:
+    got = dict(found)
+    return {s: got.get(s, 0) for s in ids}
 
 
 def to_pyformat(sql: str) -> str:
@@ -73,25 +82,30 @@ def _row(r: Sequence[Any]) -> Row:
 
 
 class _PgWriter(Writer):
-    def __init__(self, conn: psycopg.Connection[Any]):
+    """Append-transaction operations, batched into few round trips.
+
+    BEGIN, the lock and the head read travel in one pipeline when the
+    transaction opens; the inserts, the NOTIFY and COMMIT in another at its end.
+    """
+
+    def __init__(self, conn: psycopg.Connection[Any], head: tuple[int, bytes | None], versions: dict[str, int]):
         self.conn = conn
-        self.last = 0
+        self._head = head
+        self._versions = versions
+        self.rows: Sequence[Row] = ()
 
     def head(self) -> tuple[int, bytes | None]:
-        r = self.conn.execute("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1").fetchone()
-        return (0, None) if r is None else (r[0], bytes(r[1]))
+        return self._head
 
     def stream_versions(self, stream_ids: Iterable[str]) -> dict[str, int]:
         ids = list(stream_ids)
-        found = dict(self.conn.execute(
-            "SELECT stream_id, max(version) FROM events WHERE stream_id = ANY(%s) GROUP BY stream_id", (ids,)
-        ).fetchall())
-        return {s: found.get(s, 0) for s in ids}
+        missing = [s for s in ids if s not in self._versions]
+        if missing:
+            self._versions.update(_versions(self.conn.execute(_VERSIONS, (missing,)).fetchall(), missing))
+        return {s: self._versions[s] for s in ids}
 
     def insert(self, rows: Sequence[Row]) -> None:
-        with self.conn.cursor() as cur:
-            cur.executemany(_INSERT, rows)
-        self.last = rows[-1].position
+        self.rows = rows  # sent with COMMIT, in one pipeline
 
 
 class _PgTx(Tx):
@@ -171,18 +185,49 @@ class PostgresBackend(Backend):
 
     # -- writes -------------------------------------------------------------------
     @contextmanager
-    def write(self) -> Iterator[Writer]:
+    def write(self, stream_ids: Collection[str] = ()) -> Iterator[Writer]:
         self._check_open()
         conn = self._wconn
+        ids = list(stream_ids)
         try:
-            with conn.transaction():
+            with conn.pipeline():
+                conn.execute("BEGIN")
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (APPEND_LOCK,))
-                w = _PgWriter(conn)
-                yield w
-                if w.last:
-                    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(w.last)))
-        except psycopg.OperationalError as e:
-            raise BackendError(f"append failed on {_where(self.url)}: {e}") from None
+                head_cur = conn.execute("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1")
+                versions_cur = conn.execute(_VERSIONS, (ids,)) if ids else None
+            r = head_cur.fetchone()
+            versions = _versions(versions_cur.fetchall(), ids) if versions_cur is not None else {}
+        except psycopg.Error as e:
+            self._rollback()
+            raise BackendError(f"cannot start an append on {_where(self.url)}: {e}") from None
+        w = _PgWriter(conn, (0, None) if r is None else (r[0], bytes(r[1])), versions)
+        try:
+            yield w
+        except BaseException:
+            self._rollback()
+            raise
+        try:
+            big = len(w.rows) >= COPY_THRESHOLD
+            if big:  # COPY is several times faster for big batches, but cannot be pipelined
+                with conn.cursor() as c, c.copy(_COPY) as copy:
+                    for row in w.rows:
+                        copy.write_row(row)
+            with conn.pipeline():
+                if w.rows:
+                    if not big:
+                        with conn.cursor() as c:
+                            c.executemany(_INSERT, w.rows)
+                    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(w.rows[-1].position)))
+                conn.execute("COMMIT")
+        except psycopg.Error as e:
+            self._rollback()
+            raise BackendError(f"append failed on {_where(self.url)}, nothing was written: {e}") from None
+
+    def _rollback(self) -> None:
+        try:
+            self._wconn.execute("ROLLBACK")
+        except psycopg.Error:
+            pass
 
     # -- reads --------------------------------------------------------------------
     def head(self) -> tuple[int, bytes | None]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -211,7 +211,7 @@ class SQLiteBackend(Backend):
 
     # -- writes -------------------------------------------------------------------
     @contextmanager
-    def write(self) -> Iterator[Writer]:
+    def write(self, stream_ids: Collection[str] = ()) -> Iterator[Writer]:
         if self._closed:
             raise StoreClosed("the store is closed")
         conn = self._wconn

@@ -154,3 +154,24 @@ def test_project_cli(tmp_path: Path) -> None:
     r = run("rebuild", "nope")
     assert r.exit_code == 2 and "no projection named 'nope'" in r.stderr
     assert run("rebuild").exit_code == 2
+
+
+def test_follow_picks_up_new_events_until_stopped(store: EventStore) -> None:
+    import threading
+
+    runner = Runner(store)
+    stop = threading.Event()
+    worker = threading.Thread(target=runner.follow, args=(stop,), kwargs={"poll": 0.05})
+    worker.start()
+    try:
+        store.append("s", [msg(1)])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if store.backend.query("SELECT count(*) FROM messages")[0][0] == 1:
+                break
+            time.sleep(0.02)
+        assert store.backend.query("SELECT count(*) FROM messages")[0][0] == 1
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+    assert not worker.is_alive()
