@@ -41,6 +41,13 @@ class Tables:
         if rows:
             self.tx.executemany(self.sql(template), rows)
 
+    def upsert(self, table: str, columns: Sequence[str], key: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Insert rows, replacing the non-key columns of rows whose ``key`` already exists."""
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+        self.executemany(
+            f"INSERT INTO {{{table}}} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}", rows)
+
     def fetch_by_keys(self, template: str, keys: Sequence[Any], chunk: int = 500) -> list[tuple[Any, ...]]:
         """Run ``template`` (with ``IN ({keys})``) for many keys, in chunks."""
         out: list[tuple[Any, ...]] = []

@@ -35,13 +35,10 @@ class Messages(Projection):
     """
 
     def apply(self, events: Sequence[RecordedEvent], db: Tables) -> None:
-        marks = ", ".join("?" * len(COLUMNS))
-        updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
         rows: dict[str, tuple] = {}
         for e in events:  # a repeated message_id: the later event wins
             d = e.data
             rows[d["message_id"]] = (d["message_id"], d["session_id"], d["role"], d.get("content"),
                                      d.get("tokens_used"), d.get("model"), d.get("parent_id"),
                                      d.get("finish_reason"), e.position, e.recorded_at)
-        db.executemany(f"INSERT INTO {{messages}} ({', '.join(COLUMNS)}) VALUES ({marks}) "
-                       f"ON CONFLICT (message_id) DO UPDATE SET {updates}", rows.values())
+        db.upsert("messages", COLUMNS, ("message_id",), rows.values())

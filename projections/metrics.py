@@ -84,7 +84,4 @@ class Metrics(Projection):
                        p99=percentile(s, 99))
             assert math.isfinite(row["mean"])
             out.append(tuple(codec.encode(row[c]).decode() if c == "recent" else row[c] for c in COLUMNS))
-        marks = ", ".join("?" * len(COLUMNS))
-        updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[2:])
-        db.executemany(f"INSERT INTO {{metrics}} ({', '.join(COLUMNS)}) VALUES ({marks}) "
-                       f"ON CONFLICT (metric, stage) DO UPDATE SET {updates}", out)
+        db.upsert("metrics", COLUMNS, ("metric", "stage"), out)

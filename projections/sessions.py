@@ -72,8 +72,4 @@ class Sessions(Projection):
                 row["tool_failures"] += 1
             row["updated_at"] = e.recorded_at
             row["last_position"] = e.position
-        marks = ", ".join("?" * len(COLUMNS))
-        updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
-        db.executemany(f"INSERT INTO {{sessions}} ({', '.join(COLUMNS)}) VALUES ({marks}) "
-                       f"ON CONFLICT (session_id) DO UPDATE SET {updates}",
-                       [tuple(r[c] for c in COLUMNS) for r in rows.values()])
+        db.upsert("sessions", COLUMNS, ("session_id",), [tuple(r[c] for c in COLUMNS) for r in rows.values()])

@@ -116,15 +116,8 @@ class SloViolations(Projection):
                     else:
                         ep["ended_at"], ep["ended_position"] = e.recorded_at, e.position
                         slo["in_breach"], slo["open_position"] = 0, None
-        marks = ", ".join("?" * len(SLO_COLUMNS))
-        db.executemany(
-            f"INSERT INTO {{slos}} ({', '.join(SLO_COLUMNS)}) VALUES ({marks}) ON CONFLICT (slo_id) DO UPDATE SET "
-            + ", ".join(f"{c} = excluded.{c}" for c in SLO_COLUMNS[1:]),
-            [tuple(codec.encode(s[c]).decode() if c == "recent" else s[c] for c in SLO_COLUMNS)
-             for k, s in slos.items() if k in touched])
-        marks = ", ".join("?" * len(VIOLATION_COLUMNS))
-        db.executemany(
-            f"INSERT INTO {{slo_violations}} ({', '.join(VIOLATION_COLUMNS)}) VALUES ({marks}) "
-            "ON CONFLICT (slo_id, position) DO UPDATE SET "
-            + ", ".join(f"{c} = excluded.{c}" for c in VIOLATION_COLUMNS[2:]),
-            [tuple(ep[c] for c in VIOLATION_COLUMNS) for ep in episodes.values()])
+        db.upsert("slos", SLO_COLUMNS, ("slo_id",),
+                  [tuple(codec.encode(s[c]).decode() if c == "recent" else s[c] for c in SLO_COLUMNS)
+                   for k, s in slos.items() if k in touched])
+        db.upsert("slo_violations", VIOLATION_COLUMNS, ("slo_id", "position"),
+                  [tuple(ep[c] for c in VIOLATION_COLUMNS) for ep in episodes.values()])

@@ -62,8 +62,4 @@ class ToolExecutions(Projection):
                            duration_ms=d.get("duration_ms"), retry_count=d.get("retry_count"),
                            finished_at=e.recorded_at)
             row["position"] = e.position
-        marks = ", ".join("?" * len(COLUMNS))
-        updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
-        db.executemany(f"INSERT INTO {{tool_executions}} ({', '.join(COLUMNS)}) VALUES ({marks}) "
-                       f"ON CONFLICT (execution_id) DO UPDATE SET {updates}",
-                       [tuple(r[c] for c in COLUMNS) for r in rows.values()])
+        db.upsert("tool_executions", COLUMNS, ("execution_id",), [tuple(r[c] for c in COLUMNS) for r in rows.values()])
