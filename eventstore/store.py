@@ -152,7 +152,9 @@ class EventStore:
         self.max_event_bytes = max_event_bytes
         # Group commit: appenders queue requests under _cond; one of them at a time is
         # the leader and commits everything queued in one transaction and one sync.
-        self._cond = threading.Condition(threading.Lock())
+        lock = threading.Lock()
+        self._cond = threading.Condition(lock)  # followers wait here for a commit to finish
+        self._arrived = threading.Condition(lock)  # the leader waits here for more requests
         self._pending: list[_Request] = []
         self._leading = False
         self._appenders = 0  # threads inside append(), preparing or waiting
@@ -324,7 +326,7 @@ class EventStore:
         with cond:
             if not atomic:
                 self._pending.extend(reqs)
-                cond.notify_all()
+                self._arrived.notify()  # only the leader listens: followers are not woken
             while not reqs[-1].done:
                 if self._leading:
                     cond.wait()
@@ -338,7 +340,7 @@ class EventStore:
                         remaining = deadline - time.monotonic()
                         if remaining <= 0:
                             break
-                        cond.wait(remaining)
+                        self._arrived.wait(remaining)
                     batch, self._pending = self._pending, []
                 cond.release()
                 try:
