@@ -48,7 +48,7 @@ def _agent(url: str, agent: int, sessions: int, seed: int) -> int:
             model = rng.choice(MODELS)
             version = 0
 
-            def emit(type_: str, data: dict[str, Any]) -> None:
+            def emit(type_: str, data: dict[str, Any], stream: str = stream, meta: dict[str, str] = meta) -> None:
                 nonlocal version, appended
                 store.append(stream, [NewEvent(type=type_, data=data, metadata=meta)], expected_version=version)
                 version += 1

@@ -7,7 +7,6 @@ PostgreSQL variants skip with a reason.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -61,7 +61,7 @@ def _split_statements(script: str) -> list[str]:
             if buf.strip():
                 out.append(buf.strip())
             buf = ""
-    if buf.strip() and not all(l.strip().startswith("--") for l in buf.strip().splitlines()):
+    if buf.strip() and not all(line.strip().startswith("--") for line in buf.strip().splitlines()):
         raise BackendError(f"incomplete SQL statement in migration: {buf.strip()[:80]!r}")
     return out
 
