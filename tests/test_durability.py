@@ -58,11 +58,12 @@ def test_sigkill_mid_append_leaves_a_verifying_log_with_every_acknowledged_event
     acknowledged: list[Receipt] = []
     for round_ in range(3):
         procs = [_spawn(url, f"r{round_}p{k}", 100_000, batch=7) for k in range(2)]
-        time.sleep(0.4 + 0.2 * round_)
+        first = [p.stdout.readline() for p in procs]  # type: ignore[union-attr]  # both are appending
+        time.sleep(0.1 + 0.1 * round_)
         for p in procs:
             os.kill(p.pid, signal.SIGKILL)
-        for p in procs:
-            out = p.communicate()[0]
+        for p, line in zip(procs, first):
+            out = line + p.communicate()[0]
             # the last line may be cut mid-write by the kill: only complete lines were acknowledged
             for line in out.splitlines():
                 try:

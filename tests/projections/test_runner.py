@@ -57,12 +57,12 @@ def test_a_failing_handler_stops_only_its_projection(sqlite_store: EventStore) -
 
 def test_leases_keep_two_workers_apart_and_expire(sqlite_store: EventStore) -> None:
     sqlite_store.append("s", [msg(1)])
-    a = Runner(sqlite_store, worker_id="a", lease_seconds=0.5)
-    b = Runner(sqlite_store, worker_id="b", lease_seconds=0.5)
+    a = Runner(sqlite_store, worker_id="a", lease_seconds=2.0)
+    b = Runner(sqlite_store, worker_id="b", lease_seconds=2.0)
     assert a.run_once()["messages"] == 1
     sqlite_store.append("s", [msg(2)])
     assert b.run_once()["messages"] == 0  # a still holds the leases
-    time.sleep(0.6)  # a dies without releasing; its lease runs out
+    time.sleep(2.1)  # a dies without releasing; its lease runs out
     assert b.run_once()["messages"] == 1
     assert {s.owner for s in b.status()} == {"b"}
     sqlite_store.append("s", [msg(3)])
