@@ -16,13 +16,42 @@ from .errors import (
     WrongExpectedVersion,
 )
 from .hashing import GENESIS_HASH, HASH_SCHEME, entry_hash
+from .merkle import verify_consistency, verify_inclusion
+from .notes import Checkpoint, SignedCheckpoint, Signer, Verifier, cosign, open_checkpoint
+from .proofs import (
+    ConsistencyProof,
+    EntryHeader,
+    InclusionProof,
+    check_consistency,
+    check_inclusion,
+    check_tlog_proof,
+)
 from .records import NewEvent, Problem, Receipt, RecordedEvent, Stats, VerifyReport
+from .shredding import SubjectErased
 from .store import ANY, NO_STREAM, EventStore
+from .upcasting import UpcastError, upcaster
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ANY",
+    "Checkpoint",
+    "ConsistencyProof",
+    "EntryHeader",
+    "InclusionProof",
+    "SignedCheckpoint",
+    "Signer",
+    "SubjectErased",
+    "UpcastError",
+    "Verifier",
+    "check_consistency",
+    "check_inclusion",
+    "check_tlog_proof",
+    "cosign",
+    "open_checkpoint",
+    "upcaster",
+    "verify_consistency",
+    "verify_inclusion",
     "NO_STREAM",
     "GENESIS_HASH",
     "HASH_SCHEME",

@@ -7,15 +7,17 @@ given. Optional fields may be absent or null, which mean the same.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import msgspec
 
 from .errors import InvalidEvent
+from .upcasting import REGISTRY
 
 
 class _Event(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
-    pass
+    schema_version: ClassVar[int] = 1
+    """Bump with an upcaster from the previous version (docs/events.md)."""
 
 
 class SessionStarted(_Event):
@@ -101,6 +103,9 @@ CATALOGUE: dict[str, type[_Event]] = {
     "slo.defined": SloDefined,
     "subject.erased": SubjectErased,
 }
+
+for _type, _schema in CATALOGUE.items():
+    REGISTRY.set_version(_type, _schema.schema_version)
 
 PERSONAL: dict[str, tuple[str, ...]] = {
     "session.started": ("name", "task"),

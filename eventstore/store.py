@@ -100,7 +100,7 @@ def to_recorded(row: Row, keys: shredding.KeyStore | None = None) -> RecordedEve
     if keys is not None and row.data is not None and _ENVELOPE_MARK in row.data:
         data, erased = shredding.decrypt_fields(data, row.type, keys.keys(shredding.subjects_in(data)))
     version = 1
-    if upcasting.REGISTRY.current:  # only when some type has evolved
+    if upcasting.REGISTRY.evolved:  # only when some type has evolved
         version = upcasting.stored_version(metadata)
         if data is not None and version < upcasting.REGISTRY.version_of(row.type):
             data, version = upcasting.REGISTRY.upcast(row.type, version, data)

@@ -37,6 +37,11 @@ class Registry:
             raise ValueError("schema versions start at 1")
         self.current[type] = version
 
+    @property
+    def evolved(self) -> bool:
+        """True once any type is past version 1 (reads skip upcasting until then)."""
+        return any(v > 1 for v in self.current.values())
+
     def register(self, type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
         """Decorator: ``fn`` turns ``type`` data of ``from_version`` into ``from_version + 1``."""
 
