@@ -81,14 +81,14 @@ class _Prepared:
 
 
 class _Request:
-    __slots__ = ("stream_id", "expected", "events", "done", "receipts", "error")
+    __slots__ = ("stream_id", "expected", "events", "done", "rows", "error")
 
     def __init__(self, stream_id: str, expected: int | None, events: list[_Prepared]):
         self.stream_id = stream_id
         self.expected = expected
         self.events = events
         self.done = False
-        self.receipts: list[Receipt] | None = None
+        self.rows: list[Row] = []  # what was committed, once done
         self.error: BaseException | None = None
 
 
@@ -352,7 +352,10 @@ class EventStore:
         for r in reqs:
             if r.error is not None:
                 raise r.error
-        return [r.receipts for r in reqs]  # type: ignore[misc]
+        # Receipts are built by each caller, not the leader: this overlaps the next commit's sync.
+        return [[Receipt(position=row.position, stream_id=row.stream_id, version=row.version, hash=row.hash.hex(),
+                         prev_hash=row.prev_hash.hex(), recorded_at=row.recorded_at) for row in r.rows]
+                for r in reqs]
 
     def _commit(self, batch: list[_Request], atomic: bool = False) -> None:
         recorded_at = _now()
@@ -377,7 +380,7 @@ class EventStore:
                         continue
                     sb = stream_id.encode()
                     stream_lp = u32(len(sb)) + sb
-                    receipts = []
+                    first = len(rows)
                     for ev in req.events:
                         position += 1
                         version += 1
@@ -385,11 +388,9 @@ class EventStore:
                                              ev.data_digest, ev.metadata_digest, prev))).digest()
                         rows.append(Row(position, stream_id, version, ev.type, ev.data, ev.metadata,
                                         ev.data_digest, ev.metadata_digest, recorded_at, prev, h))
-                        receipts.append(Receipt(position=position, stream_id=stream_id, version=version,
-                                                hash=h.hex(), prev_hash=prev.hex(), recorded_at=recorded_at))
                         prev = h
                     versions[stream_id] = version
-                    req.receipts = receipts
+                    req.rows = rows[first:]
                 if rows:
                     w.insert(rows)
         except BaseException as e:
@@ -400,7 +401,7 @@ class EventStore:
             else:
                 err = e
             for req in batch:
-                req.receipts = None
+                req.rows = []
                 if atomic or not isinstance(req.error, WrongExpectedVersion):
                     req.error = err
             if not isinstance(e, Exception):
