@@ -42,7 +42,7 @@ ANY: None = None
 NO_STREAM = 0
 """``expected_version=NO_STREAM``: the stream must not exist yet."""
 
-_U64 = struct.Struct(">Q").pack
+_U64_PAIR = struct.Struct(">QQ").pack  # u64be(position) || u64be(version) in one call
 _U32 = struct.Struct(">I").pack
 
 DEFAULT_MAX_EVENT_BYTES = 1 << 20
@@ -68,16 +68,25 @@ def _check_name(value: Any, what: str) -> str:
 
 
 class _Prepared:
+    """An event validated and encoded, with the parts of its entry hash that do not depend on position."""
+
     __slots__ = ("type", "type_lp", "data", "metadata", "data_digest", "metadata_digest")
 
-    def __init__(self, type: str, data: bytes, metadata: bytes):
+    def __init__(self, type: str, type_lp: bytes, data: bytes, metadata: bytes, data_digest: bytes,
+                 metadata_digest: bytes):
         self.type = type
-        tb = type.encode()
-        self.type_lp = _U32(len(tb)) + tb
+        self.type_lp = type_lp  # lp(type) of the hash preimage (hashing.entry_preimage)
         self.data = data
         self.metadata = metadata
-        self.data_digest = digest(data)
-        self.metadata_digest = digest(metadata)
+        self.data_digest = data_digest
+        self.metadata_digest = metadata_digest
+
+
+_TYPE_LP: dict[str, bytes] = {}
+"""lp(type) of event types that passed _check_name: a few types recur in every append, so
+prepare() checks and encodes each once. Bounded, like any cache fed by callers."""
+_TYPE_LP_MAX = 10_000
+_EMPTY_OBJECT_DIGEST = digest(b"{}")  # the metadata of most events
 
 
 class _Request:
@@ -225,22 +234,35 @@ class EventStore:
             raise InvalidEvent("append needs a non-empty list of NewEvent")
         out: list[_Prepared] = []
         limit = self.max_event_bytes
+        encode_object, validate, version_of = codec.encode_object, catalogue.validate, upcasting.REGISTRY.version_of
+        sha256, type_lps = hashlib.sha256, _TYPE_LP
+        # Events of one append often carry equal metadata: hash those bytes once.
+        last_metadata, last_metadata_digest = b"{}", _EMPTY_OBJECT_DIGEST
         for i, ev in enumerate(events):
             if not isinstance(ev, NewEvent):
                 raise InvalidEvent(f"event {i} is a {type(ev).__name__}, not a NewEvent")
-            type_ = _check_name(ev.type, f"event {i}: type")
-            data, plain = codec.encode_object(ev.data, "$.data")
-            catalogue.validate(type_, plain)
+            type_ = ev.type
+            type_lp = type_lps.get(type_) if type(type_) is str else None
+            if type_lp is None:
+                type_ = _check_name(type_, f"event {i}: type")
+                tb = type_.encode()
+                type_lp = _U32(len(tb)) + tb
+                if type(type_) is str and len(type_lps) < _TYPE_LP_MAX:
+                    type_lps[type_] = type_lp
+            data, plain = encode_object(ev.data, "$.data")
+            validate(type_, plain)
             if ev.subject is not None or ev.personal:
                 data = self._encrypt_personal(ev, type_, plain)
-            metadata, meta = codec.encode_object(ev.metadata, "$.metadata")
-            current = upcasting.REGISTRY.version_of(type_)
+            metadata, meta = encode_object(ev.metadata, "$.metadata")
+            current = version_of(type_)
             if current > 1 and upcasting.SCHEMA_VERSION_KEY not in meta:
                 metadata = codec.encode({**meta, upcasting.SCHEMA_VERSION_KEY: current})
             size = len(data) + len(metadata)
             if size > limit:
                 raise EventTooLarge(f"event {i} ({type_!r}) is {size} bytes encoded; the limit is {limit} bytes")
-            out.append(_Prepared(type_, data, metadata))
+            if metadata != last_metadata:
+                last_metadata, last_metadata_digest = metadata, sha256(metadata).digest()
+            out.append(_Prepared(type_, type_lp, data, metadata, sha256(data).digest(), last_metadata_digest))
         return out
 
     def _encrypt_personal(self, ev: NewEvent, type_: str, plain: dict[str, Any]) -> bytes:
@@ -297,6 +319,8 @@ class EventStore:
         finally:
             with self._cond:
                 self._appenders -= 1
+                if self._pending and len(self._pending) >= self._appenders:
+                    self._arrived.notify()  # the batch the leader waits for is complete
 
     def append_many(
         self, batch: Sequence[tuple[str, Sequence[NewEvent], int | None]]
@@ -326,7 +350,10 @@ class EventStore:
         with cond:
             if not atomic:
                 self._pending.extend(reqs)
-                self._arrived.notify()  # only the leader listens: followers are not woken
+                # Wake the leader only once the batch it waits for is complete: a wake-up per
+                # arrival would hand the GIL to the leader and back for every append.
+                if len(self._pending) >= self._appenders:
+                    self._arrived.notify()  # only the leader listens: followers are not woken
             while not reqs[-1].done:
                 if self._leading:
                     cond.wait()
@@ -367,7 +394,9 @@ class EventStore:
                 versions = w.stream_versions(streams)
                 rows: list[Row] = []
                 # The entry hash (hashing.entry_hash) inlined: this loop runs once per event.
-                sha256, u64, u32, domain = hashlib.sha256, _U64, _U32, ENTRY_DOMAIN
+                # Rows are built with tuple.__new__, which makes the same Row as Row(...) without
+                # running the Python-level __new__ that namedtuple generates.
+                sha256, u64_pair, u32, domain, new_row = hashlib.sha256, _U64_PAIR, _U32, ENTRY_DOMAIN, tuple.__new__
                 rec = recorded_at.encode()
                 rec_lp = u32(len(rec)) + rec
                 for req in batch:
@@ -384,10 +413,10 @@ class EventStore:
                     for ev in req.events:
                         position += 1
                         version += 1
-                        h = sha256(b"".join((domain, u64(position), u64(version), stream_lp, ev.type_lp, rec_lp,
+                        h = sha256(b"".join((domain, u64_pair(position, version), stream_lp, ev.type_lp, rec_lp,
                                              ev.data_digest, ev.metadata_digest, prev))).digest()
-                        rows.append(Row(position, stream_id, version, ev.type, ev.data, ev.metadata,
-                                        ev.data_digest, ev.metadata_digest, recorded_at, prev, h))
+                        rows.append(new_row(Row, (position, stream_id, version, ev.type, ev.data, ev.metadata,
+                                                  ev.data_digest, ev.metadata_digest, recorded_at, prev, h)))
                         prev = h
                     versions[stream_id] = version
                     req.rows = rows[first:]
