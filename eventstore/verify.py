@@ -16,8 +16,14 @@ from .hashing import ENTRY_DOMAIN, GENESIS_HASH, entry_hash
 from .records import Problem, Row
 
 _sha256 = hashlib.sha256
-_u64 = struct.Struct(">Q").pack
+_u64_pair = struct.Struct(">QQ").pack
 _u32 = struct.Struct(">I").pack
+
+
+def _lp(s: str) -> bytes:
+    """lp(s) of the hash preimage: the UTF-8 bytes prefixed by their length as u32be."""
+    b = s.encode()
+    return _u32(len(b)) + b
 
 
 class ChainVerifier:
@@ -51,11 +57,14 @@ class ChainVerifier:
         versions = self.versions
         checked = 0
         sha = _sha256
-        u64 = _u64
-        u32 = _u32
+        u64_pair = _u64_pair
         domain = ENTRY_DOMAIN
         last_meta: bytes | None = None
         last_meta_digest = b""
+        # lp() of stream ids, types and timestamps, which repeat from row to row (a commit's rows
+        # share one recorded_at): encode each once per call instead of once per row.
+        lps: dict[str, bytes] = {}
+        last_recorded_at, recorded_at_lp = "", b""
         for row in rows:
             (position, stream_id, version, type_, data, metadata,
              data_digest, metadata_digest, recorded_at, prev_hash, stored_hash) = row
@@ -83,11 +92,16 @@ class ChainVerifier:
             if prev_hash != prev:
                 self._fail(position, "link", "prev_hash does not equal the previous entry's hash: an entry was removed, inserted or reordered")
                 break
-            s = stream_id.encode()
-            t = type_.encode()
-            r = recorded_at.encode()
-            h = sha(b"".join((domain, u64(position), u64(version), u32(len(s)), s, u32(len(t)), t,
-                              u32(len(r)), r, data_digest, metadata_digest, prev_hash))).digest()
+            stream_lp = lps.get(stream_id)
+            if stream_lp is None:
+                stream_lp = lps[stream_id] = _lp(stream_id)
+            type_lp = lps.get(type_)
+            if type_lp is None:
+                type_lp = lps[type_] = _lp(type_)
+            if recorded_at != last_recorded_at:
+                last_recorded_at, recorded_at_lp = recorded_at, _lp(recorded_at)
+            h = sha(b"".join((domain, u64_pair(position, version), stream_lp, type_lp, recorded_at_lp,
+                              data_digest, metadata_digest, prev_hash))).digest()
             if h != stored_hash:
                 self._fail(position, "hash", "entry hash does not match the entry's columns: the entry was changed")
                 break
