@@ -54,7 +54,8 @@ Durability = Literal["full", "process"]
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC now as ``2026-01-01T00:00:00.000000Z`` (isoformat, then "+00:00" -> "Z": faster than strftime)."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def _check_name(value: Any, what: str) -> str:
