@@ -125,6 +125,7 @@ class Migrator:
         out: list[MigrationStatus] = []
         for m in self.available:
             a = applied.pop(m.version, None)
+            state: Literal["applied", "pending", "changed", "unknown"]
             if a is None:
                 state = "pending"
             elif a.checksum != m.checksum:

@@ -59,10 +59,12 @@ class Metrics(Projection):
             d = e.data
             value = float(d["value"])
             key = (d["metric"], d.get("stage") or "")
-            row = touched.get(key)
-            if row is None:
+            found = touched.get(key)
+            if found is None:
                 row = touched[key] = {"metric": key[0], "stage": key[1], "unit": None, "count": 0, "total": 0.0,
                                       "min": value, "max": value, "recent": []}
+            else:
+                row = found
             row["count"] += 1
             row["total"] += value
             row["min"] = min(row["min"], value)

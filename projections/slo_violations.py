@@ -65,8 +65,8 @@ class SloViolations(Projection):
 
     def apply(self, events: Sequence[RecordedEvent], db: Tables) -> None:
         slos: dict[str, dict[str, Any]] = {}
-        for r in db.execute("SELECT " + ", ".join(SLO_COLUMNS) + " FROM {slos}"):
-            row = dict(zip(SLO_COLUMNS, r))
+        for values in db.execute("SELECT " + ", ".join(SLO_COLUMNS) + " FROM {slos}"):
+            row = dict(zip(SLO_COLUMNS, values))
             row["recent"] = codec.decode(row["recent"].encode())
             slos[row["slo_id"]] = row
         open_ids = [(s["slo_id"], s["open_position"]) for s in slos.values() if s["in_breach"]]
