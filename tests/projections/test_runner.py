@@ -37,35 +37,35 @@ def msg(i: int, content: str = "hi") -> NewEvent:
                                                    "content": content})
 
 
-def test_a_failing_handler_stops_only_its_projection(sqlite_store: EventStore) -> None:
+def test_a_failing_handler_stops_only_its_projection(store: EventStore) -> None:
     for i, c in enumerate(["a", "b", "boom", "c"]):
-        sqlite_store.append("s", [msg(i, c)])
+        store.append("s", [msg(i, c)])
     projections = [p for p in all_projections() if p.name != "messages"] + [Exploding()]
-    runner = Runner(sqlite_store, projections)
+    runner = Runner(store, projections)
     runner.run_once()
     status = {s.name: s for s in runner.status()}
     assert status["messages"].state == "failed"
     assert status["messages"].error_position == 3 and "cannot handle boom" in (status["messages"].error or "")
     assert status["messages"].checkpoint == 2
-    assert sqlite_store.backend.query("SELECT count(*) FROM messages")[0][0] == 2  # rows before the failure kept
+    assert store.backend.query("SELECT count(*) FROM messages")[0][0] == 2  # rows before the failure kept
     assert status["sessions"].state == "caught up" and status["sessions"].checkpoint == 4
     # a fixed handler, in a new run, resumes from the failing event
     runner.release()
-    Runner(sqlite_store).run_once()
-    assert sqlite_store.backend.query("SELECT count(*) FROM messages")[0][0] == 4
+    Runner(store).run_once()
+    assert store.backend.query("SELECT count(*) FROM messages")[0][0] == 4
 
 
-def test_leases_keep_two_workers_apart_and_expire(sqlite_store: EventStore) -> None:
-    sqlite_store.append("s", [msg(1)])
-    a = Runner(sqlite_store, worker_id="a", lease_seconds=2.0)
-    b = Runner(sqlite_store, worker_id="b", lease_seconds=2.0)
+def test_leases_keep_two_workers_apart_and_expire(store: EventStore) -> None:
+    store.append("s", [msg(1)])
+    a = Runner(store, worker_id="a", lease_seconds=2.0)
+    b = Runner(store, worker_id="b", lease_seconds=2.0)
     assert a.run_once()["messages"] == 1
-    sqlite_store.append("s", [msg(2)])
+    store.append("s", [msg(2)])
     assert b.run_once()["messages"] == 0  # a still holds the leases
     time.sleep(2.1)  # a dies without releasing; its lease runs out
     assert b.run_once()["messages"] == 1
     assert {s.owner for s in b.status()} == {"b"}
-    sqlite_store.append("s", [msg(3)])
+    store.append("s", [msg(3)])
     assert a.run_once()["messages"] == 0  # a lost its leases to b
     b.release()
     assert a.run_once()["messages"] == 1
