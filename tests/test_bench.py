@@ -1,0 +1,50 @@
+"""`eventstore bench` runs end to end with tiny sizes and prints every row (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from eventstore.cli import main
+
+CASES = ["single appends, 1 thread", "single appends, 8 threads", "1,000-event batches", "100-event batches",
+         "verify"]
+
+
+@pytest.fixture(scope="module")
+def has_eventsourcing() -> bool:
+    try:
+        import eventsourcing  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_bench_json_has_every_case_with_its_baselines(tmp_path, has_eventsourcing):
+    result = CliRunner().invoke(main, ["bench", "--events", "1000", "--repeat", "1", "--json", "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    rows = {(f["case"], f["baseline"]) for f in figures}
+    assert ("single appends, 1 thread", "raw sqlite3 one-row commits") in rows
+    assert ("single appends, 8 threads", "raw sqlite3 one-row commits") in rows
+    assert ("1,000-event batches", "raw sqlite3 executemany(1000)") in rows
+    assert ("100-event batches", "raw sqlite3 executemany(100)") in rows
+    assert ("verify", "raw scan hashing every row") in rows
+    if has_eventsourcing:
+        assert ("single appends, 8 threads", "eventsourcing Application, 1 event/save") in rows
+        assert ("100-event batches", "eventsourcing Application, 100 events/save") in rows
+    for f in figures:
+        assert f["ours"] > 0 and f["base"] > 0 and f["ratio"] > 0, f
+    single = next(f for f in figures if f["case"] == "single appends, 1 thread")
+    assert "synchronous=FULL" in single["note"]  # the default durability really syncs
+    assert all(f["met"] is None or isinstance(f["met"], bool) for f in figures)
+
+
+def test_bench_table_prints_every_case(tmp_path):
+    result = CliRunner().invoke(main, ["bench", "--events", "1000", "--repeat", "1", "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    for case in CASES:
+        assert case in result.stdout
+    assert "ratio" in result.stdout and "target" in result.stdout
