@@ -320,7 +320,7 @@ class EventStore:
         finally:
             with self._cond:
                 self._appenders -= 1
-                if self._pending and len(self._pending) >= self._appenders:
+                if self._leading and self._pending and len(self._pending) >= self._appenders:
                     self._arrived.notify()  # the batch the leader waits for is complete
 
     def append_many(
@@ -353,7 +353,7 @@ class EventStore:
                 self._pending.extend(reqs)
                 # Wake the leader only once the batch it waits for is complete: a wake-up per
                 # arrival would hand the GIL to the leader and back for every append.
-                if len(self._pending) >= self._appenders:
+                if self._leading and len(self._pending) >= self._appenders:
                     self._arrived.notify()  # only the leader listens: followers are not woken
             while not reqs[-1].done:
                 if self._leading:
