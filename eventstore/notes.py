@@ -188,6 +188,8 @@ class Note:
                 if len(s.signature) != 72:
                     return False
                 ts = struct.unpack(">Q", s.signature[:8])[0]
+                if ts >= 1 << 63:  # tlog-cosignature: the timestamp MUST NOT exceed 2^63 - 1
+                    return False
                 return verifier.verify(cosignature_message(self.text, ts), s.signature[8:])
             return verifier.verify(self.text.encode(), s.signature)
         return False
@@ -238,7 +240,7 @@ class Checkpoint:
         origin, size, root = lines[0], lines[1], lines[2]
         if not origin:
             raise NoteFormatError("the checkpoint's origin line is empty")
-        if not size.isdigit() or (size.startswith("0") and size != "0"):
+        if not size.isascii() or not size.isdigit() or (size.startswith("0") and size != "0"):
             raise NoteFormatError(f"the checkpoint's size line {size!r} is not a decimal number")
         raw_root = _b64decode(root, "the checkpoint's root hash")
         if len(raw_root) != 32:

@@ -625,10 +625,11 @@ class EventStore:
         tree = self.tree
         tree.sync(size)
         root = tree.root(size)
-        # Each checkpoint was checked against its predecessor when signed, so the newest suffices.
-        newest = max(self.checkpoints(signer.name), key=lambda c: c[1], default=None)
-        for origin, old_size, old_root, _ in [newest] if newest else []:
-            if old_size > size or tree.root(old_size) != old_root:
+        # Each checkpoint was checked against its predecessor when signed, so the largest suffices.
+        newest = self.backend.query("SELECT origin, tree_size, root FROM checkpoints WHERE origin = ? "
+                                    "ORDER BY tree_size DESC, id DESC LIMIT 1", (signer.name,))
+        for origin, old_size, old_root in newest:
+            if old_size > size or tree.root(old_size) != bytes(old_root):
                 raise VerificationError(
                     f"refusing to sign: the log no longer matches the checkpoint of size {old_size} signed "
                     f"earlier for {origin!r} (it was truncated or rewritten)")
@@ -692,6 +693,9 @@ class EventStore:
             if cp.size < state.tree_size:
                 return problem(cp.size, "rollback", f"the checkpoint (size {cp.size}) is older than the one this "
                                                     f"auditor already accepted (size {state.tree_size})")
+            if cp.size == state.tree_size and cp.root != base64.b64decode(state.root):
+                return problem(cp.size, "fork", f"the log signed two different roots for size {cp.size} (this "
+                                                "checkpoint and the one this auditor accepted): a split view")
         if head < cp.size:
             return problem(head + 1, "truncated", f"the log has {head} entries, fewer than the checkpoint's {cp.size}: "
                                                   "it was truncated")

@@ -70,9 +70,8 @@ def verify(ctx: Context, from_: int, to: int | None, as_json: bool, checkpoint_f
     if checkpoint_file is None:
         if public_key or state_file or witness_keys:
             raise UserError("--public-key, --witness-key and --state need --checkpoint")
-        with ctx.open(migrate=False, create=False) as store:
-            with progress("verifying", None) as update:
-                report = store.verify(from_, to, progress=update)
+        with ctx.open(migrate=False, create=False) as store, progress("verifying", None) as update:
+            report = store.verify(from_, to, progress=update)
         _print_report(report, as_json, "chain intact")
         raise SystemExit(0 if report.ok else 1)
     if public_key is None:
@@ -89,9 +88,8 @@ def verify(ctx: Context, from_: int, to: int | None, as_json: bool, checkpoint_f
         _print_report(report, as_json, "")
         raise SystemExit(1) from None
     state = auditor.load_state(state_file) if state_file else None
-    with ctx.open(migrate=False, create=False) as store:
-        with progress("verifying", None) as update:
-            report = store.verify_checkpoint(signed, state=state, progress=update)
+    with ctx.open(migrate=False, create=False) as store, progress("verifying", None) as update:
+        report = store.verify_checkpoint(signed, state=state, progress=update)
     cp = signed.checkpoint
     _print_report(report, as_json, f"chain intact and checkpoint {cp.origin} at size {cp.size} matches")
     if report.ok and state_file and (state is None or cp.size >= state.tree_size):
@@ -159,7 +157,7 @@ def checkpoint(ctx: Context, key_path: str, as_json: bool) -> None:
     signer = _signer(key_path)
     if signer.alg != notes.ALG_ED25519:
         raise UserError("that is a cosigner key; a checkpoint needs the log's key")
-    with ctx.open() as store:
+    with ctx.open(create=False) as store:
         signed = store.checkpoint(signer)
     if as_json:
         cp = signed.checkpoint
@@ -250,15 +248,18 @@ def cosign(ctx: Context, key_path: str, checkpoint_file: str, public_key: str, s
         old = notes.open_checkpoint(state.checkpoint, _verifier(public_key))
         if cp.size < state.tree_size:
             raise VerificationError(f"refusing to cosign: size {cp.size} is older than the cosigned {state.tree_size}")
-        if proof_file is not None:
-            cproof = msgspec.json.decode(_read(proof_file, "proof"), type=proofs.ConsistencyProof)
-        else:
-            with ctx.open(migrate=False, create=False) as store:
-                cproof = store.prove_consistency(state.tree_size, cp.size, origin=cp.origin)
         if state.tree_size == cp.size:
             if old.checkpoint.root != cp.root:
                 raise VerificationError("refusing to cosign: same size, different root: the log forked")
         else:
+            if proof_file is not None:
+                try:
+                    cproof = msgspec.json.decode(_read(proof_file, "proof"), type=proofs.ConsistencyProof)
+                except (msgspec.DecodeError, msgspec.ValidationError) as e:
+                    raise UserError(f"{proof_file}: not a consistency proof: {e}") from None
+            else:
+                with ctx.open(migrate=False, create=False) as store:
+                    cproof = store.prove_consistency(state.tree_size, cp.size, origin=cp.origin)
             proofs.check_consistency(cproof, old, signed)
     cosigned = notes.cosign(signed.note, witness)
     auditor.save_state(state_file, auditor.AuditorState(origin=cp.origin, tree_size=cp.size,

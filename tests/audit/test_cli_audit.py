@@ -172,3 +172,51 @@ def test_witness_cosigns_only_consistent_checkpoints(env: Env) -> None:
     assert env("verify", "--checkpoint", cp2, "--public-key", pub, "--witness-key", wpub).exit_code == 1
     r = env("cosign", "--key", env.path("w"), "--checkpoint", cp1, "--public-key", pub, "--state", wstate)
     assert r.exit_code == 2 and "older than the cosigned" in r.stderr
+
+
+def test_checkpoint_of_a_missing_database_writes_nothing(env: Env) -> None:
+    r = CliRunner().invoke(main, ["--db", env.path("missing.db"), "checkpoint", "--key", env.path("k")])
+    assert r.exit_code == 2 and not Path(env.path("missing.db")).exists()
+
+
+def test_state_refuses_a_second_root_for_the_same_size(env: Env) -> None:
+    """A split view: the log signs another root at a size the auditor already accepted."""
+    from eventstore import notes
+
+    pub, state = env.path("k/verifier.pub"), env.path("auditor.json")
+    env.append(6)
+    cp = env.checkpoint("cp1")
+    assert env("verify", "--checkpoint", cp, "--public-key", pub, "--state", state).exit_code == 0
+    signer = notes.Signer.from_text((Path(env.path("k")) / "signing.key").read_text())
+    other = Path(env.path("cp-other"))
+    other.write_text(notes.sign_note(notes.Checkpoint(signer.name, 6, bytes(32)).text(), signer).format())
+    before = Path(state).read_text()
+    r = env("verify", "--checkpoint", str(other), "--public-key", pub, "--state", state, "--json")
+    assert r.exit_code == 1 and json.loads(r.stdout)["problem"]["kind"] == "fork"
+    assert Path(state).read_text() == before
+
+
+def test_tlog_proof_index_must_be_canonical_decimal(env: Env) -> None:
+    env.append(12)
+    cp = env.checkpoint("cp1")
+    rec = Path(env.path("r.tlog-proof"))
+    rec.write_text(env("receipt", "--position", "5", "--checkpoint", cp).stdout.replace("index 4", "index 04"))
+    r = CliRunner().invoke(main, ["verify-proof", str(rec), "--public-key", env.path("k/verifier.pub")])
+    assert r.exit_code == 2 and "no leading zeros" in r.stderr
+
+
+def test_cosign_with_a_malformed_proof_file_is_a_usage_error(env: Env) -> None:
+    assert env("keygen", "--name", "witness.example/w1", "--out", env.path("w"), "--cosigner").exit_code == 0
+    pub, wstate = env.path("k/verifier.pub"), env.path("w/state.json")
+    env.append(3)
+    cp1 = env.checkpoint("cp1")
+    assert env("cosign", "--key", env.path("w"), "--checkpoint", cp1, "--public-key", pub,
+               "--state", wstate).exit_code == 0
+    env.append(3)
+    cp2 = env.checkpoint("cp2")
+    bad = Path(env.path("bad.json"))
+    bad.write_text('{"format": "nope"}')
+    r = env("cosign", "--key", env.path("w"), "--checkpoint", cp2, "--public-key", pub, "--state", wstate,
+            "--proof", str(bad))
+    assert r.exit_code == 2 and "not a consistency proof" in r.stderr
+    assert json.loads(Path(wstate).read_text())["tree_size"] == 3

@@ -9,8 +9,7 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import given, settings
 
-from eventstore import EventStore, NewEvent, VerificationError
-from eventstore import merkle
+from eventstore import EventStore, NewEvent, VerificationError, merkle
 
 # RFC 6962 reference data (as used by the certificate-transparency and transparency-dev test suites)
 LEAF_DATA = [b"", b"\x00", b"\x10", b"\x20\x21", b"\x30\x31", b"\x40\x41\x42\x43",
