@@ -202,7 +202,9 @@ class StoredTree:
                 new[(level, idx)] = h
                 while idx & 1:  # a right child completes its parent
                     left = new.get((level, idx - 1)) or self._stored(level, idx - 1)
-                    assert left is not None, "left sibling of a synced node must be stored"
+                    if left is None:  # rows deleted by hand: recompute that subtree from the log
+                        span = 1 << level
+                        left = self._memo()((idx - 1) * span, idx * span)
                     h = node_hash(left, h)
                     level, idx = level + 1, idx >> 1
                     new[(level, idx)] = h

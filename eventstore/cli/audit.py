@@ -38,6 +38,13 @@ def _unverified_checkpoint(path: str) -> notes.SignedCheckpoint:
     return notes.SignedCheckpoint(notes.Checkpoint.parse(note.text), note)
 
 
+def _same_root(root_hex: str, cp: notes.Checkpoint) -> None:
+    """Refuse to print a proof that cannot verify: the log's tree is not the checkpoint's."""
+    if root_hex != cp.root.hex():
+        raise VerificationError(f"the log's first {cp.size} entries do not have the checkpoint's root: "
+                                "the log was rewritten, or the checkpoint is of another log")
+
+
 def _print_report(report: VerifyReport, as_json: bool, what: str) -> None:
     if as_json:
         echo_json(report)
@@ -179,7 +186,9 @@ def prove_inclusion(ctx: Context, position: int, checkpoint_file: str) -> None:
     """Prove the entry at POSITION is in the checkpoint's tree."""
     cp = _unverified_checkpoint(checkpoint_file).checkpoint
     with ctx.open(migrate=False, create=False) as store:
-        echo_json(store.prove_inclusion(position, cp.size, origin=cp.origin))
+        proof = store.prove_inclusion(position, cp.size, origin=cp.origin)
+    _same_root(proof.root, cp)
+    echo_json(proof)
 
 
 @prove.command("consistency")
@@ -193,7 +202,10 @@ def prove_consistency(ctx: Context, old_file: str, new_file: str) -> None:
     if old.origin != new.origin:
         raise UserError(f"the checkpoints are for different logs: {old.origin!r} and {new.origin!r}")
     with ctx.open(migrate=False, create=False) as store:
-        echo_json(store.prove_consistency(old.size, new.size, origin=old.origin))
+        proof = store.prove_consistency(old.size, new.size, origin=old.origin)
+    _same_root(proof.old_root, old)
+    _same_root(proof.new_root, new)
+    echo_json(proof)
 
 
 @main.command("verify-proof")

@@ -220,3 +220,11 @@ def test_cosign_with_a_malformed_proof_file_is_a_usage_error(env: Env) -> None:
             "--proof", str(bad))
     assert r.exit_code == 2 and "not a consistency proof" in r.stderr
     assert json.loads(Path(wstate).read_text())["tree_size"] == 3
+
+
+def test_prove_refuses_a_checkpoint_the_log_no_longer_matches(env: Env) -> None:
+    env.append(20)
+    cp1 = env.checkpoint("cp1")
+    _cut_and_reappend(env.db, keep=15, extra=8)
+    r = env("prove", "inclusion", "--position", "3", "--checkpoint", cp1)
+    assert r.exit_code == 2 and "do not have the checkpoint's root" in r.stderr and not r.stdout

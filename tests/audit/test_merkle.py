@@ -130,3 +130,15 @@ def test_sync_is_idempotent_and_incremental(tmp_path: Path) -> None:
     assert store.tree.sync() == 1040
     leaves = [merkle.leaf_hash(r.hash) for rows in store.iter_rows() for r in rows]
     assert store.tree_root() == merkle.root_of_leaves(leaves)
+
+
+def test_sync_recomputes_stored_nodes_deleted_by_hand(tmp_path: Path) -> None:
+    store = _store_with(100, str(tmp_path))
+    store.tree.sync()
+    with store.backend.transaction() as tx:
+        tx.execute("DELETE FROM merkle_nodes WHERE (level = 5 AND idx = 2) OR (level = 4 AND idx = 4)")
+    store.append("s", [NewEvent(type="t", data={}) for _ in range(28)])
+    assert store.tree.sync() == 128
+    leaves = [merkle.leaf_hash(r.hash) for rows in store.iter_rows() for r in rows]
+    assert store.tree_root() == merkle.root_of_leaves(leaves)
+    store.close()
