@@ -227,9 +227,9 @@ def bench_checkpoint(store: EventStore, *, signer: Signer | None = None, samples
         raise UserError("the log is empty: nothing to benchmark")
     key = signer or Signer.generate("bench.invalid/log")
     tree = store.tree
-    behind = size - tree.synced_size()
+    before = tree.synced_size()
     t = time.perf_counter()
-    tree.sync()
+    behind = tree.sync() - before  # leaves newly covered by stored nodes
     sync_s = time.perf_counter() - t
     t = time.perf_counter()
     signed = store.checkpoint(key)
