@@ -63,3 +63,10 @@ class BackendError(EventStoreError):
 
 class VerificationError(EventStoreError):
     """A proof, receipt, signature or checkpoint did not verify."""
+
+
+class DerivedDataDamaged(EventStoreError):
+    """Data derived from the log (the stored Merkle tree) does not match the log's entries.
+
+    Nothing was signed or handed out; ``eventstore audit repair`` rebuilds it from the log.
+    """

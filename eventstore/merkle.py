@@ -186,39 +186,53 @@ class StoredTree:
     def sync(self, target: int | None = None, batch: int = 1 << 16,
              progress: Callable[[int, int], None] | None = None) -> int:
         """Store the node of every complete 16-leaf chunk up to ``target`` (default: the
-        head), and every parent those complete. Idempotent; concurrent runs write the same rows."""
+        head), and every parent those complete, computed from the log's entry hashes.
+
+        Rows already present are overwritten with the value computed from the log (a
+        row planted ahead of the log is a cache entry, never a source). Idempotent;
+        concurrent runs write the same rows.
+        """
         unit = 1 << STORED_LEVEL
         head = self.backend.head()[0]
         target = head if target is None else min(target, head)
         limit = target - target % unit
         done = self.synced_size()
+        if done >= limit:
+            return done
+        perfect = self._memo()
+        new: dict[tuple[int, int], bytes] = {}
+
+        def keep(level: int, idx: int, h: bytes) -> None:
+            if level >= STORED_LEVEL:
+                new[(level, idx)] = h
+
+        compact = CompactRange.from_frontier(done, [perfect(a, b) for a, b in decompose(done)], on_node=keep)
         while done < limit:
             end = min(limit, done + batch)
-            leaves = self._leaves(done, end)
-            new: dict[tuple[int, int], bytes] = {}
-            for c in range(0, len(leaves), unit):
-                h = root_of_leaves(leaves[c:c + unit])
-                level, idx = STORED_LEVEL, (done + c) >> STORED_LEVEL
-                new[(level, idx)] = h
-                while idx & 1:  # a right child completes its parent
-                    left = new.get((level, idx - 1)) or self._stored(level, idx - 1)
-                    if left is None:  # rows deleted by hand: recompute that subtree from the log
-                        span = 1 << level
-                        left = self._memo()((idx - 1) * span, idx * span)
-                    h = node_hash(left, h)
-                    level, idx = level + 1, idx >> 1
-                    new[(level, idx)] = h
+            for leaf in self._leaves(done, end):
+                compact.append(leaf)
             with self.backend.transaction() as tx:
                 tx.executemany("INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?) "
-                               "ON CONFLICT (level, idx) DO NOTHING",
+                               "ON CONFLICT (level, idx) DO UPDATE SET hash = excluded.hash",
                                [(lv, i, h) for (lv, i), h in new.items()])
                 tx.execute("INSERT INTO merkle_state (id, size) VALUES (1, ?) ON CONFLICT (id) DO UPDATE "
                            "SET size = CASE WHEN merkle_state.size < excluded.size THEN excluded.size "
                            "ELSE merkle_state.size END", (end,))
+            new.clear()
             done = end
             if progress:
                 progress(done, limit)
         return done
+
+    def stored_nodes(self) -> dict[tuple[int, int], bytes]:
+        """Every stored node as {(level, idx): hash} (for ``check``)."""
+        return {(lv, i): bytes(h) for lv, i, h in self.backend.query("SELECT level, idx, hash FROM merkle_nodes")}
+
+    def reset(self) -> None:
+        """Forget every stored node (``repair`` then rebuilds them from the log)."""
+        with self.backend.transaction() as tx:
+            tx.execute("DELETE FROM merkle_nodes")
+            tx.execute("DELETE FROM merkle_state")
 
     # -- reads ---------------------------------------------------------------------
     def _leaves(self, start: int, end: int) -> list[bytes]:
@@ -236,8 +250,16 @@ class StoredTree:
     def _compute(self, start: int, end: int) -> bytes:
         return root_of_leaves(self._leaves(start, end))
 
+    def subtree_fn(self) -> SubtreeFn:
+        """``perfect(start, end)`` for one operation: stored nodes where synced, else hashed
+        from the log; a per-operation cache, as a proof's ranges share subtrees.
+
+        Stored nodes are NOT checked here: callers verify what they build against a root
+        derived from the entries (eventstore.transparency).
+        """
+        return self._memo()
+
     def _memo(self) -> SubtreeFn:
-        """A per-operation cache: a proof's ranges share subtrees; each is read once."""
         cache: dict[tuple[int, int], bytes] = {}
         synced = self.synced_size()
 
@@ -281,20 +303,42 @@ class StoredTree:
 class CompactRange:
     """Streaming root of a growing tree: feed leaf hashes in order, ask the root at any time.
 
-    Keeps one hash per set bit of the size (O(log n) memory); used by ``verify`` to
-    compute a checkpoint's root from the entries themselves, trusting no stored node.
+    Keeps one hash per set bit of the size (O(log n) memory): the roots of the perfect
+    subtrees that ``decompose(size)`` names, left to right. Used to compute roots from
+    the entries themselves, trusting no stored node; ``on_node(level, idx, hash)`` is
+    told of every perfect subtree completed on the way (level >= 1).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_node: Callable[[int, int, bytes], None] | None = None) -> None:
         self.size = 0
         self._stack: list[bytes] = []
+        self._on_node = on_node
+
+    @classmethod
+    def from_frontier(cls, size: int, hashes: Sequence[bytes],
+                      on_node: Callable[[int, int, bytes], None] | None = None) -> CompactRange:
+        """Resume at ``size`` from the roots of ``decompose(size)``, left to right."""
+        if len(hashes) != size.bit_count():
+            raise ValueError(f"a tree of size {size} has {size.bit_count()} frontier hashes, not {len(hashes)}")
+        c = cls(on_node)
+        c.size = size
+        c._stack = list(hashes)
+        return c
+
+    @property
+    def frontier(self) -> list[bytes]:
+        return list(self._stack)
 
     def append(self, leaf: bytes) -> None:
         h = leaf
         n = self.size
+        level = 0
         while n & 1:
             h = node_hash(self._stack.pop(), h)
             n >>= 1
+            level += 1
+            if self._on_node is not None:
+                self._on_node(level, self.size >> level, h)
         self._stack.append(h)
         self.size += 1
 
@@ -305,3 +349,14 @@ class CompactRange:
         for left in reversed(self._stack[:-1]):
             h = node_hash(left, h)
         return h
+
+
+def decompose(size: int) -> list[tuple[int, int]]:
+    """The perfect subtrees [start, end) that make up a tree of ``size`` leaves, left to right."""
+    out = []
+    start = 0
+    for bit in reversed(range(size.bit_length())):
+        if size >> bit & 1:
+            out.append((start, start + (1 << bit)))
+            start += 1 << bit
+    return out

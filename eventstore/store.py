@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from . import auditor, catalogue, codec, merkle, notes, proofs, shredding, upcasting
+from . import auditor, catalogue, codec, merkle, notes, proofs, shredding, transparency, upcasting
 from .backends.base import Backend
 from .errors import (
     BackendError,
@@ -595,80 +595,49 @@ class EventStore:
                      head_hash=head_hash.hex() if head_hash else None, size_bytes=self.backend.size_bytes(),
                      schema_version=max((a.version for a in applied), default=0))
 
-    # -- checkpoints and proofs (eventstore/merkle.py, notes.py, proofs.py) -------
+    # -- checkpoints and proofs (eventstore/transparency.py) ------------------------
+    @property
+    def transparency(self) -> transparency.TransparencyLog:
+        """Checkpoints and proofs over this log, derived from its entries."""
+        return transparency.TransparencyLog(self)
+
     @property
     def tree(self) -> merkle.StoredTree:
+        """The stored Merkle tree: a cache for O(log n) proofs, never trusted unchecked."""
         return merkle.StoredTree(self.backend)
 
     def tree_root(self, size: int | None = None) -> bytes:
-        """RFC 9162 root of the first ``size`` entries (default: all)."""
-        size = self.backend.head()[0] if size is None else size
-        self.tree.sync(size)
-        return self.tree.root(size)
+        """RFC 9162 root of the first ``size`` entries (default: all), derived from the entries."""
+        return self.transparency.root(size)
 
     def checkpoints(self, origin: str | None = None) -> list[tuple[str, int, bytes, str]]:
         """Stored checkpoints as (origin, tree_size, root, note), oldest first."""
-        sql = "SELECT origin, tree_size, root, note FROM checkpoints"
-        params: tuple[str, ...] = ()
-        if origin is not None:
-            sql += " WHERE origin = ?"
-            params = (origin,)
-        return [(o, n, bytes(r), t) for o, n, r, t in self.backend.query(sql + " ORDER BY id", params)]
+        return self.transparency.checkpoints(origin)
 
     def checkpoint(self, signer: notes.Signer) -> notes.SignedCheckpoint:
-        """Sign a C2SP checkpoint of the whole log and store it.
+        """Sign a C2SP checkpoint of the whole log (root derived from the entries) and store it.
 
         Refuses when the log no longer matches a checkpoint signed earlier under the
         same origin: a log must never sign two inconsistent views.
         """
-        size = self.backend.head()[0]
-        tree = self.tree
-        tree.sync(size)
-        root = tree.root(size)
-        # Each checkpoint was checked against its predecessor when signed, so the largest suffices.
-        newest = self.backend.query("SELECT origin, tree_size, root FROM checkpoints WHERE origin = ? "
-                                    "ORDER BY tree_size DESC, id DESC LIMIT 1", (signer.name,))
-        for origin, old_size, old_root in newest:
-            if old_size > size or tree.root(old_size) != bytes(old_root):
-                raise VerificationError(
-                    f"refusing to sign: the log no longer matches the checkpoint of size {old_size} signed "
-                    f"earlier for {origin!r} (it was truncated or rewritten)")
-        note = notes.sign_note(notes.Checkpoint(signer.name, size, root).text(), signer)
-        with self.backend.transaction() as tx:
-            tx.execute("INSERT INTO checkpoints (origin, tree_size, root, note, created_at) VALUES (?, ?, ?, ?, ?)",
-                       (signer.name, size, root, note.format(), _now()))
-        return notes.SignedCheckpoint(notes.Checkpoint.parse(note.text), note)
+        return self.transparency.checkpoint(signer)
 
-    def prove_inclusion(self, position: int, tree_size: int | None = None, *, origin: str = "") -> proofs.InclusionProof:
-        """An inclusion proof of the entry at ``position`` in the tree of ``tree_size`` entries."""
-        size = self.backend.head()[0] if tree_size is None else tree_size
-        if not 1 <= position <= size:
-            raise UserError(f"position {position} is not in a tree of size {size}")
-        tree = self.tree
-        tree.sync(size)
-        row = self.backend.row_at(position)
-        assert row is not None
-        path = tree.inclusion_proof(position - 1, size)
-        return proofs.InclusionProof(origin=origin, tree_size=size, root=tree.root(size).hex(),
-                                     leaf_index=position - 1, entry=proofs.EntryHeader.from_row(row),
-                                     hashes=[h.hex() for h in path])
+    def prove_inclusion(self, position: int, tree_size: int | None = None, *, origin: str = "",
+                        root: bytes | None = None) -> proofs.InclusionProof:
+        """An inclusion proof of the entry at ``position`` in the tree of ``tree_size`` entries,
+        verified before it is returned (against ``root`` if given)."""
+        return self.transparency.prove_inclusion(position, tree_size, origin=origin, root=root)
 
-    def prove_consistency(self, old_size: int, new_size: int | None = None, *, origin: str = "") -> proofs.ConsistencyProof:
-        """A proof that the tree of ``old_size`` entries is a prefix of the one of ``new_size``."""
-        new = self.backend.head()[0] if new_size is None else new_size
-        tree = self.tree
-        tree.sync(new)
-        path = tree.consistency_proof(old_size, new)
-        return proofs.ConsistencyProof(origin=origin, old_size=old_size, old_root=tree.root(old_size).hex(),
-                                       new_size=new, new_root=tree.root(new).hex(), hashes=[h.hex() for h in path])
+    def prove_consistency(self, old_size: int, new_size: int | None = None, *, origin: str = "",
+                          old_root: bytes | None = None, new_root: bytes | None = None) -> proofs.ConsistencyProof:
+        """A proof that the tree of ``old_size`` entries is a prefix of the one of ``new_size``,
+        verified before it is returned."""
+        return self.transparency.prove_consistency(old_size, new_size, origin=origin, old_root=old_root,
+                                                   new_root=new_root)
 
     def tlog_proof(self, position: int, checkpoint: notes.SignedCheckpoint) -> str:
         """An offline receipt (c2sp.org/tlog-proof@v1) for one entry under a signed checkpoint."""
-        cp = checkpoint.checkpoint
-        p = self.prove_inclusion(position, cp.size, origin=cp.origin)
-        if p.root != cp.root.hex():
-            raise VerificationError(f"the log's tree of size {cp.size} does not have the checkpoint's root")
-        return proofs.format_tlog_proof(p.entry, [bytes.fromhex(h) for h in p.hashes], checkpoint.format())
+        return self.transparency.tlog_proof(position, checkpoint)
 
     def verify_checkpoint(
         self,
@@ -677,49 +646,6 @@ class EventStore:
         state: auditor.AuditorState | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> VerifyReport:
-        """Everything ``verify`` checks, plus: the log at the checkpoint's size has exactly its
-        root (recomputed from the entries, trusting no stored tree node), and, given an
-        auditor's state, that the checkpoint is not older than it and the log agrees with it."""
-        cp = checkpoint.checkpoint
-        head, head_hash = self.backend.head()
-
-        def problem(position: int, kind: str, message: str) -> VerifyReport:
-            return self._report(False, 0, 1, head, head, head_hash,
-                                Problem(position=position, kind=kind, message=message))
-
-        if state is not None:
-            if state.origin != cp.origin:
-                return problem(0, "origin", f"the state file is for log {state.origin!r}, the checkpoint for {cp.origin!r}")
-            if cp.size < state.tree_size:
-                return problem(cp.size, "rollback", f"the checkpoint (size {cp.size}) is older than the one this "
-                                                    f"auditor already accepted (size {state.tree_size})")
-            if cp.size == state.tree_size and cp.root != base64.b64decode(state.root):
-                return problem(cp.size, "fork", f"the log signed two different roots for size {cp.size} (this "
-                                                "checkpoint and the one this auditor accepted): a split view")
-        if head < cp.size:
-            return problem(head + 1, "truncated", f"the log has {head} entries, fewer than the checkpoint's {cp.size}: "
-                                                  "it was truncated")
-        wanted = {cp.size: cp.root}
-        if state is not None:
-            wanted[state.tree_size] = base64.b64decode(state.root)
-        found: dict[int, bytes] = {}
-        compact = merkle.CompactRange()
-        if 0 in wanted:
-            found[0] = compact.root()
-
-        def add(rows: list[Row]) -> None:
-            for row in rows:
-                compact.append(merkle.leaf_hash(row.hash))
-                if compact.size in wanted:
-                    found[compact.size] = compact.root()
-
-        report = self.verify(progress=progress, on_rows=add)
-        if not report.ok:
-            return report
-        for size, root in sorted(wanted.items()):
-            if found.get(size) != root:
-                what = "checkpoint" if size == cp.size else "auditor state"
-                return problem(size, "fork", f"the log's first {size} entries do not have the {what}'s root hash: "
-                                             "history was rewritten or forked")
-        return report
-
+        """Everything ``verify`` checks, plus the checkpoint's root recomputed from the entries
+        and, given an auditor's state, no rollback or fork (see TransparencyLog.verify_checkpoint)."""
+        return self.transparency.verify_checkpoint(checkpoint, state=state, progress=progress)
