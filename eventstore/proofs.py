@@ -14,19 +14,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import time
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Literal
 
 import msgspec
 
 from . import merkle
 from .errors import UserError, VerificationError
 from .hashing import entry_hash
-from .notes import SignedCheckpoint, Signer, Verifier, open_checkpoint
+from .notes import SignedCheckpoint, Verifier, open_checkpoint
 from .records import Row
-
-if TYPE_CHECKING:
-    from .store import EventStore
 
 TLOG_PROOF_HEADER = "c2sp.org/tlog-proof@v1"
 
@@ -210,61 +206,3 @@ def check_proof_text(text: str, checkpoints: list[str], verifier: Verifier,
         raise UserError(f"malformed proof: {e}") from None
     except VerificationError as e:
         return ProofCheck(ok=False, kind="invalid", message=str(e))
-
-
-# -- benchmark -------------------------------------------------------------------------
-
-def bench_checkpoint(store: EventStore, *, signer: Signer | None = None, samples: int = 200) -> dict[str, Any]:
-    """Time tree maintenance, a checkpoint over the current log, and proof generation.
-
-    For ``eventstore bench`` and docs/performance.md. It stores one checkpoint (under
-    ``signer``, by default a throwaway key named ``bench.invalid/log``): run it on a
-    scratch store. Proof times are means over ``samples`` positions spread over the log,
-    each also verified offline (its verification time reported separately).
-    """
-    size = store.backend.head()[0]
-    if size == 0:
-        raise UserError("the log is empty: nothing to benchmark")
-    key = signer or Signer.generate("bench.invalid/log")
-    tree = store.tree
-    before = tree.synced_size()
-    t = time.perf_counter()
-    behind = tree.sync() - before  # leaves newly covered by stored nodes
-    sync_s = time.perf_counter() - t
-    t = time.perf_counter()
-    signed = store.checkpoint(key)
-    checkpoint_s = time.perf_counter() - t
-    t = time.perf_counter()
-    store.tree_root(max(1, size // 3))
-    root_s = time.perf_counter() - t
-    positions = [1 + (i * 7919) % size for i in range(samples)]
-    t = time.perf_counter()
-    inclusion = [store.prove_inclusion(p, size) for p in positions]
-    inclusion_s = (time.perf_counter() - t) / samples
-    t = time.perf_counter()
-    consistency = [store.prove_consistency(p, size) for p in positions]
-    consistency_s = (time.perf_counter() - t) / samples
-    opened = open_checkpoint(signed.format(), key.verifier)
-    t = time.perf_counter()
-    for proof in inclusion:
-        check_inclusion(proof, opened)
-    verify_inclusion_s = (time.perf_counter() - t) / samples
-    t = time.perf_counter()
-    for c in consistency:
-        merkle.verify_consistency(c.old_size, c.new_size, bytes.fromhex(c.old_root), bytes.fromhex(c.new_root),
-                                  _unhex(c.hashes))
-    verify_consistency_s = (time.perf_counter() - t) / samples
-    ms = 1000.0
-    return {
-        "events": size,
-        "tree_caught_up_events": behind,
-        "tree_sync_s": round(sync_s, 3),
-        "tree_sync_events_per_s": round(behind / sync_s) if behind and sync_s > 0 else None,
-        "checkpoint_ms": round(checkpoint_s * ms, 3),
-        "root_ms": round(root_s * ms, 3),
-        "inclusion_proof_ms": round(inclusion_s * ms, 3),
-        "consistency_proof_ms": round(consistency_s * ms, 3),
-        "verify_inclusion_ms": round(verify_inclusion_s * ms, 3),
-        "verify_consistency_ms": round(verify_consistency_s * ms, 3),
-        "proof_hashes": len(inclusion[0].hashes),
-    }

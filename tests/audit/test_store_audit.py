@@ -107,11 +107,3 @@ def test_proof_requests_beyond_the_log_are_user_errors(store: EventStore) -> Non
         store.prove_consistency(5, 11)
     with pytest.raises(UserError):
         store.prove_consistency(0, 5)
-
-
-def test_bench_checkpoint_reports_times(sqlite_store: EventStore) -> None:
-    _fill(sqlite_store, 300)
-    figures = proofs.bench_checkpoint(sqlite_store, samples=5)
-    assert figures["events"] == 300 and figures["tree_caught_up_events"] == 288
-    assert figures["proof_hashes"] > 0
-    assert all(figures[k] >= 0 for k in ("checkpoint_ms", "inclusion_proof_ms", "consistency_proof_ms"))
