@@ -139,7 +139,7 @@ def open_backend(url: str, *, durability: Durability = "full", create: bool = Tr
             from .backends.postgres import PostgresBackend
         except ImportError as e:  # psycopg not installed
             raise ConfigurationError(
-                f"PostgreSQL support needs psycopg: pip install 'eventstore[postgres]' ({e})"
+                f"PostgreSQL support needs psycopg: pip install 'eventstore-audit[postgres]' ({e})"
             ) from None
         return PostgresBackend(url, durability=durability, **options)
     if "://" in url and not url.startswith("sqlite://"):

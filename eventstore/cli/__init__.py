@@ -50,7 +50,7 @@ class _Group(click.Group):
     show_default=True,
     help="Database path or URL (sqlite:///file.db, postgresql://...). Env: EVENTSTORE_DB.",
 )
-@click.version_option(package_name="eventstore")
+@click.version_option(package_name="eventstore-audit")
 @click.pass_context
 def main(ctx: click.Context, db: str) -> None:
     """A tamper-evident, event-sourced audit store for AI-agent systems."""
