@@ -61,9 +61,9 @@ def _versions(found: list[tuple[Any, ...]], ids: list[str]) -> dict[str, int]:
 
 def to_pyformat(sql: str) -> str:
     """Translate '?' placeholders to psycopg's '%s' (outside string literals), escaping '%'."""
-    parts = sql.split("'")
+    parts = sql.replace("%", "%%").split("'")  # psycopg reads '%' inside string literals too
     for i in range(0, len(parts), 2):
-        parts[i] = _QMARK.sub("%s", parts[i].replace("%", "%%"))
+        parts[i] = _QMARK.sub("%s", parts[i])
     return "'".join(parts)
 
 

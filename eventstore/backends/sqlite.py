@@ -88,8 +88,9 @@ class _HeadCache:
 
 
 class _SQLiteWriter(Writer):
-    def __init__(self, conn: sqlite3.Connection, cache: _HeadCache):
+    def __init__(self, conn: sqlite3.Connection, cache: _HeadCache, path: str = ""):
         self.conn = conn
+        self.conn_path = path
         self.cache = cache
         self.new_head: tuple[int, bytes] | None = None
         self.new_versions: dict[str, int] = {}
@@ -111,7 +112,10 @@ class _SQLiteWriter(Writer):
         return out
 
     def insert(self, rows: Sequence[Row]) -> None:
-        self.conn.executemany(_INSERT, rows)
+        try:
+            self.conn.executemany(_INSERT, rows)
+        except sqlite3.Error as e:  # a CHECK or UNIQUE refused a row: nothing of this transaction commits
+            raise BackendError(f"insert refused by {self.conn_path}: {e}") from None
         self.new_head = (rows[-1].position, rows[-1].hash)
         for r in rows:
             self.new_versions[r.stream_id] = r.version
@@ -227,7 +231,7 @@ class SQLiteBackend(Backend):
         if dv != cache.data_version:  # another connection committed: forget what we knew
             cache.clear()
             cache.data_version = dv
-        writer = _SQLiteWriter(conn, cache)
+        writer = _SQLiteWriter(conn, cache, self.path)
         try:
             yield writer
         except BaseException:

@@ -1,0 +1,202 @@
+"""The backend conformance suite: what every storage backend must do, method by method.
+
+Shipped in the package (as ``eventsourcing`` ships its recorder test cases) so that a new
+backend reuses it. Subclass ``BackendContract`` in a pytest module and provide the ``url``
+fixture (a fresh, empty database for each test)::
+
+    class TestMyBackend(BackendContract):
+        @pytest.fixture
+        def url(self, tmp_path):
+            return str(tmp_path / "events.db")
+
+It covers the ``Backend``, ``Writer`` and ``Tx`` methods and the statements the store runs on
+its side tables, each through the backend alone (no ``EventStore``): a backend that passes
+can hold a log. Needs pytest (a test dependency, not a runtime one).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from ..store import open_backend
+from ..backends.base import Backend
+from ..errors import EventStoreError, StoreClosed
+from ..hashing import GENESIS_HASH, digest, entry_hash
+from ..migrate import Migrator
+from ..records import Row
+
+RECORDED_AT = "2026-01-01T00:00:00.000000Z"
+
+
+def make_rows(start: int, stream_id: str, first_version: int, n: int, prev: bytes = GENESIS_HASH) -> list[Row]:
+    """``n`` chained rows of one stream from ``start``, as the store would build them."""
+    rows = []
+    for i in range(n):
+        data = b'{"i":%d}' % (start + i)
+        meta = b"{}"
+        position, version = start + i, first_version + i
+        h = entry_hash(position, stream_id, version, "t", RECORDED_AT, digest(data), digest(meta), prev)
+        rows.append(Row(position, stream_id, version, "t", data, meta, digest(data), digest(meta), RECORDED_AT,
+                        prev, h))
+        prev = h
+    return rows
+
+
+class BackendContract:
+    """Subclass and provide ``url``; every test method here then runs against your backend."""
+
+    @pytest.fixture
+    def url(self) -> str:
+        raise NotImplementedError("provide a `url` fixture: a fresh, empty database URL")
+
+    @pytest.fixture
+    def backend(self, url: str) -> Iterator[Backend]:
+        b = open_backend(url)
+        Migrator(b).up()
+        try:
+            yield b
+        finally:
+            b.close()
+
+    def _append(self, backend: Backend, rows: list[Row]) -> None:
+        with backend.write({r.stream_id for r in rows}) as w:
+            w.insert(rows)
+
+    # -- the log ---------------------------------------------------------------------
+    def test_an_empty_log(self, backend: Backend) -> None:
+        assert backend.head() == (0, None)
+        assert backend.read_range(1, None, 10) == []
+        assert backend.read_stream("s", 1, 10) == []
+        assert backend.row_at(1) is None
+        assert backend.stream_version("s") == 0
+        assert backend.stream_position("s", 1) is None
+        assert backend.counts() == (0, 0, {})
+
+    def test_rows_come_back_exactly_as_written(self, backend: Backend) -> None:
+        rows = make_rows(1, "a", 1, 3)
+        self._append(backend, rows)
+        assert backend.read_range(1, None, 10) == rows
+        assert backend.row_at(2) == rows[1]
+        assert backend.head() == (3, rows[-1].hash)
+        assert all(type(v) is bytes for r in backend.read_range(1, None, 10) for v in (r.data, r.hash, r.prev_hash))
+
+    def test_read_range_honours_bounds_and_limit(self, backend: Backend) -> None:
+        self._append(backend, make_rows(1, "a", 1, 10))
+        assert [r.position for r in backend.read_range(3, None, 4)] == [3, 4, 5, 6]
+        assert [r.position for r in backend.read_range(3, 5, 10)] == [3, 4, 5]
+        assert backend.read_range(11, None, 10) == []
+
+    def test_streams_versions_and_positions(self, backend: Backend) -> None:
+        a = make_rows(1, "a", 1, 2)
+        b = make_rows(3, "b", 1, 2, prev=a[-1].hash)
+        self._append(backend, a + b)
+        assert backend.stream_version("a") == 2 and backend.stream_version("b") == 2
+        assert [r.position for r in backend.read_stream("b", 2, 10)] == [4]
+        assert backend.stream_position("b", 1) == 3 and backend.stream_position("b", 3) is None
+        assert backend.counts() == (4, 2, {"t": 4})
+        size = backend.size_bytes()
+        assert size is None or size > 0
+
+    def test_the_writer_sees_the_head_and_stream_versions(self, backend: Backend) -> None:
+        self._append(backend, make_rows(1, "a", 1, 2))
+        with backend.write({"a", "new"}) as w:
+            assert w.head()[0] == 2
+            assert w.stream_versions(["a", "new"]) == {"a": 2, "new": 0}
+            w.insert(make_rows(3, "new", 1, 1, prev=w.head()[1] or GENESIS_HASH))
+        assert backend.head()[0] == 3
+
+    def test_an_error_inside_write_rolls_everything_back(self, backend: Backend) -> None:
+        with pytest.raises(RuntimeError), backend.write({"a"}) as w:
+            w.insert(make_rows(1, "a", 1, 3))
+            raise RuntimeError("the caller failed after inserting")
+        assert backend.head() == (0, None)
+        self._append(backend, make_rows(1, "a", 1, 1))  # and the writer is usable afterwards
+        assert backend.head()[0] == 1
+
+    def test_a_duplicate_stream_version_is_refused_and_writes_nothing(self, backend: Backend) -> None:
+        self._append(backend, make_rows(1, "a", 1, 1))
+        with pytest.raises(EventStoreError):
+            self._append(backend, make_rows(2, "a", 1, 1))
+        assert backend.head()[0] == 1
+
+    def test_the_events_table_refuses_update_and_delete(self, backend: Backend) -> None:
+        self._append(backend, make_rows(1, "a", 1, 2))
+        for sql in ("UPDATE events SET type = 'x' WHERE position = 1", "DELETE FROM events WHERE position = 2"):
+            with pytest.raises(Exception, match="append-only"), backend.transaction() as tx:
+                tx.execute(sql)
+        assert [r.type for r in backend.read_range(1, None, 10)] == ["t", "t"]
+
+    def test_wait_for_append_times_out_and_wakes(self, backend: Backend) -> None:
+        t = time.monotonic()
+        backend.wait_for_append(0, 0.2)
+        assert 0.15 <= time.monotonic() - t < 5
+        timer = threading.Timer(0.2, lambda: self._append(backend, make_rows(1, "a", 1, 1)))
+        timer.start()
+        t = time.monotonic()
+        backend.wait_for_append(0, 10)
+        timer.join()
+        assert backend.head()[0] == 1 and time.monotonic() - t < 5
+
+    # -- side tables -------------------------------------------------------------------
+    def test_a_side_transaction_commits_or_rolls_back(self, backend: Backend) -> None:
+        with backend.transaction() as tx:
+            tx.execute("INSERT INTO merkle_state (id, size) VALUES (1, 16)")
+        with pytest.raises(RuntimeError), backend.transaction() as tx:
+            tx.execute("UPDATE merkle_state SET size = 32 WHERE id = 1")
+            raise RuntimeError("abort")
+        assert backend.query("SELECT size FROM merkle_state WHERE id = 1") == [(16,)]
+
+    def test_placeholders_are_portable_and_literals_untouched(self, backend: Backend) -> None:
+        with backend.transaction() as tx:
+            tx.executemany("INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)",
+                           [(4, i, bytes([i]) * 32) for i in range(3)])
+            rows = tx.execute("SELECT idx FROM merkle_nodes WHERE level = ? AND idx >= ? ORDER BY idx", (4, 1))
+        assert rows == [(1,), (2,)]
+        assert backend.query("SELECT '?' || 'x%' FROM merkle_state WHERE 1 = 1 UNION ALL SELECT '?x%'") == [("?x%",)]
+
+    def test_merkle_node_upsert_overwrites(self, backend: Backend) -> None:
+        sql = ("INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?) "
+               "ON CONFLICT (level, idx) DO UPDATE SET hash = excluded.hash")
+        with backend.transaction() as tx:
+            tx.executemany(sql, [(4, 0, bytes(32))])
+            tx.executemany(sql, [(4, 0, b"\x01" * 32)])
+        assert [bytes(h) for (h,) in backend.query("SELECT hash FROM merkle_nodes")] == [b"\x01" * 32]
+
+    def test_checkpoints_keep_their_order_and_bytes(self, backend: Backend) -> None:
+        with backend.transaction() as tx:
+            for size in (3, 1, 2):
+                tx.execute("INSERT INTO checkpoints (origin, tree_size, root, note, created_at) VALUES (?, ?, ?, ?, ?)",
+                           ("o", size, bytes([size]) * 32, f"note {size}\n", RECORDED_AT))
+        rows = backend.query("SELECT tree_size, root, note FROM checkpoints ORDER BY id")
+        assert [(n, bytes(r), t) for n, r, t in rows] == [(s, bytes([s]) * 32, f"note {s}\n") for s in (3, 1, 2)]
+
+    def test_subject_keys_insert_once_and_erase(self, backend: Backend) -> None:
+        insert = ("INSERT INTO subject_keys (subject_id, key_hex, created_at) VALUES (?, ?, ?) "
+                  "ON CONFLICT (subject_id) DO NOTHING")
+        with backend.transaction() as tx:
+            tx.execute(insert, ("alice", "aa" * 32, RECORDED_AT))
+            tx.execute(insert, ("alice", "bb" * 32, RECORDED_AT))
+        assert backend.query("SELECT key_hex FROM subject_keys WHERE subject_id = ?", ("alice",)) == [("aa" * 32,)]
+        with backend.transaction() as tx:
+            tx.execute("UPDATE subject_keys SET key_hex = NULL, erased_at = ?, erased_by = ? WHERE subject_id = ?",
+                       (RECORDED_AT, "dpo", "alice"))
+        assert backend.query("SELECT key_hex, erased_by FROM subject_keys") == [(None, "dpo")]
+
+    # -- migrations and lifecycle ---------------------------------------------------------
+    def test_migrations_are_recorded_once(self, backend: Backend) -> None:
+        applied = backend.applied_migrations()
+        assert applied and [a.version for a in applied] == sorted(a.version for a in applied)
+        migration = Migrator(backend).available[0]
+        backend.apply_migration(migration, "up")  # already applied: a no-op
+        assert backend.applied_migrations() == applied
+
+    def test_a_closed_backend_refuses_work(self, backend: Backend) -> None:
+        backend.close()
+        for call in (backend.head, lambda: backend.write().__enter__(), lambda: backend.transaction().__enter__()):
+            with pytest.raises(StoreClosed):
+                call()
+        backend.close()  # closing twice is harmless
