@@ -122,7 +122,7 @@ def test_migrations_ship_inside_the_wheel(tmp_path: Path) -> None:
                            capture_output=True, text=True)
     if build.returncode != 0:
         pytest.skip(f"cannot build a wheel here: {build.stderr.strip().splitlines()[-1:]}")
-    wheel = next(tmp_path.glob("eventstore-*.whl"))
+    wheel = next(tmp_path.glob("eventstore_audit-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "eventstore/_migrations/sqlite/0001_events.sql" in names
     assert "eventstore/_migrations/postgres/0001_events.sql" in names or not (root / "migrations/postgres/0001_events.sql").exists()
