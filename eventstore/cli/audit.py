@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 from pathlib import Path
 from typing import Any
@@ -10,9 +9,9 @@ from typing import Any
 import click
 import msgspec
 
-from .. import auditor, notes, proofs
-from ..errors import UserError, VerificationError
-from ..records import Problem, Receipt, VerifyReport
+from .. import notes, proofs
+from ..errors import UserError
+from ..records import Receipt, VerifyReport
 from . import Context, echo_json, main, pass_ctx, progress
 
 
@@ -78,24 +77,17 @@ def verify(ctx: Context, from_: int, to: int | None, as_json: bool, checkpoint_f
         raise UserError("--checkpoint needs --public-key (the log's verifier key)")
     if from_ != 1 or to is not None:
         raise UserError("--checkpoint verifies the whole log; drop --from/--to")
-    verifier = _verifier(public_key)
-    witnesses = tuple(_verifier(w) for w in witness_keys)
-    try:
-        signed = notes.open_checkpoint(_read(checkpoint_file, "checkpoint"), verifier, witnesses)
-    except VerificationError as e:
-        report = VerifyReport(ok=False, checked=0, from_position=1, to_position=0, head_position=0, head_hash=None,
-                              problem=Problem(position=0, kind="signature", message=str(e)))
-        _print_report(report, as_json, "")
-        raise SystemExit(1) from None
-    state = auditor.load_state(state_file) if state_file else None
+    from ..audit import Auditor
+
+    checker = Auditor(_verifier(public_key), state_file, [_verifier(w) for w in witness_keys])
+    text = _read(checkpoint_file, "checkpoint")
     with ctx.open(migrate=False, create=False) as store, progress("verifying", None) as update:
-        report = store.verify_checkpoint(signed, state=state, progress=update)
-    cp = signed.checkpoint
-    _print_report(report, as_json, f"chain intact and checkpoint {cp.origin} at size {cp.size} matches")
-    if report.ok and state_file and (state is None or cp.size >= state.tree_size):
-        auditor.save_state(state_file, auditor.AuditorState(origin=cp.origin, tree_size=cp.size,
-                                                            root=base64.b64encode(cp.root).decode(),
-                                                            checkpoint=signed.format()))
+        report = checker.verify(store, text, progress=update)
+    what = "chain intact"
+    if report.ok:
+        cp = checker.open(text).checkpoint
+        what = f"chain intact and checkpoint {cp.origin} at size {cp.size} matches"
+    _print_report(report, as_json, what)
     raise SystemExit(0 if report.ok else 1)
 
 
@@ -240,34 +232,20 @@ def cosign(ctx: Context, key_path: str, checkpoint_file: str, public_key: str, s
            proof_file: str | None) -> None:
     """As a witness: check the checkpoint's signature and its consistency with the last one
     cosigned, then add a C2SP cosignature and print the note."""
-    witness = _signer(key_path)
-    signed = notes.open_checkpoint(_read(checkpoint_file, "checkpoint"), _verifier(public_key))
-    cp = signed.checkpoint
-    state = auditor.load_state(state_file)
-    if state is not None:
-        if state.origin != cp.origin:
-            raise UserError(f"the state file is for log {state.origin!r}, not {cp.origin!r}")
-        old = notes.open_checkpoint(state.checkpoint, _verifier(public_key))
-        if cp.size < state.tree_size:
-            raise VerificationError(f"refusing to cosign: size {cp.size} is older than the cosigned {state.tree_size}")
-        if state.tree_size == cp.size:
-            if old.checkpoint.root != cp.root:
-                raise VerificationError("refusing to cosign: same size, different root: the log forked")
-        else:
-            if proof_file is not None:
-                try:
-                    cproof = msgspec.json.decode(_read(proof_file, "proof"), type=proofs.ConsistencyProof)
-                except (msgspec.DecodeError, msgspec.ValidationError) as e:
-                    raise UserError(f"{proof_file}: not a consistency proof: {e}") from None
-            else:
-                with ctx.open(migrate=False, create=False) as store:
-                    cproof = store.prove_consistency(state.tree_size, cp.size, origin=cp.origin,
-                                                     old_root=old.checkpoint.root, new_root=cp.root)
-            proofs.check_consistency(cproof, old, signed)
-    cosigned = notes.cosign(signed.note, witness)
-    auditor.save_state(state_file, auditor.AuditorState(origin=cp.origin, tree_size=cp.size,
-                                                        root=base64.b64encode(cp.root).decode(),
-                                                        checkpoint=signed.format()))
+    from ..audit import Witness
+
+    witness = Witness(_signer(key_path), _verifier(public_key), state_file)
+    text = _read(checkpoint_file, "checkpoint")
+    cproof = None
+    if proof_file is not None:
+        try:
+            cproof = msgspec.json.decode(_read(proof_file, "proof"), type=proofs.ConsistencyProof)
+        except (msgspec.DecodeError, msgspec.ValidationError) as e:
+            raise UserError(f"{proof_file}: not a consistency proof: {e}") from None
+        cosigned = witness.cosign(text, proof=cproof)
+    else:
+        with ctx.open(migrate=False, create=False) as store:
+            cosigned = witness.cosign(text, store=store)
     click.echo(cosigned.format(), nl=False)
 
 
