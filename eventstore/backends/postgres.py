@@ -107,6 +107,9 @@ class _PgWriter(Writer):
     def insert(self, rows: Sequence[Row]) -> None:
         self.rows = rows  # sent with COMMIT, in one pipeline
 
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.conn.execute(to_pyformat(sql), params)
+
 
 class _PgTx(Tx):
     def __init__(self, conn: psycopg.Connection[Any]):
