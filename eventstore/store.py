@@ -65,7 +65,11 @@ def _check_name(value: Any, what: str) -> str:
         raise InvalidEvent(f"{what} must be a string, not {type(value).__name__}")
     if not value:
         raise InvalidEvent(f"{what} must not be empty")
-    if len(value.encode()) > MAX_NAME_BYTES:
+    try:
+        size = len(value.encode())
+    except UnicodeEncodeError:
+        raise InvalidEvent(f"{what} is not valid Unicode (lone surrogate)") from None
+    if size > MAX_NAME_BYTES:
         raise InvalidEvent(f"{what} is longer than {MAX_NAME_BYTES} bytes")
     return value
 
