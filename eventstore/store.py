@@ -358,7 +358,10 @@ class EventStore:
         recycled (docs/events.md). Returns True when nothing is left in files the
         store controls. Projection rebuilds call it after swapping generations.
         """
-        done = self.backend.purge_residue(timeout)
+        try:
+            done = self.backend.purge_residue(timeout)
+        except Exception:  # the erasure itself is committed: a failed clean-up must not undo that answer
+            done = False
         self._residue_pending = not done
         return done
 

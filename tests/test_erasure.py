@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -259,3 +260,31 @@ c.execute("SELECT count(*) FROM events").fetchone()
 print("open", flush=True)
 sys.stdin.read()
 """
+
+
+def test_erase_vacuums_the_key_out_of_the_postgres_table_file(backend_url: str) -> None:
+    """On PostgreSQL the UPDATE leaves the key in a dead row version: erase vacuums it away.
+    (WAL keeps it until recycled: docs/events.md says what remains.)"""
+    if not backend_url.startswith("postgresql://"):
+        pytest.skip("PostgreSQL only")
+    with EventStore.open(backend_url) as store:
+        for i in range(20):
+            store.append("s1", [NewEvent(type="message.appended", data=msg(i, "x"), subject=f"bob{i}")])
+        store.append("s1", [NewEvent(type="message.appended", data=msg(99, "alice's secret"), subject="alice")])
+        key_hex = key_of(store, "alice")
+        assert key_hex is not None
+        rows = store.backend.query("SELECT current_setting('data_directory'), pg_relation_filepath('subject_keys')")
+        path = Path(rows[0][0]) / rows[0][1]
+
+        def on_disk() -> int:
+            with store.backend.transaction() as tx:  # flush shared buffers to the table's file
+                tx.execute("CHECKPOINT")
+            return copies(Path(rows[0][0], store.backend.query(
+                "SELECT pg_relation_filepath('subject_keys')")[0][0]).read_bytes(), key_hex)
+
+        if not os.access(path, os.R_OK):
+            pytest.skip("the server's files are not readable by this user")
+        assert on_disk() == 1
+        store.erase("alice", requested_by="dpo")
+        assert not store.residue_pending
+        assert on_disk() == 0
