@@ -46,16 +46,7 @@ def check_json(value: Any, path: str, depth: int = 1) -> Any:
     ``depth`` is the nesting level of ``value`` if it is an object or array.
     """
     t = type(value)
-    if t is str:
-        if value.isascii():
-            return value
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            raise InvalidEvent(f"string at {path} is not valid Unicode (lone surrogate); it cannot be stored as UTF-8",
-                               path=path) from None
-        return value
-    if t is bool or value is None:
+    if t is str or t is bool or value is None:  # strings: see _check_unicode
         return value
     if t is int:
         if INT_MIN <= value <= INT_MAX:
@@ -78,8 +69,6 @@ def check_json(value: Any, path: str, depth: int = 1) -> Any:
             for k, v in value.items():
                 if type(k) is not str:
                     raise InvalidEvent(f"object key {k!r} at {path} is not a string", path=path)
-                if not k.isascii():
-                    check_json(k, f"{path} (key {k!r})")
                 check_json(v, f"{path}.{k}", depth + 1)
         else:
             for i, v in enumerate(value):
@@ -130,9 +119,26 @@ def encode_object(value: Any, path: str) -> tuple[bytes, dict[str, Any]]:
         break
     try:
         return _ENCODER.encode(value), value
-    except UnicodeEncodeError:  # a lone surrogate in a string the fast path let through
-        check_json(value, path)  # raises, naming the path
-        raise  # pragma: no cover - check_json found nothing
+    except UnicodeEncodeError:  # a lone surrogate somewhere: find it (rare, so not checked up front)
+        _check_unicode(value, path)
+        raise  # pragma: no cover - _check_unicode found it
+
+
+def _check_unicode(value: Any, path: str) -> None:
+    """Raise InvalidEvent at the first string or key that is not valid Unicode (cannot be UTF-8)."""
+    if type(value) is str:
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise InvalidEvent(f"string at {path} is not valid Unicode (lone surrogate); it cannot be stored as UTF-8",
+                               path=path) from None
+    elif type(value) is dict:
+        for k, v in value.items():
+            _check_unicode(k, f"{path} (key {k!r})")
+            _check_unicode(v, f"{path}.{k}")
+    elif type(value) is list or type(value) is tuple:
+        for i, v in enumerate(value):
+            _check_unicode(v, f"{path}[{i}]")
 
 
 

@@ -28,7 +28,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from . import codec
-from .errors import InvalidEvent, UserError
+from .errors import EventStoreError, InvalidEvent, UserError
 
 if TYPE_CHECKING:
     from .backends.base import Backend
@@ -69,7 +69,10 @@ class KeyStore:
         key_hex = rows[0][0]
         if key_hex is None:
             raise SubjectErased(f"subject {subject!r} was erased; its personal data cannot be written again")
-        return bytes.fromhex(key_hex)
+        key = _key_bytes(key_hex)
+        if not key:
+            raise EventStoreError(f"the key of subject {subject!r} in subject_keys is corrupt (not 32 bytes of hex)")
+        return key
 
     def keys(self, subjects: Iterable[str]) -> dict[str, bytes | None]:
         """Keys of the subjects that have a key row: bytes, or None once erased.

@@ -118,25 +118,26 @@ def to_recorded(row: Row, keys: shredding.KeyStore | None = None) -> RecordedEve
     upcaster) is described in ``RecordedEvent.unreadable`` and left undecoded
     (None, or data at its stored schema version), so one bad event cannot stop a reader.
     """
-    problems: list[str] = []
+    problems: list[str] | None = None  # built only for an unreadable event: reads of intact ones stay fast
+    raw = row.data
     try:
-        data = codec.decode(row.data)
+        data = codec.decode(raw)
     except (msgspec.DecodeError, RecursionError) as e:
         data = None
-        problems.append(f"$.data cannot be decoded: {e}")
+        problems = [f"$.data cannot be decoded: {e}"]
     try:
         metadata = codec.decode(row.metadata)
     except (msgspec.DecodeError, RecursionError) as e:
         metadata = None
-        problems.append(f"$.metadata cannot be decoded: {e}")
-    if data is not None and type(data) is not dict:
-        problems.append(f"$.data is a {type(data).__name__}, not an object")
+        problems = (problems or []) + [f"$.metadata cannot be decoded: {e}"]
     erased: list[str] = []
-    if type(data) is dict and _ENVELOPE_MARK in row.data:  # type: ignore[operator]
-        if keys is not None:
-            found = keys.keys(shredding.subjects_in(data))
-            data, erased, bad = shredding.decrypt_fields(data, row.type, found)
-            problems += bad
+    if type(data) is dict:
+        if keys is not None and _ENVELOPE_MARK in raw:  # type: ignore[operator]
+            data, erased, bad = shredding.decrypt_fields(data, row.type, keys.keys(shredding.subjects_in(data)))
+            if bad:
+                problems = (problems or []) + bad
+    elif data is not None:
+        problems = (problems or []) + [f"$.data is a {type(data).__name__}, not an object"]
     version = 1
     if upcasting.REGISTRY.evolved:  # only when some type has evolved
         version = upcasting.stored_version(metadata)
@@ -144,7 +145,7 @@ def to_recorded(row: Row, keys: shredding.KeyStore | None = None) -> RecordedEve
             try:
                 data, version = upcasting.REGISTRY.upcast(row.type, version, data)
             except upcasting.UpcastError as e:
-                problems.append(str(e))
+                problems = (problems or []) + [str(e)]
     return RecordedEvent(
         position=row.position,
         stream_id=row.stream_id,
@@ -157,7 +158,7 @@ def to_recorded(row: Row, keys: shredding.KeyStore | None = None) -> RecordedEve
         prev_hash=row.prev_hash.hex(),
         schema_version=version,
         erased=erased,
-        unreadable="; ".join(problems) if problems else None,
+        unreadable=None if problems is None else "; ".join(problems),
     )
 
 

@@ -262,12 +262,12 @@ sys.stdin.read()
 """
 
 
-def test_erase_vacuums_the_key_out_of_the_postgres_table_file(backend_url: str) -> None:
+def test_erase_vacuums_the_key_out_of_the_postgres_table_file(request: pytest.FixtureRequest) -> None:
     """On PostgreSQL the UPDATE leaves the key in a dead row version: erase vacuums it away.
     (WAL keeps it until recycled: docs/events.md says what remains.)"""
-    if not backend_url.startswith("postgresql://"):
-        pytest.skip("PostgreSQL only")
-    with EventStore.open(backend_url) as store:
+    from tests import pg_cluster
+
+    with EventStore.open(pg_cluster.fresh_database_url(request)) as store:
         for i in range(20):
             store.append("s1", [NewEvent(type="message.appended", data=msg(i, "x"), subject=f"bob{i}")])
         store.append("s1", [NewEvent(type="message.appended", data=msg(99, "alice's secret"), subject="alice")])

@@ -10,11 +10,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from eventstore import EventStore, InvalidEvent, NewEvent, codec
 from eventstore.cli import main
 from eventstore.hashing import digest
-from eventstore.store import _Prepared, _Request
+from eventstore.records import Row
+from eventstore.store import _Prepared, _Request, to_recorded
 
 MSG = {"session_id": "s1", "message_id": "m1", "role": "user", "content": "hello"}
 
@@ -166,3 +169,49 @@ def test_appended_events_near_the_bound_project(tmp_path: Path) -> None:
         applied = run_all(store)
         assert applied["tool_executions"] == 1 and applied["sessions"] >= 1
         assert os.path.exists(store.backend.path)  # type: ignore[attr-defined]
+
+
+# -- properties -----------------------------------------------------------------------------
+_json = st.recursive(st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.floats(allow_nan=False)
+                     | st.text(max_size=8),
+                     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+                     max_leaves=12)
+_envelope = st.fixed_dictionaries({"$personal": st.one_of(
+    _json, st.fixed_dictionaries({"v": st.sampled_from([1, 2, "1"]), "subject": st.sampled_from(["k", "gone", "nobody", 3]),
+                                  "nonce": st.one_of(st.text(max_size=20), st.just("AAAAAAAAAAAAAAAA")),
+                                  "ct": st.one_of(st.text(max_size=40), st.just(base64.b64encode(b"\1" * 40).decode()))}))})
+
+
+class _Keys:
+    """A KeyStore stand-in: 'k' has a key, 'gone' was erased, others were never known."""
+
+    def keys(self, subjects: object) -> dict[str, bytes | None]:
+        return {"k": b"\2" * 32, "gone": None}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.one_of(st.binary(max_size=40), _json.map(codec.encode),
+                      st.dictionaries(st.text(max_size=4), st.one_of(_json, _envelope), max_size=4).map(codec.encode)),
+       metadata=st.one_of(st.just(b"{}"), st.binary(max_size=10), _json.map(codec.encode)))
+def test_to_recorded_never_raises_on_stored_bytes(data: bytes, metadata: bytes) -> None:
+    """Whatever bytes a row holds, decoding returns an event; only intact ones have unreadable None,
+    and a field reads as erased only when its subject's key was destroyed."""
+    row = Row(1, "s", 1, "note", data, metadata, b"", b"", "t", b"\0" * 32, b"\0" * 32)
+    event = to_recorded(row, _Keys())  # type: ignore[arg-type]
+    if event.unreadable is None:
+        assert event.data is None or type(event.data) is dict
+    for field in event.erased:
+        assert codec.decode(data)[field]["$personal"]["subject"] == "gone"
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.dictionaries(st.text(max_size=6), _json, max_size=4))
+def test_what_can_be_appended_reads_back_equal(value: dict[str, object]) -> None:
+    """Append validation and reading agree: accepted bytes decode to the value given, never unreadable."""
+    try:
+        raw, _ = codec.encode_object(value, "$.data")
+    except InvalidEvent:
+        return
+    row = Row(1, "s", 1, "note", raw, b"{}", b"", b"", "t", b"\0" * 32, b"\0" * 32)
+    event = to_recorded(row, _Keys())  # type: ignore[arg-type]
+    assert event.unreadable is None and event.data == value
