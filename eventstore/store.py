@@ -162,6 +162,28 @@ def to_recorded(row: Row, keys: shredding.KeyStore | None = None) -> RecordedEve
     )
 
 
+class _CachedKeys:
+    """A KeyStore front that remembers the keys it looked up (bounded), for whole-log scans."""
+
+    MAX = 100_000
+
+    def __init__(self, keys: shredding.KeyStore):
+        self._keys = keys
+        self._known: dict[str, bytes | None] = {}
+        self._asked: set[str] = set()
+
+    def keys(self, subjects: set[str]) -> dict[str, bytes | None]:
+        missing = subjects - self._asked
+        if missing:
+            if len(self._asked) > self.MAX:
+                self._known.clear()
+                self._asked.clear()
+                missing = subjects
+            self._known.update(self._keys.keys(missing))
+            self._asked |= missing
+        return {s: self._known[s] for s in subjects if s in self._known}
+
+
 def erasure_stream(subject: str) -> str:
     """The stream of a subject's ``subject.erased`` event: ``erasure-<subject>``, or for a
     subject id too long for a stream id, ``erasure-sha256-<hex digest of the id>``."""
@@ -654,12 +676,13 @@ class EventStore:
         problems: list[upcasting.EventProblem] = []
         checked = 0
         total = self.backend.head()[0]
+        keys = _CachedKeys(self.keys)  # one key lookup per subject, not per personal event
         for rows in self.iter_rows(1, None, 5000):
             for row in rows:
                 checked += 1
                 if row.data is None:
                     continue
-                event = to_recorded(row, self.keys)
+                event = to_recorded(row, keys)  # type: ignore[arg-type]
                 error = event.unreadable
                 if error is None and not event.erased:
                     data = event.data
