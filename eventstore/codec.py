@@ -141,7 +141,6 @@ def _check_unicode(value: Any, path: str) -> None:
             _check_unicode(v, f"{path}[{i}]")
 
 
-
 def encode(value: Any) -> bytes:
     """Canonical bytes of an already-validated value."""
     return _ENCODER.encode(value)

@@ -278,7 +278,7 @@ class EventStore:
         if self.residue_pending:  # an erasure's purge could not finish: try once more
             try:
                 self.backend.purge_residue(0.5)
-            except EventStoreError:
+            except Exception:  # closing must not fail on a clean-up
                 pass
         self.backend.close()
 

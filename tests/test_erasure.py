@@ -288,3 +288,23 @@ def test_erase_vacuums_the_key_out_of_the_postgres_table_file(request: pytest.Fi
         store.erase("alice", requested_by="dpo")
         assert not store.residue_pending
         assert on_disk() == 0
+
+
+@pytest.mark.slow
+def test_a_reader_on_an_old_snapshot_delays_the_purge_until_close(tmp_path: Path) -> None:
+    """The WAL cannot be emptied under a reader of an older snapshot: erase still commits, says
+    so (residue_pending), and the store finishes the purge on close once the reader is gone."""
+    db = str(tmp_path / "r.db")
+    store = EventStore.open(db)
+    store.append("s1", [NewEvent(type="message.appended", data=msg(1, "secret"), subject="alice")])
+    key_hex = key_of(store, "alice")
+    assert key_hex is not None
+    reader = sqlite3.connect(db, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM subject_keys").fetchone()  # holds its snapshot
+    store.erase("alice", requested_by="dpo")
+    assert store.residue_pending and key_of(store, "alice") is None
+    reader.execute("COMMIT")  # the reader is done but keeps the file open: no checkpoint on last close
+    store.close()
+    assert copies(file_bytes(db), key_hex) == 0
+    reader.close()
