@@ -27,6 +27,15 @@ class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
 
     ``data`` is upcast to the type's current ``schema_version``. Personal fields
     whose subject was erased read as ``None`` and are listed in ``erased``.
+
+    ``unreadable`` is None for every event the store wrote and nobody altered.
+    Otherwise it says why (part of) the payload could not be decoded: payload
+    or metadata that is not JSON (then ``None``), a personal field that cannot be
+    decrypted although it was not erased (unknown subject, ciphertext that does
+    not authenticate: the field reads as ``None`` and is *not* in ``erased``), or
+    an upcaster that failed (``data`` stays at ``schema_version``, its stored
+    version). Reads never raise on such an event; projections record it as a
+    failure at its position (docs/events.md, "Unreadable events").
     """
 
     position: int
@@ -40,6 +49,7 @@ class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
     prev_hash: str
     schema_version: int = 1
     erased: list[str] = msgspec.field(default_factory=list)
+    unreadable: str | None = None
 
 
 class Receipt(msgspec.Struct, frozen=True, kw_only=True):

@@ -23,10 +23,12 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from . import codec
-from .errors import InvalidEvent, UserError
+from .errors import EventStoreError, InvalidEvent, UserError
 
 if TYPE_CHECKING:
     from .backends.base import Backend
@@ -67,31 +69,46 @@ class KeyStore:
         key_hex = rows[0][0]
         if key_hex is None:
             raise SubjectErased(f"subject {subject!r} was erased; its personal data cannot be written again")
-        return bytes.fromhex(key_hex)
+        key = _key_bytes(key_hex)
+        if not key:
+            raise EventStoreError(f"the key of subject {subject!r} in subject_keys is corrupt (not 32 bytes of hex)")
+        return key
 
     def keys(self, subjects: Iterable[str]) -> dict[str, bytes | None]:
-        """Current keys (None for erased or unknown subjects)."""
+        """Keys of the subjects that have a key row: bytes, or None once erased.
+
+        A subject absent from the result has no row at all (unknown subject: the
+        event was not written by this store, or the row was removed by hand).
+        A key row whose hex is corrupt maps to ``b""``, which decrypts nothing.
+        """
         subjects = sorted(set(subjects))
         if not subjects:
             return {}
         marks = ",".join("?" * len(subjects))
         rows = self.backend.query(f"SELECT subject_id, key_hex FROM subject_keys WHERE subject_id IN ({marks})",
                                   subjects)
-        found = {s: (bytes.fromhex(k) if k else None) for s, k in rows}
-        return {s: found.get(s) for s in subjects}
+        return {s: (None if k is None else _key_bytes(k)) for s, k in rows}
 
-    def erase(self, subject: str, requested_by: str) -> bool:
-        """Destroy the subject's key (or record a tombstone). True if a key was destroyed."""
+    @staticmethod
+    def erase_statement(subject: str, requested_by: str) -> tuple[str, tuple[Any, ...]]:
+        """The statement that destroys a subject's key (or records a tombstone for an unknown one).
+
+        Run by ``EventStore.erase`` inside the transaction that appends ``subject.erased``,
+        so that the key goes if and only if the record is committed.
+        """
         now = _now()
-        with self.backend.transaction() as tx:
-            had = tx.execute("SELECT key_hex FROM subject_keys WHERE subject_id = ?", (subject,))
-            tx.execute(
-                "INSERT INTO subject_keys (subject_id, key_hex, created_at, erased_at, erased_by) "
+        return ("INSERT INTO subject_keys (subject_id, key_hex, created_at, erased_at, erased_by) "
                 "VALUES (?, NULL, ?, ?, ?) ON CONFLICT (subject_id) DO UPDATE SET key_hex = NULL, "
                 "erased_at = excluded.erased_at, erased_by = excluded.erased_by",
-                (subject, now, now, requested_by),
-            )
-        return bool(had and had[0][0])
+                (subject, now, now, requested_by))
+
+
+def _key_bytes(key_hex: Any) -> bytes:
+    try:
+        key = bytes.fromhex(key_hex)
+    except (TypeError, ValueError):
+        return b""
+    return key if len(key) == 32 else b""
 
 
 def _now() -> str:
@@ -115,26 +132,74 @@ def encrypt_fields(data: dict[str, Any], type: str, subject: str, fields: Iterab
     return out
 
 
+def _envelope_parts(value: dict[str, Any]) -> tuple[str, bytes, bytes] | None:
+    """(subject, nonce, ct) of a well-formed envelope, else None."""
+    env = value[ENVELOPE]
+    if type(env) is not dict or env.get("v") != 1:
+        return None
+    subject, nonce, ct = env.get("subject"), env.get("nonce"), env.get("ct")
+    if type(subject) is not str or type(nonce) is not str or type(ct) is not str:
+        return None
+    try:
+        n, c = base64.b64decode(nonce, validate=True), base64.b64decode(ct, validate=True)
+    except ValueError:
+        return None
+    if len(n) != 12 or len(c) < 16:
+        return None
+    return subject, n, c
+
+
 def subjects_in(data: Any) -> set[str]:
+    """Subjects named by the well-formed envelopes among ``data``'s fields."""
     if type(data) is not dict:
         return set()
-    return {v[ENVELOPE]["subject"] for v in data.values() if is_envelope(v)}
+    out = set()
+    for v in data.values():
+        if is_envelope(v) and type(v[ENVELOPE]) is dict and type(s := v[ENVELOPE].get("subject")) is str:
+            out.add(s)
+    return out
 
 
-def decrypt_fields(data: dict[str, Any], type: str, keys: dict[str, bytes | None]) -> tuple[dict[str, Any], list[str]]:
-    """Decrypt envelopes with the keys at hand; erased fields become None and are listed."""
+def decrypt_fields(data: dict[str, Any], type: str,
+                   keys: dict[str, bytes | None]) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Decrypt envelopes with the keys at hand: (data, erased fields, problems).
+
+    Never raises on stored bytes. A field reads as ``None`` and is listed in
+    ``erased`` only when its subject's key row exists and the key was destroyed.
+    A field that cannot be decrypted for any other reason (malformed envelope,
+    unknown subject, ciphertext that does not authenticate, corrupt key) reads as
+    ``None`` and is described in ``problems``: it was tampered with or not written
+    by this store, which is not the same as erased.
+    """
     out = dict(data)
     erased: list[str] = []
+    problems: list[str] = []
     for field, value in data.items():
         if not is_envelope(value):
             continue
-        env = value[ENVELOPE]
-        key = keys.get(env["subject"])
+        out[field] = None
+        parts = _envelope_parts(value)
+        if parts is None:
+            problems.append(f"$.data.{field}: malformed personal-data envelope")
+            continue
+        subject, nonce, ct = parts
+        if subject not in keys:
+            problems.append(f"$.data.{field}: unknown subject {subject!r} (no key was ever made for it here)")
+            continue
+        key = keys[subject]
         if key is None:
-            out[field] = None
             erased.append(field)
             continue
-        plain = AESGCM(key).decrypt(base64.b64decode(env["nonce"]), base64.b64decode(env["ct"]),
-                                    _aad(env["subject"], type, field))
-        out[field] = codec.decode(plain)
-    return out, erased
+        try:
+            plain = AESGCM(key).decrypt(nonce, ct, _aad(subject, type, field)) if key else None
+        except InvalidTag:
+            plain = None
+        if plain is None:
+            problems.append(f"$.data.{field}: ciphertext does not authenticate under subject {subject!r}'s key "
+                            "(tampered, or not written by this store)")
+            continue
+        try:
+            out[field] = codec.decode(plain)
+        except (msgspec.DecodeError, RecursionError):
+            problems.append(f"$.data.{field}: decrypted value is not valid JSON")
+    return out, erased, problems

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any, Literal
 
+import msgspec
+
 from . import auditor, catalogue, codec, merkle, notes, proofs, shredding, transparency, upcasting
 from .backends.base import Backend
 from .errors import (
@@ -63,7 +65,11 @@ def _check_name(value: Any, what: str) -> str:
         raise InvalidEvent(f"{what} must be a string, not {type(value).__name__}")
     if not value:
         raise InvalidEvent(f"{what} must not be empty")
-    if len(value.encode()) > MAX_NAME_BYTES:
+    try:
+        size = len(value.encode())
+    except UnicodeEncodeError:
+        raise InvalidEvent(f"{what} is not valid Unicode (lone surrogate)") from None
+    if size > MAX_NAME_BYTES:
         raise InvalidEvent(f"{what} is longer than {MAX_NAME_BYTES} bytes")
     return value
 
@@ -91,7 +97,7 @@ _EMPTY_OBJECT_DIGEST = digest(b"{}")  # the metadata of most events
 
 
 class _Request:
-    __slots__ = ("stream_id", "expected", "events", "done", "rows", "error")
+    __slots__ = ("stream_id", "expected", "events", "done", "rows", "error", "effects")
 
     def __init__(self, stream_id: str, expected: int | None, events: list[_Prepared]):
         self.stream_id = stream_id
@@ -100,20 +106,46 @@ class _Request:
         self.done = False
         self.rows: list[Row] = []  # what was committed, once done
         self.error: BaseException | None = None
+        self.effects: Sequence[tuple[str, Sequence[Any]]] = ()
+        """Statements run in the append transaction (atomic requests only): see ``erase``."""
 
 
 def to_recorded(row: Row, keys: shredding.KeyStore | None = None) -> RecordedEvent:
-    """Decode a stored row: decrypt personal fields (if ``keys``), then upcast."""
-    data = codec.decode(row.data)
-    metadata = codec.decode(row.metadata)
+    """Decode a stored row: decrypt personal fields (if ``keys``), then upcast.
+
+    Never raises on stored bytes: whatever cannot be decoded (payload that is not
+    JSON or is nested too deep, a personal field that cannot be decrypted, a failing
+    upcaster) is described in ``RecordedEvent.unreadable`` and left undecoded
+    (None, or data at its stored schema version), so one bad event cannot stop a reader.
+    """
+    problems: list[str] | None = None  # built only for an unreadable event: reads of intact ones stay fast
+    raw = row.data
+    try:
+        data = codec.decode(raw)
+    except (msgspec.DecodeError, RecursionError) as e:
+        data = None
+        problems = [f"$.data cannot be decoded: {e}"]
+    try:
+        metadata = codec.decode(row.metadata)
+    except (msgspec.DecodeError, RecursionError) as e:
+        metadata = None
+        problems = (problems or []) + [f"$.metadata cannot be decoded: {e}"]
     erased: list[str] = []
-    if keys is not None and row.data is not None and _ENVELOPE_MARK in row.data:
-        data, erased = shredding.decrypt_fields(data, row.type, keys.keys(shredding.subjects_in(data)))
+    if type(data) is dict:
+        if keys is not None and _ENVELOPE_MARK in raw:  # type: ignore[operator]
+            data, erased, bad = shredding.decrypt_fields(data, row.type, keys.keys(shredding.subjects_in(data)))
+            if bad:
+                problems = (problems or []) + bad
+    elif data is not None:
+        problems = (problems or []) + [f"$.data is a {type(data).__name__}, not an object"]
     version = 1
     if upcasting.REGISTRY.evolved:  # only when some type has evolved
         version = upcasting.stored_version(metadata)
-        if data is not None and version < upcasting.REGISTRY.version_of(row.type):
-            data, version = upcasting.REGISTRY.upcast(row.type, version, data)
+        if type(data) is dict and version < upcasting.REGISTRY.version_of(row.type):
+            try:
+                data, version = upcasting.REGISTRY.upcast(row.type, version, data)
+            except upcasting.UpcastError as e:
+                problems = (problems or []) + [str(e)]
     return RecordedEvent(
         position=row.position,
         stream_id=row.stream_id,
@@ -126,7 +158,39 @@ def to_recorded(row: Row, keys: shredding.KeyStore | None = None) -> RecordedEve
         prev_hash=row.prev_hash.hex(),
         schema_version=version,
         erased=erased,
+        unreadable=None if problems is None else "; ".join(problems),
     )
+
+
+class _CachedKeys:
+    """A KeyStore front that remembers the keys it looked up (bounded), for whole-log scans."""
+
+    MAX = 100_000
+
+    def __init__(self, keys: shredding.KeyStore):
+        self._keys = keys
+        self._known: dict[str, bytes | None] = {}
+        self._asked: set[str] = set()
+
+    def keys(self, subjects: set[str]) -> dict[str, bytes | None]:
+        missing = subjects - self._asked
+        if missing:
+            if len(self._asked) > self.MAX:
+                self._known.clear()
+                self._asked.clear()
+                missing = subjects
+            self._known.update(self._keys.keys(missing))
+            self._asked |= missing
+        return {s: self._known[s] for s in subjects if s in self._known}
+
+
+def erasure_stream(subject: str) -> str:
+    """The stream of a subject's ``subject.erased`` event: ``erasure-<subject>``, or for a
+    subject id too long for a stream id, ``erasure-sha256-<hex digest of the id>``."""
+    stream = f"erasure-{subject}"
+    if len(stream.encode()) <= MAX_NAME_BYTES:
+        return stream
+    return "erasure-sha256-" + hashlib.sha256(subject.encode()).hexdigest()
 
 
 _ENVELOPE_MARK = b'"' + shredding.ENVELOPE.encode() + b'"'
@@ -211,6 +275,11 @@ class EventStore:
         return cls(backend, max_event_bytes=max_event_bytes)
 
     def close(self) -> None:
+        if self.residue_pending:  # an erasure's purge could not finish: try once more
+            try:
+                self.backend.purge_residue(0.5)
+            except Exception:  # closing must not fail on a clean-up
+                pass
         self.backend.close()
 
     def __enter__(self) -> EventStore:
@@ -281,18 +350,48 @@ class EventStore:
         return codec.encode(shredding.encrypt_fields(plain, type_, ev.subject, fields, key))
 
     def erase(self, subject: str, *, requested_by: str, reason: str | None = None) -> Receipt:
-        """Erase a data subject: destroy its key, then append a ``subject.erased`` event.
+        """Erase a data subject: append a ``subject.erased`` event and destroy its key, atomically.
 
-        Every hash, receipt and proof still verifies; the subject's personal fields
-        read as erased from now on, in reads and in rebuilt read models.
+        Both commit in one transaction, or neither does: a failure (bad argument,
+        full disk, lost connection) leaves the key and no record. Everything is
+        validated before the transaction. Every hash, receipt and proof still
+        verifies; the subject's personal fields read as erased from now on, in reads
+        and in rebuilt read models. Afterwards the store purges the copies of the key
+        its files may keep (``purge_residue``; docs/events.md, "What erasure removes").
         """
         _check_name(subject, "subject")
         _check_name(requested_by, "requested_by")
-        self.keys.erase(subject, requested_by)
         data: dict[str, Any] = {"subject_id": subject, "requested_by": requested_by}
         if reason is not None:
             data["reason"] = reason
-        return self.append(f"erasure-{subject}", [NewEvent(type="subject.erased", data=data)])[0]
+        req = _Request(erasure_stream(subject), None, self.prepare([NewEvent(type="subject.erased", data=data)]))
+        req.effects = [shredding.KeyStore.erase_statement(subject, requested_by)]
+        receipt = self._submit([req], atomic=True)[0][0]
+        self.purge_residue()
+        return receipt
+
+    def purge_residue(self, timeout: float = 2.0) -> bool:
+        """Remove stale copies of destroyed keys and dropped read-model rows from the store's files.
+
+        SQLite: checkpoints the WAL into the database and truncates it (freed
+        content is already zeroed: connections run with ``secure_delete``); this
+        waits up to ``timeout`` seconds for readers of older snapshots, then gives
+        up and is tried again on ``close``. PostgreSQL: vacuums ``subject_keys``
+        (when this role may); WAL, archives and backups keep copies until they are
+        recycled (docs/events.md). Returns True when nothing is left in files the
+        store controls. Projection rebuilds call it after swapping generations.
+        """
+        try:
+            done = self.backend.purge_residue(timeout)
+        except Exception:  # the erasure itself is committed: a failed clean-up must not undo that answer
+            done = False
+        self._residue_pending = not done
+        return done
+
+    @property
+    def residue_pending(self) -> bool:
+        """True when the last ``purge_residue`` could not finish (see its docstring)."""
+        return getattr(self, "_residue_pending", False)
 
     def append(
         self,
@@ -423,6 +522,10 @@ class EventStore:
                     req.rows = rows[first:]
                 if rows:
                     w.insert(rows)
+                if atomic:  # statements that must commit with these rows, or not at all
+                    for req in batch:
+                        for sql, params in req.effects:
+                            w.execute(sql, params)
         except BaseException as e:
             if isinstance(e, EventStoreError):
                 err: BaseException = e
@@ -563,26 +666,38 @@ class EventStore:
     def check_events(
         self, *, progress: Callable[[int, int], None] | None = None, max_problems: int = 100
     ) -> upcasting.EventsCheckReport:
-        """Read the whole log and report events no upcaster chain brings to the current version."""
+        """Read the whole log and report every event a reader cannot fully decode.
+
+        That is: payloads that are not JSON, personal fields that cannot be decrypted
+        although not erased (unknown subject, ciphertext that does not authenticate),
+        events no upcaster chain brings to the current version, and catalogue events
+        that do not validate once upcast.
+        """
         problems: list[upcasting.EventProblem] = []
         checked = 0
         total = self.backend.head()[0]
+        keys = _CachedKeys(self.keys)  # one key lookup per subject, not per personal event
         for rows in self.iter_rows(1, None, 5000):
             for row in rows:
                 checked += 1
-                metadata = codec.decode(row.metadata)
-                version = upcasting.stored_version(metadata)
                 if row.data is None:
                     continue
-                try:
-                    data, _ = upcasting.REGISTRY.upcast(row.type, version, codec.decode(row.data))
-                    error = upcasting.check_struct(row.type, data, catalogue.CATALOGUE.get(row.type)) \
-                        if _ENVELOPE_MARK not in row.data else None
-                except upcasting.UpcastError as e:
-                    error = str(e)
+                event = to_recorded(row, keys)  # type: ignore[arg-type]
+                error = event.unreadable
+                if error is None and not event.erased:
+                    data = event.data
+                    if not upcasting.REGISTRY.evolved:  # to_recorded skipped upcasting: still check versions
+                        try:
+                            data, _ = upcasting.REGISTRY.upcast(row.type, upcasting.stored_version(event.metadata),
+                                                                data)
+                        except upcasting.UpcastError as e:
+                            error = str(e)
+                    if error is None:
+                        error = upcasting.check_struct(row.type, data, catalogue.CATALOGUE.get(row.type))
                 if error is not None and len(problems) < max_problems:
                     problems.append(upcasting.EventProblem(position=row.position, type=row.type,
-                                                           schema_version=version, error=error))
+                                                           schema_version=upcasting.stored_version(event.metadata),
+                                                           error=error))
             if progress:
                 progress(checked, total)
         return upcasting.EventsCheckReport(ok=not problems, checked=checked, problems=problems)

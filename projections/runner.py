@@ -290,6 +290,7 @@ class Runner:
                 progress(min((positions[n] for n in active), default=head), head)
         for name, generation in building.items():
             self._swap(self.by_name[name], generation)
+        self.store.purge_residue()  # rows of the dropped generations leave the WAL too (erasure)
         return positions
 
     def _swap(self, p: Projection, generation: int) -> None:

@@ -33,6 +33,10 @@ class Writer(ABC):
     def insert(self, rows: Sequence[Row]) -> None:
         """Insert rows, already chained, in position order."""
 
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run one statement (``?`` placeholders) in this transaction: it commits with the rows or not at all."""
+        raise NotImplementedError(f"{type(self).__name__} cannot run statements in an append")
+
 
 class Tx(ABC):
     """A read-write transaction for tables other than ``events`` (read models, trees, leases).
@@ -108,6 +112,11 @@ class Backend(ABC):
     @abstractmethod
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """A read-only query (``?`` placeholders) on this thread's read connection."""
+
+    def purge_residue(self, timeout: float) -> bool:
+        """Remove stale copies of overwritten or deleted rows (destroyed keys) from the store's
+        files where the database allows; True when none is left (EventStore.purge_residue)."""
+        return True
 
     def wait_for_append(self, after_position: int, timeout: float) -> None:
         """Block until the head passes ``after_position`` or ``timeout`` seconds pass.

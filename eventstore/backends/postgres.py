@@ -107,6 +107,9 @@ class _PgWriter(Writer):
     def insert(self, rows: Sequence[Row]) -> None:
         self.rows = rows  # sent with COMMIT, in one pipeline
 
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.conn.execute(to_pyformat(sql), params)
+
 
 class _PgTx(Tx):
     def __init__(self, conn: psycopg.Connection[Any]):
@@ -276,6 +279,24 @@ class PostgresBackend(Backend):
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._query(to_pyformat(sql), params)
+
+    def purge_residue(self, timeout: float) -> bool:
+        """VACUUM ``subject_keys`` so that the dead row version holding a destroyed key leaves the
+        table's file. Needs ownership (or MAINTAIN on PostgreSQL 17+); otherwise autovacuum does it
+        later and this returns False. WAL, archives, replicas and backups are out of reach (docs/events.md)."""
+        self._check_open()
+        with self.pool.connection() as conn:
+            may = conn.execute("SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class "
+                               "WHERE oid = to_regclass('subject_keys')").fetchone()
+            if not may or not may[0]:
+                return False
+            try:
+                conn.execute(f"SET lock_timeout = {max(1, int(timeout * 1000))}")
+                conn.execute("VACUUM subject_keys")
+                conn.execute("RESET lock_timeout")
+            except psycopg.Error:
+                return False
+        return True
 
     def wait_for_append(self, after_position: int, timeout: float) -> None:
         """Wake on NOTIFY from an appending transaction instead of polling."""

@@ -120,6 +120,9 @@ class _SQLiteWriter(Writer):
         for r in rows:
             self.new_versions[r.stream_id] = r.version
 
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.conn.execute(sql, params)
+
 
 class _SQLiteTx(Tx):
     def __init__(self, conn: sqlite3.Connection):
@@ -171,6 +174,7 @@ class SQLiteBackend(Backend):
             raise ConfigurationError(f"cannot open SQLite database {self.path!r}: {e}") from None
         conn.execute(f"PRAGMA synchronous={self._sync}")
         conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+        conn.execute("PRAGMA secure_delete=ON")  # zero freed content: destroyed keys, dropped read models
         return conn
 
     def _reader(self) -> sqlite3.Connection:
@@ -326,6 +330,22 @@ class SQLiteBackend(Backend):
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._reader().execute(sql, params).fetchall()
+
+    def purge_residue(self, timeout: float) -> bool:
+        """Checkpoint the WAL into the database and truncate it: old page images (a destroyed
+        key, read-model rows of a dropped generation) leave the -wal file. Cannot finish while
+        another connection reads an older snapshot; waits up to ``timeout`` seconds."""
+        if self._closed:
+            raise StoreClosed("the store is closed")
+        conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        except sqlite3.Error:
+            busy = 1
+        finally:
+            conn.close()
+        return busy == 0
 
     def close(self) -> None:
         if self._closed:

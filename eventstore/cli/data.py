@@ -43,3 +43,6 @@ def erase(ctx: Context, subject: str, requested_by: str, reason: str | None) -> 
     """
     with ctx.open() as store:
         echo_json(store.erase(subject, requested_by=requested_by, reason=reason))
+        if store.residue_pending:
+            click.echo("warning: erased, but old copies of the key may remain in the database files until "
+                       "a later clean-up (docs/events.md, \"What erasure removes\")", err=True)
