@@ -36,10 +36,10 @@ def events_check(ctx: Context, as_json: bool) -> None:
 @click.option("--reason", help="Why (recorded in the log; no personal data).")
 @pass_ctx
 def erase(ctx: Context, subject: str, requested_by: str, reason: str | None) -> None:
-    """Destroy a subject's key and append a subject.erased event; prints its receipt.
+    """Append a subject.erased event and destroy the subject's key, in one transaction; prints its receipt.
 
     Every hash, receipt and proof still verifies afterwards; the subject's personal
-    fields read as erased. Rebuild the read models to remove them there.
+    fields read as erased, and read models holding them rebuild on their next run.
     """
     with ctx.open() as store:
         echo_json(store.erase(subject, requested_by=requested_by, reason=reason))
