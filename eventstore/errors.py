@@ -63,3 +63,15 @@ class BackendError(EventStoreError):
 
 class VerificationError(EventStoreError):
     """A proof, receipt, signature or checkpoint did not verify."""
+
+
+class DatabaseDamaged(BackendError):
+    """Stored bytes cannot be read back (a corrupt page, a value of an undecodable type).
+
+    ``verify`` turns it into a failed report naming the first unreadable position;
+    ``page`` is the damaged database page when the database could name one.
+    """
+
+    def __init__(self, message: str, *, page: int | None = None):
+        self.page = page
+        super().__init__(message)

@@ -192,6 +192,8 @@ class StoredTree:
         target = head if target is None else min(target, head)
         limit = target - target % unit
         done = self.synced_size()
+        if self.backend.readonly:  # nothing is stored: root() and proofs hash the rest from the log
+            return done
         while done < limit:
             end = min(limit, done + batch)
             leaves = self._leaves(done, end)
