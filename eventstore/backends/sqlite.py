@@ -180,6 +180,7 @@ class SQLiteBackend(Backend):
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._closed = False
+        self._damage_found: tuple[int | None] | None = None
         self._wconn = self._connect()
         self._cache = _HeadCache()
         if readonly:
@@ -228,7 +229,9 @@ class SQLiteBackend(Backend):
         damage = _DAMAGED.get(code or 0)
         if damage is None:
             return BackendError(f"reading {self.path!r} failed: {e}")
-        page = self._damaged_page()
+        if self._damage_found is None:  # quick_check reads the whole file: once per open
+            self._damage_found = (self._damaged_page(),)
+        page = self._damage_found[0]
         return DatabaseDamaged(f"{damage}" + (f" (page {page})" if page else ""), page=page)
 
     def _damaged_page(self) -> int | None:
