@@ -151,7 +151,7 @@ def open_backend(url: str, *, durability: Durability = "full", create: bool = Tr
             raise ConfigurationError(
                 f"PostgreSQL support needs psycopg: pip install 'eventstore[postgres]' ({e})"
             ) from None
-        return PostgresBackend(url, durability=durability, **options)
+        return PostgresBackend(url, durability=durability, readonly=readonly, **options)
     if "://" in url and not url.startswith("sqlite://"):
         raise ConfigurationError(f"unsupported database URL {url!r}: use a path, sqlite:///path or postgresql://...")
     from .backends.sqlite import SQLiteBackend

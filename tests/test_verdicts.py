@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from eventstore import EventStore, NewEvent
 from eventstore.cli import main
-from eventstore.errors import BackendError, ConfigurationError
+from eventstore.errors import BackendError, ConfigurationError, EventStoreError
 from eventstore.hashing import GENESIS_HASH
 from eventstore.records import COLUMNS, Row
 from eventstore.verify import ChainVerifier
@@ -297,3 +297,32 @@ def test_a_witness_key_must_be_a_cosigner_key(audited: tuple[Path, dict[str, str
     r = CliRunner().invoke(main, ["--db", str(db), "verify", "--checkpoint", files["CP"], "--public-key", pub,
                                   "--witness-key", pub], env=ENV)
     assert r.exit_code == 2 and "is a log's key, not a witness key" in r.stderr, r.output
+
+
+def test_read_only_open_on_every_backend(backend_url: str) -> None:
+    with EventStore.open(backend_url) as store:
+        store.append("s", [NewEvent(type="note", data={"i": 1})])
+    with EventStore.open(backend_url, readonly=True) as ro:
+        assert ro.verify().ok and ro.head()[0] == 1
+        assert [e.position for e in ro.read_all()] == [1]
+        ro.prove_inclusion(1)  # no Merkle node is stored
+        with pytest.raises(EventStoreError):
+            ro.append("s", [NewEvent(type="note", data={"i": 2})])
+        with pytest.raises(EventStoreError):
+            ro.keys.key_for_writing("alice")
+    with EventStore.open(backend_url) as store:
+        assert store.head()[0] == 1 and store.tree.synced_size() == 0
+
+
+def test_a_rollback_journal_database_stays_as_it_is(tmp_path: Path) -> None:
+    """Before: verify switched a database to WAL (its header changed)."""
+    db = tmp_path / "log.db"
+    _build(db)
+    c = sqlite3.connect(db)
+    c.execute("PRAGMA journal_mode=DELETE")
+    c.close()
+    before = _snapshot(db)
+    r = CliRunner().invoke(main, ["--db", str(db), "verify"], env=ENV)
+    assert r.exit_code == 0, r.output
+    assert _snapshot(db) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.db"]
