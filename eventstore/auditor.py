@@ -38,6 +38,8 @@ def load_state(path: str | os.PathLike[str]) -> AuditorState | None:
         state = msgspec.json.decode(raw, type=AuditorState)
     except (msgspec.DecodeError, msgspec.ValidationError) as e:
         raise UserError(f"{p}: not an auditor state file: {e}") from None
+    except RecursionError:
+        raise UserError(f"{p}: not an auditor state file: nested too deeply") from None
     try:
         root = base64.b64decode(state.root, validate=True)
     except (binascii.Error, ValueError):

@@ -326,3 +326,26 @@ def test_a_rollback_journal_database_stays_as_it_is(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     assert _snapshot(db) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["log.db"]
+
+
+def test_a_full_disk_when_saving_the_auditor_state_is_one_line(audited: tuple[Path, dict[str, str]], tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    db, files = audited
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full)
+    state = tmp_path / "state.json"
+    r = CliRunner().invoke(main, ["--db", str(db), "verify", "--checkpoint", files["CP"], "--public-key",
+                                  str(tmp_path / "k" / "verifier.pub"), "--state", str(state)], env=ENV)
+    assert r.exit_code == 2, r.output
+    assert r.stderr == f"error: cannot write auditor state file {state}: No space left on device\n"
+    assert not state.exists() and not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_sqlite_error_inside_a_transaction_is_a_backend_error(tmp_path: Path) -> None:
+    with EventStore.open(tmp_path / "log.db") as store:
+        with pytest.raises(BackendError, match="nothing was written"):
+            with store.backend.transaction() as tx:
+                tx.execute("INSERT INTO no_such_table VALUES (1)")

@@ -70,6 +70,9 @@ def _reading(method: Callable[..., _T]) -> Callable[..., _T]:
             return method(self, *args)
         except sqlite3.Error as e:
             raise self._read_error(e) from None
+        except UnicodeEncodeError:
+            raise ConfigurationError("a name asked for is not valid UTF-8 text (undecodable bytes or a lone "
+                                     "surrogate)") from None
         except OverflowError:  # a position or version beyond SQLite's integers: no such entry
             raise ConfigurationError(f"a position or version in {args!r} is beyond 2^63-1, the largest "
                                      "SQLite stores") from None
@@ -408,13 +411,24 @@ class SQLiteBackend(Backend):
             self._local.tx_conn = conn
             with self._readers_lock:
                 self._readers.append(conn)
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise BackendError(f"cannot start a transaction on {self.path!r}: {e}") from None
         try:
             yield _SQLiteTx(conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
+        except BaseException as e:
+            if conn.in_transaction:  # SQLite may have rolled back already (e.g. a full disk)
+                conn.execute("ROLLBACK")
+            if isinstance(e, sqlite3.Error):
+                raise BackendError(f"writing {self.path!r} failed, nothing was written: {e}") from None
             raise
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise BackendError(f"commit failed on {self.path!r}, nothing was written: {e}") from None
 
     @_reading
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

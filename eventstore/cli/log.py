@@ -30,6 +30,8 @@ def _json_object(text: str, what: str) -> Any:
         value = msgspec.json.decode(text)
     except (msgspec.DecodeError, UnicodeError) as e:
         raise InvalidEvent(f"{what} is not valid JSON: {e}") from None
+    except RecursionError:
+        raise InvalidEvent(f"{what} is nested too deeply") from None
     if not isinstance(value, dict):
         raise InvalidEvent(f"{what} must be a JSON object")
     return value

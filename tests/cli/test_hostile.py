@@ -78,6 +78,12 @@ def _cases() -> list[Case]:
             ("--db name init", lambda d, b=bad: ["--db", str(d / b[:50]), "init"]),
             ("project rebuild", lambda d, b=bad: [*log(d), "project", "rebuild", b]),
         ]
+    for deep in (DEEP_OBJECT, '{"a":' + DEEP + "}", '{"a":' * 990 + "1" + "}" * 990):
+        c += [
+            ("append --data deep", lambda d, x=deep: [*log(d), "append", "--stream", "s", "--type", "t", "--data", x]),
+            ("append --metadata deep", lambda d, x=deep: [*log(d), "append", "--stream", "s", "--type", "t", "--data", "{}",
+                                                          "--metadata", x]),
+        ]
     # deep JSON and undecodable files
     for f in ("deep.json", "badutf8", "junk", "empty", "deep.jsonl", "badutf8.jsonl", "surrogate.jsonl", "missing", "."):
         c += [
