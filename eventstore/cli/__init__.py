@@ -38,6 +38,7 @@ class Context:
         return EventStore.open(self.db, **kwargs)
 
 
+_NO_ARGS_IS_HELP: type[Exception] = getattr(click.exceptions, "NoArgsIsHelpError", type("_Never", (Exception,), {}))
 DEBUG_ENV = "EVENTSTORE_DEBUG"
 """Set to 1 to get the traceback of an unexpected error (a bug) instead of its one-line summary."""
 
@@ -88,9 +89,10 @@ class _Group(click.Group):
             click.echo(f"error: {_one_line(str(e))}", err=True)
             ctx.exit(2)
         except click.UsageError as e:
-            if e.ctx is None or e.ctx.command is self:
+            if isinstance(e, _NO_ARGS_IS_HELP):  # a group run bare: its help is the answer
                 raise
-            click.echo(f"error: {e.ctx.command_path}: {_one_line(e.format_message())}", err=True)
+            where = e.ctx.command_path if e.ctx is not None else ctx.command_path
+            click.echo(f"error: {where}: {_one_line(e.format_message())} (see '{where} -h')", err=True)
             ctx.exit(2)
         except (click.exceptions.Exit, click.Abort, click.ClickException):
             raise

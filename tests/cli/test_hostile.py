@@ -140,6 +140,10 @@ def _cases() -> list[Case]:
                                                                "--public-key", str(d / "key/verifier.pub"), "--witness-key", str(d / k)]))
         c.append((f"verify-proof --public-key {k}", lambda d, k=k: ["verify-proof", str(d / "proof.json"), "--checkpoint", str(d / "cp.txt"),
                                                                      "--public-key", str(d / k)]))
+    c.append(("demo --db directory", lambda d: ["--db", str(d / "key"), "demo", "--agents", "1", "--sessions", "1"]))
+    c.append(("bench --events too few", lambda d: ["bench", "--events", "5", "--dir", str(d)]))
+    c.append(("bench --dir file", lambda d: ["bench", "--quick", "--repeat", "1", "--dir", str(d / "junk")]))
+    c.append(("unknown command", lambda d: ["nosuch"]))
     c.append(("keygen into file", lambda d: ["keygen", "--name", "n", "--out", str(d / "empty")]))
     c.append(("keygen existing", lambda d: ["keygen", "--name", "n", "--out", str(d / "key")]))
     c.append(("keygen symlink", lambda d: ["keygen", "--name", "n", "--out", str(_symlinked_key_target(d))]))
