@@ -349,3 +349,36 @@ def test_a_sqlite_error_inside_a_transaction_is_a_backend_error(tmp_path: Path) 
         with pytest.raises(BackendError, match="nothing was written"):
             with store.backend.transaction() as tx:
                 tx.execute("INSERT INTO no_such_table VALUES (1)")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/setpriv").exists(), reason="needs root and setpriv")
+def test_verify_as_another_user_in_a_read_only_directory() -> None:
+    """A WAL database on read-only media: SQLite cannot create the -shm for its read lock."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    tmp_path = Path(tempfile.mkdtemp(prefix="eventstore-ro-"))  # pytest's tmp_path is private to root
+    d = tmp_path / "ro"
+    d.mkdir()
+    _build(d / "log.db")
+    before = _snapshot(d / "log.db")
+    os.chmod(d / "log.db", 0o444)
+    os.chmod(d, 0o555)
+    os.chmod(tmp_path, 0o755)
+    code = ("import sys; from eventstore import EventStore; s = EventStore.open(sys.argv[1], readonly=True); "
+            "r = s.verify(); print(r.ok, r.checked)")
+    root = Path(__file__).resolve().parents[1]
+    try:
+        p = subprocess.run(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+                            "-c", code, str(d / "log.db")], capture_output=True, text=True, cwd=root,
+                           env={**os.environ, "PYTHONPATH": str(root)}, timeout=60)
+    finally:
+        os.chmod(d, 0o755)
+    after = _snapshot(d / "log.db"), sorted(x.name for x in d.iterdir())
+    shutil.rmtree(tmp_path)
+    if "Permission denied" in p.stderr and "eventstore" not in p.stderr:
+        pytest.skip(f"the test's files are not readable by nobody: {p.stderr.strip()[:200]}")
+    assert p.stdout.strip() == "True 40", p.stderr
+    assert after == (before, ["log.db"])

@@ -57,6 +57,7 @@ def path_from_url(url: str) -> str:
     return path
 
 
+_SQLITE_READONLY_DIRECTORY = 1544  # a WAL database whose -shm cannot be created
 _DAMAGED = {11: "the database disk image is malformed"}  # SQLITE_CORRUPT
 _UNDECODABLE = re.compile(r"Could not decode to UTF-8 column '([^']*)'")
 
@@ -204,9 +205,7 @@ class SQLiteBackend(Backend):
         """
         try:
             if self.readonly:
-                uri = "file:" + urllib.parse.quote(os.fsencode(os.path.abspath(self.path))) + "?mode=ro"
-                conn = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout, isolation_level=None,
-                                       check_same_thread=False)
+                conn = self._connect_readonly()
             else:
                 conn = sqlite3.connect(
                     self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
@@ -215,6 +214,25 @@ class SQLiteBackend(Backend):
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
         except (sqlite3.Error, UnicodeError) as e:
             raise ConfigurationError(f"cannot open SQLite database {self.path!r}: {e}") from None
+        return conn
+
+    def _connect_readonly(self) -> sqlite3.Connection:
+        """``mode=ro``; ``immutable=1`` only where SQLite cannot take its WAL read lock because the
+        directory is not writable (no ``-shm`` can be made) and no ``-wal`` exists: then no connection
+        has the database open, and none of ours could write it (read-only media, an archived copy)."""
+        uri = "file:" + urllib.parse.quote(os.fsencode(os.path.abspath(self.path))) + "?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout, isolation_level=None,
+                               check_same_thread=False)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError as e:
+            if getattr(e, "sqlite_errorcode", None) != _SQLITE_READONLY_DIRECTORY or os.path.exists(self.path + "-wal"):
+                raise
+            conn.close()
+            conn = sqlite3.connect(uri + "&immutable=1", uri=True, timeout=self.busy_timeout,
+                                   isolation_level=None, check_same_thread=False)
+        except sqlite3.DatabaseError:
+            pass  # not a database, or damaged: the first read says so
         return conn
 
     def _read_error(self, e: sqlite3.Error) -> Exception:
