@@ -36,7 +36,7 @@ from .errors import (
 from .hashing import ENTRY_DOMAIN, GENESIS_HASH, digest
 from .migrate import Migrator
 from .records import NewEvent, Problem, Receipt, RecordedEvent, Row, Stats, VerifyReport
-from .verify import ChainVerifier, wrong_type, recompute_hash
+from .verify import ChainVerifier, recompute_hash, wrong_type
 
 ANY: None = None
 """``expected_version=ANY``: append whatever the stream's version."""
@@ -160,11 +160,12 @@ def open_backend(url: str, *, durability: Durability = "full", create: bool = Tr
 
 
 def _check_readable(backend: Backend, migrator: Migrator) -> None:
-    """Refuse, with one line, what is not an eventstore database (empty file, other file, other schema)."""
+    """Refuse, with one line, what is not an eventstore database (empty file, other file, other schema).
+    Damage (DatabaseDamaged) goes through: it is a verdict, not a usage error."""
     try:
         applied = backend.applied_migrations()
-    except DatabaseDamaged as e:
-        raise ConfigurationError(f"{backend.url!r} cannot be read as a database: {e}") from None
+    except DatabaseDamaged:
+        raise
     except BackendError:
         applied = []
     if not applied:

@@ -382,3 +382,18 @@ def test_verify_as_another_user_in_a_read_only_directory() -> None:
         pytest.skip(f"the test's files are not readable by nobody: {p.stderr.strip()[:200]}")
     assert p.stdout.strip() == "True 40", p.stderr
     assert after == (before, ["log.db"])
+
+
+def test_a_damaged_schema_page_is_a_verdict(tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    _build(db)
+    c = sqlite3.connect(db)
+    c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    c.close()
+    with open(db, "r+b") as f:  # page 1 past the 100-byte file header: the schema table
+        f.seek(100)
+        f.write(b"\xff" * 3996)
+    for args in (["verify"], ["read"], ["stats"]):
+        r = CliRunner().invoke(main, ["--db", str(db), *args], env=ENV)
+        assert r.exit_code == 1, r.output
+        assert r.stdout.startswith("FAILED (unreadable): the database is damaged"), r.output

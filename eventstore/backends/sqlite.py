@@ -213,6 +213,8 @@ class SQLiteBackend(Backend):
             conn.execute(f"PRAGMA synchronous={self._sync}")
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
         except (sqlite3.Error, UnicodeError) as e:
+            if (getattr(e, "sqlite_errorcode", None) or 0) & 0xFF in _DAMAGED:  # e.g. the schema page
+                raise DatabaseDamaged(f"{_DAMAGED[11]}: {self.path!r} cannot be opened") from None
             raise ConfigurationError(f"cannot open SQLite database {self.path!r}: {e}") from None
         return conn
 
@@ -247,7 +249,7 @@ class SQLiteBackend(Backend):
         code = getattr(e, "sqlite_errorcode", None)
         if code == 26:  # SQLITE_NOTADB: a wrong file given, not a damaged database
             return ConfigurationError(f"{self.path!r} is not a SQLite database")
-        damage = _DAMAGED.get(code or 0)
+        damage = _DAMAGED.get((code or 0) & 0xFF)
         if damage is None:
             return BackendError(f"reading {self.path!r} failed: {e}")
         if self._damage_found is None:  # quick_check reads the whole file: once per open
