@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any, Literal
 
+import msgspec
+
 from . import auditor, catalogue, codec, merkle, notes, proofs, shredding, upcasting
 from .backends.base import Backend
 from .errors import (
@@ -135,6 +137,26 @@ def to_recorded(row: Row, keys: shredding.KeyStore | None = None) -> RecordedEve
 
 
 _ENVELOPE_MARK = b'"' + shredding.ENVELOPE.encode() + b'"'
+
+
+_DECODE_ERRORS = (TypeError, AttributeError, ValueError, msgspec.DecodeError)
+"""What decoding a stored row raises when a column holds a value of the wrong type, or no JSON."""
+
+
+def _tampered(rows: Sequence[Row], error: Exception) -> Exception:
+    """The first row of ``rows`` with a value of the wrong storage type (or a payload that is not
+    JSON) as DatabaseDamaged naming its position; ``error`` itself if there is none."""
+    for row in rows:
+        wrong = wrong_type(row)
+        if wrong is None:
+            try:
+                codec.decode(row.data)
+                codec.decode(row.metadata)
+            except msgspec.DecodeError:
+                wrong = "the stored payload is not JSON: the entry was changed"
+        if wrong is not None:
+            return DatabaseDamaged(f"position {row.position}: {wrong}")
+    return error
 
 
 def open_backend(url: str, *, durability: Durability = "full", create: bool = True, readonly: bool = False,
@@ -485,7 +507,10 @@ class EventStore:
         version = max(1, from_version)
         while True:
             rows = self.backend.read_stream(stream_id, version, batch_size)
-            yield from (to_recorded(r, self.keys) for r in rows)
+            try:
+                yield from (to_recorded(r, self.keys) for r in rows)
+            except _DECODE_ERRORS as e:
+                raise _tampered(rows, e) from None
             if len(rows) < batch_size:
                 return
             version = rows[-1].version + 1
@@ -495,7 +520,10 @@ class EventStore:
     ) -> Iterator[RecordedEvent]:
         """Every event in global order, fetched in pages of ``batch_size``."""
         for rows in self.iter_rows(from_position, to_position, batch_size):
-            yield from (to_recorded(r, self.keys) for r in rows)
+            try:
+                yield from (to_recorded(r, self.keys) for r in rows)
+            except _DECODE_ERRORS as e:
+                raise _tampered(rows, e) from None
 
     def iter_rows(self, from_position: int = 1, to_position: int | None = None, batch_size: int = 1000) -> Iterator[list[Row]]:
         """Raw stored rows in pages (for verification and tools that need the bytes)."""
@@ -631,6 +659,18 @@ class EventStore:
         self, *, progress: Callable[[int, int], None] | None = None, max_problems: int = 100
     ) -> upcasting.EventsCheckReport:
         """Read the whole log and report events no upcaster chain brings to the current version."""
+        try:
+            return self._check_events(progress, max_problems)
+        except _DECODE_ERRORS as e:
+            for rows in self.iter_rows(1, None, 5000):  # which row? (only after a failure)
+                found = _tampered(rows, e)
+                if found is not e:
+                    raise found from None
+            raise
+
+    def _check_events(
+        self, progress: Callable[[int, int], None] | None, max_problems: int
+    ) -> upcasting.EventsCheckReport:
         problems: list[upcasting.EventProblem] = []
         checked = 0
         total = self.backend.head()[0]

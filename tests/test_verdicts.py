@@ -235,7 +235,7 @@ def test_damage_met_by_other_commands_is_a_one_line_verdict(tmp_path: Path) -> N
         f.write(b"\x00" * 4096)
     r = CliRunner().invoke(main, ["--db", str(db), "read"], env=ENV)
     assert r.exit_code == 1 and "Traceback" not in r.output
-    assert r.stdout.splitlines()[-1].startswith("FAILED (unreadable): the database is damaged")
+    assert r.stdout.splitlines()[-1].startswith("FAILED (unreadable): the database disk image is malformed")
 
 
 # -- keys ---------------------------------------------------------------------------
@@ -396,4 +396,14 @@ def test_a_damaged_schema_page_is_a_verdict(tmp_path: Path) -> None:
     for args in (["verify"], ["read"], ["stats"]):
         r = CliRunner().invoke(main, ["--db", str(db), *args], env=ENV)
         assert r.exit_code == 1, r.output
-        assert r.stdout.startswith("FAILED (unreadable): the database is damaged"), r.output
+        assert r.stdout.startswith("FAILED (unreadable): the database disk image is malformed"), r.output
+
+
+def test_read_and_events_check_name_a_tampered_row(tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    _build(db)
+    _tamper(db, "UPDATE events SET data = CAST(data AS TEXT) WHERE position = 12")
+    for args in (["read"], ["read", "--stream", "s1"], ["events", "check"]):
+        r = CliRunner().invoke(main, ["--db", str(db), *args], env=ENV)
+        assert r.exit_code == 1, r.output
+        assert r.stdout.splitlines()[-1].startswith("FAILED (unreadable): position 12: column data holds text"), r.output

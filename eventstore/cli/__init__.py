@@ -83,7 +83,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except DatabaseDamaged as e:
-            click.echo(f"FAILED (unreadable): the database is damaged: {_one_line(str(e))}")
+            click.echo(f"FAILED (unreadable): {_one_line(str(e))}")
             ctx.exit(1)
         except EventStoreError as e:
             click.echo(f"error: {_one_line(str(e))}", err=True)
