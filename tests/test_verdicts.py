@@ -188,13 +188,23 @@ ALLOWED = {"position": int, "stream_id": str, "version": int, "type": str, "data
            "prev_hash": bytes, "hash": bytes}
 
 
-@pytest.mark.parametrize("column", COLUMNS)
-@pytest.mark.parametrize("value", WRONG, ids=repr)
+def _wrong_values() -> list[tuple[str, object]]:
+    """(column, value) pairs where the value has the wrong type, or is an integer SQLite cannot hold;
+    another valid position is a gap, not a type problem, and is left out."""
+    out = []
+    for column in COLUMNS:
+        for value in WRONG:
+            right_type = isinstance(value, ALLOWED[column]) and not isinstance(value, float)  # type: ignore[arg-type]
+            if right_type and not (type(value) is int and not 1 <= value < 2**63):  # type: ignore[operator]
+                continue
+            if column == "position" and type(value) is int:
+                continue
+            out.append((column, value))
+    return out
+
+
+@pytest.mark.parametrize("column,value", _wrong_values(), ids=repr)
 def test_a_value_of_the_wrong_type_in_any_column_is_a_type_problem(column: str, value: object) -> None:
-    if isinstance(value, ALLOWED[column]) and not (isinstance(value, int) and not 1 <= value < 2**63):  # type: ignore[arg-type]
-        pytest.skip("a value of the right type")
-    if column == "position" and isinstance(value, int):
-        pytest.skip("another position is a gap, tested elsewhere")
     rows = _rows()
     rows[1] = rows[1]._replace(**{column: value})
     checker = ChainVerifier()
