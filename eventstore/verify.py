@@ -33,7 +33,7 @@ _HASH_COLUMNS = frozenset({"data_digest", "metadata_digest", "prev_hash", "hash"
 
 def wrong_type(row: tuple[object, ...]) -> str | None:
     """Name the first column whose value has the wrong type (or size) for its column, if any."""
-    if type(row) is not Row and len(row) != len(COLUMNS):
+    if len(row) != len(COLUMNS):
         return f"the row has {len(row)} columns, not {len(COLUMNS)}"
     for name, value, types in zip(COLUMNS, row, _TYPES):
         if type(value) not in types:
