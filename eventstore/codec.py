@@ -115,7 +115,10 @@ def encode_object(value: Any, path: str) -> tuple[bytes, dict[str, Any]]:
             continue
         if t is float and v - v == 0.0 and type(k) is str:  # finite (NaN and inf give NaN)
             continue
-        check_json(value, path)
+        try:
+            check_json(value, path)
+        except RecursionError:
+            raise InvalidEvent(f"{path} is nested too deeply", path=path) from None
         break
     try:
         return _ENCODER.encode(value), value

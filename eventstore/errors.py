@@ -70,3 +70,15 @@ class DerivedDataDamaged(EventStoreError):
 
     Nothing was signed or handed out; ``eventstore audit repair`` rebuilds it from the log.
     """
+
+
+class DatabaseDamaged(BackendError):
+    """Stored bytes cannot be read back (a corrupt page, a value of an undecodable type).
+
+    ``verify`` turns it into a failed report naming the first unreadable position;
+    ``page`` is the damaged database page when the database could name one.
+    """
+
+    def __init__(self, message: str, *, page: int | None = None):
+        self.page = page
+        super().__init__(message)

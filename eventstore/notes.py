@@ -41,6 +41,10 @@ class NoteFormatError(UserError):
 def _check_name(name: str) -> str:
     if not name or any(c.isspace() for c in name) or "+" in name:
         raise NoteFormatError(f"key name {name!r} must be non-empty, without spaces or '+'")
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        raise NoteFormatError(f"key name {name!r} is not valid UTF-8 text") from None
     return name
 
 

@@ -9,7 +9,6 @@ is durable.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import struct
@@ -26,18 +25,17 @@ from .backends.base import Backend
 from .errors import (
     BackendError,
     ConfigurationError,
+    DatabaseDamaged,
     EventStoreError,
     EventTooLarge,
     InvalidEvent,
     MigrationError,
-    UserError,
-    VerificationError,
     WrongExpectedVersion,
 )
 from .hashing import ENTRY_DOMAIN, GENESIS_HASH, digest
 from .migrate import Migrator
 from .records import NewEvent, Problem, Receipt, RecordedEvent, Row, Stats, VerifyReport
-from .verify import ChainVerifier, recompute_hash
+from .verify import ChainVerifier, recompute_hash, wrong_type
 
 ANY: None = None
 """``expected_version=ANY``: append whatever the stream's version."""
@@ -68,7 +66,7 @@ def _check_name(value: Any, what: str) -> str:
     try:
         size = len(value.encode())
     except UnicodeEncodeError:
-        raise InvalidEvent(f"{what} is not valid Unicode (lone surrogate)") from None
+        raise InvalidEvent(f"{what} is not valid UTF-8 text (undecodable bytes or a lone surrogate)") from None
     if size > MAX_NAME_BYTES:
         raise InvalidEvent(f"{what} is longer than {MAX_NAME_BYTES} bytes")
     return value
@@ -196,8 +194,33 @@ def erasure_stream(subject: str) -> str:
 _ENVELOPE_MARK = b'"' + shredding.ENVELOPE.encode() + b'"'
 
 
-def open_backend(url: str, *, durability: Durability = "full", create: bool = True, **options: Any) -> Backend:
-    """Pick the backend from the URL scheme (``postgresql://`` or a SQLite path/URL)."""
+_DECODE_ERRORS = (TypeError, AttributeError, ValueError, msgspec.DecodeError)
+"""What decoding a stored row raises when a column holds a value of the wrong type, or no JSON."""
+
+
+def _tampered(rows: Sequence[Row], error: Exception) -> Exception:
+    """The first row of ``rows`` with a value of the wrong storage type (or a payload that is not
+    JSON) as DatabaseDamaged naming its position; ``error`` itself if there is none."""
+    for row in rows:
+        wrong = wrong_type(row)
+        if wrong is None:
+            try:
+                codec.decode(row.data)
+                codec.decode(row.metadata)
+            except msgspec.DecodeError:
+                wrong = "the stored payload is not JSON: the entry was changed"
+        if wrong is not None:
+            return DatabaseDamaged(f"position {row.position}: {wrong}")
+    return error
+
+
+def open_backend(url: str, *, durability: Durability = "full", create: bool = True, readonly: bool = False,
+                 **options: Any) -> Backend:
+    """Pick the backend from the URL scheme (``postgresql://`` or a SQLite path/URL).
+
+    ``readonly=True``: never create, change or migrate the database (SQLite opens it with
+    ``mode=ro``); an unknown path is a ConfigurationError.
+    """
     if url.startswith(("postgresql://", "postgres://")):
         try:
             from .backends.postgres import PostgresBackend
@@ -205,12 +228,26 @@ def open_backend(url: str, *, durability: Durability = "full", create: bool = Tr
             raise ConfigurationError(
                 f"PostgreSQL support needs psycopg: pip install 'eventstore-audit[postgres]' ({e})"
             ) from None
-        return PostgresBackend(url, durability=durability, **options)
+        return PostgresBackend(url, durability=durability, readonly=readonly, **options)
     if "://" in url and not url.startswith("sqlite://"):
         raise ConfigurationError(f"unsupported database URL {url!r}: use a path, sqlite:///path or postgresql://...")
     from .backends.sqlite import SQLiteBackend
 
-    return SQLiteBackend(url, durability=durability, create=create, **options)
+    return SQLiteBackend(url, durability=durability, create=create, readonly=readonly, **options)
+
+
+def _check_readable(backend: Backend, migrator: Migrator) -> None:
+    """Refuse, with one line, what is not an eventstore database (empty file, other file, other schema).
+    Damage (DatabaseDamaged) goes through: it is a verdict, not a usage error."""
+    try:
+        applied = backend.applied_migrations()
+    except DatabaseDamaged:
+        raise
+    except BackendError:
+        applied = []
+    if not applied:
+        raise ConfigurationError(f"{backend.url!r} is not an eventstore database (run 'eventstore init' to create one)")
+    migrator.check()
 
 
 class EventStore:
@@ -243,6 +280,7 @@ class EventStore:
         durability: Durability = "full",
         migrate: bool = True,
         create: bool = True,
+        readonly: bool = False,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         **backend_options: Any,
     ) -> EventStore:
@@ -251,13 +289,18 @@ class EventStore:
         ``durability="full"`` (default): a receipt means the event survives power
         loss. ``"process"``: it survives a crash of the process, not of the machine.
         Pending non-destructive migrations are applied unless ``migrate=False``.
+        ``readonly=True`` (what auditors use): the database must exist and is neither
+        created, migrated nor written (appends and checkpoints then fail).
         """
         if durability not in ("full", "process"):
             raise ConfigurationError(f"durability must be 'full' or 'process', not {durability!r}")
-        backend = open_backend(os.fspath(url), durability=durability, create=create, **backend_options)
+        backend = open_backend(os.fspath(url), durability=durability, create=create and not readonly,
+                               readonly=readonly, **backend_options)
         try:
             migrator = Migrator(backend)
-            if migrate:
+            if readonly:
+                _check_readable(backend, migrator)
+            elif migrate:
                 pending = migrator.plan()
                 destructive = [m for m in pending if m.destructive]
                 if destructive:
@@ -558,7 +601,10 @@ class EventStore:
         version = max(1, from_version)
         while True:
             rows = self.backend.read_stream(stream_id, version, batch_size)
-            yield from (to_recorded(r, self.keys) for r in rows)
+            try:
+                yield from (to_recorded(r, self.keys) for r in rows)
+            except _DECODE_ERRORS as e:
+                raise _tampered(rows, e) from None
             if len(rows) < batch_size:
                 return
             version = rows[-1].version + 1
@@ -568,7 +614,10 @@ class EventStore:
     ) -> Iterator[RecordedEvent]:
         """Every event in global order, fetched in pages of ``batch_size``."""
         for rows in self.iter_rows(from_position, to_position, batch_size):
-            yield from (to_recorded(r, self.keys) for r in rows)
+            try:
+                yield from (to_recorded(r, self.keys) for r in rows)
+            except _DECODE_ERRORS as e:
+                raise _tampered(rows, e) from None
 
     def iter_rows(self, from_position: int = 1, to_position: int | None = None, batch_size: int = 1000) -> Iterator[list[Row]]:
         """Raw stored rows in pages (for verification and tools that need the bytes)."""
@@ -601,12 +650,20 @@ class EventStore:
         verification stops there. Batches of a few hundred rows stay in the CPU cache
         between reading and hashing: on SQLite, 500 verified about 15% faster than 5,000.
         """
-        head, head_hash = self.backend.head()
         start = max(1, from_position)
+        try:
+            head, head_hash = self.backend.head()
+        except DatabaseDamaged as e:
+            return self._report(False, 0, start, start - 1, 0, None,
+                                Problem(position=start, kind="unreadable", message=f"the log's head cannot be read: {e}"))
         end = head if to_position is None else min(to_position, head)
         prev = GENESIS_HASH
         if start > 1:
-            before = self.backend.row_at(start - 1)
+            try:
+                before = self.backend.row_at(start - 1)
+            except DatabaseDamaged as e:
+                return self._report(False, 0, start, end, head, head_hash, Problem(
+                    position=start - 1, kind="unreadable", message=f"position {start - 1} cannot be read: {e}"))
             if before is None:
                 return self._report(False, 0, start, end, head, head_hash,
                                     Problem(position=start - 1, kind="missing", message=f"no entry at position {start - 1}"))
@@ -618,16 +675,38 @@ class EventStore:
 
         checker = ChainVerifier(start, prev, version_before)
         total = max(0, end - start + 1)
-        for rows in self.iter_rows(start, end, batch_size):
-            if not checker.feed(rows):
-                break
-            if on_rows is not None:
-                on_rows(rows)
-            if progress:
-                progress(checker.checked, total)
+        try:
+            for rows in self.iter_rows(start, end, batch_size):
+                if not checker.feed(rows):
+                    break
+                if on_rows is not None:
+                    on_rows(rows)
+                if progress:
+                    progress(checker.checked, total)
+        except DatabaseDamaged as e:
+            self._find_unreadable(checker, min(end, checker.next_position + batch_size - 1), e, on_rows)
         if checker.problem is None and checker.next_position <= end:
             checker._fail(checker.next_position, "gap", f"positions {checker.next_position}..{end} are missing")
         return self._report(checker.problem is None, checker.checked, start, end, head, head_hash, checker.problem)
+
+    def _find_unreadable(self, checker: ChainVerifier, last: int, error: DatabaseDamaged,
+                         on_rows: Callable[[list[Row]], None] | None) -> None:
+        """A batch could not be read: read (and check) its rows one by one to name the first unreadable
+        position. Damage that only a range scan meets (an interior page) is named at the batch's start."""
+        for position in range(checker.next_position, last + 1):
+            try:
+                row = self.backend.row_at(position)
+            except DatabaseDamaged as e:
+                checker._fail(position, "unreadable", f"position {position} cannot be read: {e}")
+                return
+            if row is None:
+                break
+            if not checker.feed([row]):
+                return
+            if on_rows is not None:
+                on_rows([row])
+        checker._fail(checker.next_position, "unreadable",
+                      f"the entries from position {checker.next_position} cannot be read: {error}")
 
     @staticmethod
     def _report(ok: bool, checked: int, start: int, end: int, head: int, head_hash: bytes | None,
@@ -637,15 +716,23 @@ class EventStore:
 
     def verify_receipt(self, receipt: Receipt) -> VerifyReport:
         """Check a receipt against the stored row at its position (recomputing the row's hash)."""
-        head, head_hash = self.backend.head()
         pos = receipt.position
+        head, head_hash = 0, None
 
         def fail(kind: str, message: str) -> VerifyReport:
             return self._report(False, 0, pos, pos, head, head_hash, Problem(position=pos, kind=kind, message=message))
 
-        row = self.backend.row_at(pos)
+        try:
+            head, head_hash = self.backend.head()
+            row = self.backend.row_at(pos) if 1 <= pos < 1 << 63 else None
+            before = self.backend.row_at(pos - 1) if row is not None and pos > 1 else None
+        except DatabaseDamaged as e:
+            return fail("unreadable", f"the entries at and before position {pos} cannot be read: {e}")
         if row is None:
             return fail("missing", f"the log has no entry at position {pos} (head is {head}): it was cut below this receipt")
+        wrong = wrong_type(row)
+        if wrong is not None:
+            return fail("type", wrong)
         if row.data is not None and digest(row.data) != row.data_digest:
             return fail("data_digest", "the stored data does not hash to its digest: the payload was changed")
         if row.metadata is not None and digest(row.metadata) != row.metadata_digest:
@@ -658,7 +745,6 @@ class EventStore:
         if row.prev_hash.hex() != receipt.prev_hash:
             return fail("link", "prev_hash differs from the receipt's")
         if pos > 1:
-            before = self.backend.row_at(pos - 1)
             if before is None or before.hash != row.prev_hash:
                 return fail("link", f"the entry at position {pos - 1} does not link to this one")
         return self._report(True, 1, pos, pos, head, head_hash, None)
@@ -673,6 +759,18 @@ class EventStore:
         events no upcaster chain brings to the current version, and catalogue events
         that do not validate once upcast.
         """
+        try:
+            return self._check_events(progress, max_problems)
+        except _DECODE_ERRORS as e:
+            for rows in self.iter_rows(1, None, 5000):  # which row? (only after a failure)
+                found = _tampered(rows, e)
+                if found is not e:
+                    raise found from None
+            raise
+
+    def _check_events(
+        self, progress: Callable[[int, int], None] | None, max_problems: int
+    ) -> upcasting.EventsCheckReport:
         problems: list[upcasting.EventProblem] = []
         checked = 0
         total = self.backend.head()[0]

@@ -12,12 +12,47 @@ import hashlib
 import struct
 from collections.abc import Callable, Iterable
 
+from .errors import DatabaseDamaged
 from .hashing import ENTRY_DOMAIN, GENESIS_HASH, entry_hash
-from .records import Problem, Row
+from .records import COLUMNS, Problem, Row
 
 _sha256 = hashlib.sha256
 _u64_pair = struct.Struct(">QQ").pack
 _u32 = struct.Struct(">I").pack
+
+
+_TYPE_ERRORS = (TypeError, AttributeError, ValueError, OverflowError, struct.error)
+"""What hashing raises on a value of the wrong storage type (str for bytes, NULL, a float...)."""
+_TYPES: tuple[tuple[type, ...], ...] = (
+    (int,), (str,), (int,), (str,), (bytes, type(None)), (bytes, type(None)),
+    (bytes,), (bytes,), (str,), (bytes,), (bytes,),
+)
+"""The Python type of each column of Row, in order; BLOB columns read back as bytes, TEXT as str."""
+_HASH_COLUMNS = frozenset({"data_digest", "metadata_digest", "prev_hash", "hash"})
+
+
+def wrong_type(row: tuple[object, ...]) -> str | None:
+    """Name the first column whose value has the wrong type (or size) for its column, if any."""
+    if len(row) != len(COLUMNS):
+        return f"the row has {len(row)} columns, not {len(COLUMNS)}"
+    for name, value, types in zip(COLUMNS, row, _TYPES):
+        if type(value) not in types:
+            found = {str: "text", bytes: "a blob", int: "an integer", float: "a real number",
+                     type(None): "NULL"}.get(type(value), type(value).__name__)
+            wanted = {str: "text", bytes: "a blob", int: "an integer"}[types[0]]
+            hint = " (a blob rewritten as text, e.g. by replace() in the sqlite3 shell)" \
+                if types[0] is bytes and type(value) is str else ""
+            return f"column {name} holds {found}, not {wanted}{hint}: the entry was changed"
+        if name in _HASH_COLUMNS and len(value) != 32:  # type: ignore[arg-type]
+            return f"column {name} holds {len(value)} bytes, not 32: the entry was changed"  # type: ignore[arg-type]
+        if types[0] is int and not 1 <= value < 1 << 63:  # type: ignore[operator]
+            return f"column {name} holds {value}, outside 1..2^63-1: the entry was changed"
+    return None
+
+
+def _type_message(row: tuple[object, ...] | None, error: Exception) -> str:
+    found = wrong_type(row) if row is not None else None
+    return found or f"the entry cannot be hashed ({type(error).__name__}): the entry was changed"
 
 
 def _lp(s: str) -> bytes:
@@ -65,56 +100,68 @@ class ChainVerifier:
         # share one recorded_at): encode each once per call instead of once per row.
         lps: dict[str, bytes] = {}
         last_recorded_at, recorded_at_lp = "", b""
-        for row in rows:
-            (position, stream_id, version, type_, data, metadata,
-             data_digest, metadata_digest, recorded_at, prev_hash, stored_hash) = row
-            if position != nxt:
-                if position > nxt:
-                    self._fail(nxt, "gap", f"positions {nxt}..{position - 1} are missing (next entry found is {position})")
-                else:
-                    self._fail(nxt, "gap", f"expected position {nxt}, found {position} again or out of order")
-                break
-            if data is not None and sha(data).digest() != data_digest:
-                self._fail(position, "data_digest", "data does not hash to data_digest: the payload was changed")
-                break
-            if metadata is not None:
-                # Equal bytes to the previous row's (common: one agent's events) hash to the digest
-                # already checked there, so compare digests instead of hashing again.
-                if metadata == last_meta:
-                    meta_ok = metadata_digest == last_meta_digest
-                else:
-                    meta_ok = sha(metadata).digest() == metadata_digest
-                    last_meta, last_meta_digest = metadata, metadata_digest
-                if not meta_ok:
-                    self._fail(position, "metadata_digest",
-                               "metadata does not hash to metadata_digest: the metadata was changed")
+        row: Row | None = None
+        # A value of the wrong type (e.g. a payload edited to TEXT) raises in here: the handler
+        # turns it into a problem at that position. A try block costs nothing until it raises.
+        try:
+            for row in rows:
+                (position, stream_id, version, type_, data, metadata,
+                 data_digest, metadata_digest, recorded_at, prev_hash, stored_hash) = row
+                if position != nxt:
+                    if position > nxt:
+                        self._fail(nxt, "gap", f"positions {nxt}..{position - 1} are missing (next entry found is {position})")
+                    else:
+                        self._fail(nxt, "gap", f"expected position {nxt}, found {position} again or out of order")
                     break
-            if prev_hash != prev:
-                self._fail(position, "link", "prev_hash does not equal the previous entry's hash: an entry was removed, inserted or reordered")
-                break
-            stream_lp = lps.get(stream_id)
-            if stream_lp is None:
-                stream_lp = lps[stream_id] = _lp(stream_id)
-            type_lp = lps.get(type_)
-            if type_lp is None:
-                type_lp = lps[type_] = _lp(type_)
-            if recorded_at != last_recorded_at:
-                last_recorded_at, recorded_at_lp = recorded_at, _lp(recorded_at)
-            h = sha(b"".join((domain, u64_pair(position, version), stream_lp, type_lp, recorded_at_lp,
-                              data_digest, metadata_digest, prev_hash))).digest()
-            if h != stored_hash:
-                self._fail(position, "hash", "entry hash does not match the entry's columns: the entry was changed")
-                break
-            last = versions.get(stream_id)
-            if last is None:
-                last = self._lookup(stream_id, version, position) if (self._lookup and version != 1) else 0
-            if version != last + 1:
-                self._fail(position, "version", f"stream {stream_id!r} goes from version {last} to {version}")
-                break
-            versions[stream_id] = version
-            prev = stored_hash
-            nxt = position + 1
-            checked += 1
+                if data is not None and sha(data).digest() != data_digest:
+                    self._fail(position, "data_digest", "data does not hash to data_digest: the payload was changed")
+                    break
+                if metadata is not None:
+                    # Equal bytes to the previous row's (common: one agent's events) hash to the digest
+                    # already checked there, so compare digests instead of hashing again.
+                    if metadata == last_meta:
+                        meta_ok = metadata_digest == last_meta_digest
+                    else:
+                        meta_ok = sha(metadata).digest() == metadata_digest
+                        last_meta, last_meta_digest = metadata, metadata_digest
+                    if not meta_ok:
+                        self._fail(position, "metadata_digest",
+                                   "metadata does not hash to metadata_digest: the metadata was changed")
+                        break
+                if prev_hash != prev:
+                    self._fail(position, "link", "prev_hash does not equal the previous entry's hash: an entry was removed, inserted or reordered")
+                    break
+                stream_lp = lps.get(stream_id)
+                if stream_lp is None:
+                    stream_lp = lps[stream_id] = _lp(stream_id)
+                type_lp = lps.get(type_)
+                if type_lp is None:
+                    type_lp = lps[type_] = _lp(type_)
+                if recorded_at != last_recorded_at:
+                    last_recorded_at, recorded_at_lp = recorded_at, _lp(recorded_at)
+                h = sha(b"".join((domain, u64_pair(position, version), stream_lp, type_lp, recorded_at_lp,
+                                  data_digest, metadata_digest, prev_hash))).digest()
+                if h != stored_hash:
+                    self._fail(position, "hash", "entry hash does not match the entry's columns: the entry was changed")
+                    break
+                last = versions.get(stream_id)
+                if last is None:
+                    last = self._lookup(stream_id, version, position) if (self._lookup and version != 1) else 0
+                if version != last + 1:
+                    self._fail(position, "version", f"stream {stream_id!r} goes from version {last} to {version}")
+                    break
+                versions[stream_id] = version
+                prev = stored_hash
+                nxt = position + 1
+                checked += 1
+        except _TYPE_ERRORS as e:
+            self._fail(nxt, "type", _type_message(row, e))
+        except DatabaseDamaged as e:  # from the stream-version lookup of a partial range
+            self._fail(nxt, "unreadable", f"position {nxt} cannot be checked: {e}")
+        if self.problem is not None and self.problem.kind not in ("type", "unreadable") and row is not None:
+            wrong = wrong_type(row)  # a failed check may come from a value of the wrong type
+            if wrong is not None and (type(row[0]) is not int or row[0] == self.problem.position):
+                self.problem = Problem(position=self.problem.position, kind="type", message=wrong)
         self.checked += checked
         self.next_position = nxt
         self.prev_hash = prev

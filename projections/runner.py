@@ -99,6 +99,8 @@ class Runner:
 
     def ensure(self) -> None:
         """Create generation 1 (tables and views) for projections that have none."""
+        if self.backend.readonly:  # project status on a read-only open: report what exists
+            return
         for p in self.projections:
             if self._rows(p.name):
                 continue

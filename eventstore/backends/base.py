@@ -58,6 +58,8 @@ class Backend(ABC):
 
     dialect: str
     url: str
+    readonly: bool = False
+    """Opened read-only (``EventStore.open(readonly=True)``): every write raises."""
 
     # -- migrations ---------------------------------------------------------------
     @abstractmethod

@@ -136,22 +136,28 @@ class PostgresBackend(Backend):
         pool_min: int = 1,
         pool_max: int = 8,
         connect_timeout: float = 10.0,
+        readonly: bool = False,
     ):
         del create  # a PostgreSQL database is created by its administrator
         self.url = url
+        self.readonly = readonly
         self.durability = durability
         self._closed = False
         self._listen_lock = threading.Lock()
         self._listener: psycopg.Connection[Any] | None = None
         sync = "on" if durability == "full" else "off"
+        # read-only: the server refuses every write on every connection
+        ro = {"options": "-c default_transaction_read_only=on"} if readonly else {}
         try:
-            self._wconn = psycopg.connect(url, autocommit=True, connect_timeout=int(connect_timeout))
+            self._wconn = psycopg.connect(url, autocommit=True, connect_timeout=int(connect_timeout), **ro)
         except psycopg.OperationalError as e:
             raise ConfigurationError(f"cannot connect to PostgreSQL at {_where(url)}: "
                                      f"{str(e).strip().splitlines()[0]}") from None
         self._wconn.execute(f"SET synchronous_commit = {sync}")
-        self.pool = ConnectionPool(url, min_size=pool_min, max_size=pool_max, kwargs={"autocommit": True},
+        self.pool = ConnectionPool(url, min_size=pool_min, max_size=pool_max, kwargs={"autocommit": True, **ro},
                                    open=True, timeout=connect_timeout)
+        if readonly:
+            return
         with self._wconn.transaction():
             self._wconn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
             self._wconn.execute(_SCHEMA_TABLE)
@@ -274,6 +280,8 @@ class PostgresBackend(Backend):
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
         self._check_open()
+        if self.readonly:
+            raise BackendError(f"{_where(self.url)} was opened read-only")
         with self.pool.connection() as conn, conn.transaction():
             yield _PgTx(conn)
 

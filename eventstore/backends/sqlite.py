@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sqlite3
 import threading
-from collections.abc import Collection, Iterable, Iterator, Sequence
+import urllib.parse
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from ..errors import BackendError, ConfigurationError, StoreClosed
+from ..errors import BackendError, ConfigurationError, DatabaseDamaged, EventStoreError, StoreClosed
 from ..migrate import AppliedMigration, Migration
 from ..records import Row
 from .base import Backend, Tx, Writer
@@ -29,6 +31,7 @@ _SELECT = (
     "SELECT position, stream_id, version, type, data, metadata, data_digest, "
     "metadata_digest, recorded_at, prev_hash, hash FROM events"
 )
+_T = TypeVar("_T")
 _INSERT = "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 _as_rows = functools.partial(map, functools.partial(tuple.__new__, Row))
 """Fetched tuples as Rows, built in C: Row._make runs Python code per row, and verify reads every row."""
@@ -52,6 +55,30 @@ def path_from_url(url: str) -> str:
     if not path or path == ":memory:":
         raise ConfigurationError("SQLite needs a file path (an in-memory database cannot be shared between connections)")
     return path
+
+
+_SQLITE_READONLY_DIRECTORY = 1544  # a WAL database whose -shm cannot be created
+_DAMAGED = {11: "the database disk image is malformed"}  # SQLITE_CORRUPT
+_UNDECODABLE = re.compile(r"Could not decode to UTF-8 column '([^']*)'")
+
+
+def _reading(method: Callable[..., _T]) -> Callable[..., _T]:
+    """Reads raise eventstore errors: DatabaseDamaged for bytes that cannot be read back, else BackendError."""
+
+    @functools.wraps(method)
+    def wrapper(self: SQLiteBackend, *args: Any) -> _T:
+        try:
+            return method(self, *args)
+        except sqlite3.Error as e:
+            raise self._read_error(e) from None
+        except UnicodeEncodeError:
+            raise ConfigurationError("a name asked for is not valid UTF-8 text (undecodable bytes or a lone "
+                                     "surrogate)") from None
+        except OverflowError:  # a position or version beyond SQLite's integers: no such entry
+            raise ConfigurationError(f"a position or version in {args!r} is beyond 2^63-1, the largest "
+                                     "SQLite stores") from None
+
+    return wrapper
 
 
 def _split_statements(script: str) -> list[str]:
@@ -145,11 +172,15 @@ class SQLiteBackend(Backend):
         durability: Literal["full", "process"] = "full",
         busy_timeout: float = 30.0,
         create: bool = True,
+        readonly: bool = False,
     ):
         self.url = url
         self.path = path_from_url(url)
-        if not create and not os.path.exists(self.path):
+        self.readonly = readonly
+        if (readonly or not create) and not os.path.exists(self.path):
             raise ConfigurationError(f"no database at {self.path!r} (run 'eventstore init' first)")
+        if os.path.isdir(self.path):
+            raise ConfigurationError(f"{self.path!r} is a directory, not a database file")
         parent = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(parent):
             raise ConfigurationError(f"cannot create database {self.path!r}: directory {parent!r} does not exist")
@@ -160,22 +191,100 @@ class SQLiteBackend(Backend):
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._closed = False
+        self._damage_found: tuple[int | None] | None = None
         self._wconn = self._connect()
         self._cache = _HeadCache()
-        self._wconn.execute("PRAGMA journal_mode=WAL")
-        self._wconn.execute(_SCHEMA_TABLE)
+        if readonly:
+            return  # no journal_mode switch, no table: nothing is written (see _connect)
+        try:
+            self._wconn.execute("PRAGMA journal_mode=WAL")
+            self._wconn.execute(_SCHEMA_TABLE)
+        except sqlite3.Error as e:
+            self._wconn.close()
+            raise ConfigurationError(f"cannot open SQLite database {self.path!r}: {e}") from None
 
     def _connect(self) -> sqlite3.Connection:
+        """A connection; read-only ones use ``mode=ro``, so SQLite itself refuses every write.
+
+        ``mode=ro`` (not ``immutable=1``) keeps SQLite's locking: a reader sees a consistent
+        snapshot while other processes append. On a WAL database SQLite may create empty
+        ``-wal``/``-shm`` files for its read lock; the database file itself is never written.
+        """
         try:
-            conn = sqlite3.connect(
-                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
-            )
-        except sqlite3.Error as e:
+            if self.readonly:
+                conn = self._connect_readonly()
+            else:
+                conn = sqlite3.connect(
+                    self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+                )
+            conn.execute(f"PRAGMA synchronous={self._sync}")
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+            conn.execute("PRAGMA secure_delete=ON")  # zero freed content: destroyed keys, dropped read models
+        except (sqlite3.Error, UnicodeError) as e:
+            if (getattr(e, "sqlite_errorcode", None) or 0) & 0xFF in _DAMAGED:  # e.g. the schema page
+                raise DatabaseDamaged(f"{_DAMAGED[11]}: {self.path!r} cannot be opened") from None
             raise ConfigurationError(f"cannot open SQLite database {self.path!r}: {e}") from None
-        conn.execute(f"PRAGMA synchronous={self._sync}")
-        conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
-        conn.execute("PRAGMA secure_delete=ON")  # zero freed content: destroyed keys, dropped read models
         return conn
+
+    def _connect_readonly(self) -> sqlite3.Connection:
+        """``mode=ro``; ``immutable=1`` only where SQLite cannot take its WAL read lock because the
+        directory is not writable (no ``-shm`` can be made) and no ``-wal`` exists: then no connection
+        has the database open, and none of ours could write it (read-only media, an archived copy)."""
+        uri = "file:" + urllib.parse.quote(os.fsencode(os.path.abspath(self.path))) + "?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout, isolation_level=None,
+                               check_same_thread=False)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError as e:
+            if getattr(e, "sqlite_errorcode", None) != _SQLITE_READONLY_DIRECTORY or os.path.exists(self.path + "-wal"):
+                raise
+            conn.close()
+            conn = sqlite3.connect(uri + "&immutable=1", uri=True, timeout=self.busy_timeout,
+                                   isolation_level=None, check_same_thread=False)
+        except sqlite3.DatabaseError:
+            pass  # not a database, or damaged: the first read says so
+        return conn
+
+    def _read_error(self, e: sqlite3.Error) -> Exception:
+        """Name what a failed read means; messages never quote stored values."""
+        undecodable = _UNDECODABLE.match(str(e))
+        if undecodable:
+            return DatabaseDamaged(f"column {undecodable.group(1)!r} holds bytes that are not UTF-8 text")
+        missing = re.match(r"no such table: (\w+)", str(e))
+        if missing:
+            return ConfigurationError(f"{self.path!r} is not an eventstore database (it has no {missing.group(1)} "
+                                      "table; run 'eventstore init' or 'eventstore migrate up')")
+        code = getattr(e, "sqlite_errorcode", None)
+        if code == 26:  # SQLITE_NOTADB: a wrong file given, not a damaged database
+            return ConfigurationError(f"{self.path!r} is not a SQLite database")
+        damage = _DAMAGED.get((code or 0) & 0xFF)
+        if damage is None:
+            return BackendError(f"reading {self.path!r} failed: {e}")
+        if self._damage_found is None:  # quick_check reads the whole file: once per open
+            self._damage_found = (self._damaged_page(),)
+        page = self._damage_found[0]
+        return DatabaseDamaged(f"{damage}" + (f" (page {page})" if page else ""), page=page)
+
+    def _damaged_page(self) -> int | None:
+        """The first damaged page SQLite's quick_check names (only run after a read failed)."""
+        try:
+            conn = self._connect()
+        except EventStoreError:
+            return None
+        try:
+            for (line,) in conn.execute("PRAGMA quick_check(10)"):
+                m = re.search(r"\bpage (\d+)", str(line), re.IGNORECASE)
+                if m:
+                    return int(m.group(1))
+        except sqlite3.Error:
+            pass
+        finally:
+            conn.close()
+        return None
+
+    def _refuse_write(self) -> None:
+        if self.readonly:
+            raise BackendError(f"{self.path!r} was opened read-only")
 
     def _reader(self) -> sqlite3.Connection:
         if self._closed:
@@ -189,6 +298,7 @@ class SQLiteBackend(Backend):
         return conn
 
     # -- migrations ---------------------------------------------------------------
+    @_reading
     def applied_migrations(self) -> list[AppliedMigration]:
         rows = self._reader().execute(
             "SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version"
@@ -196,6 +306,7 @@ class SQLiteBackend(Backend):
         return [AppliedMigration(*r) for r in rows]
 
     def apply_migration(self, migration: Migration, direction: Literal["up", "down"]) -> None:
+        self._refuse_write()
         conn = self._wconn
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -225,6 +336,7 @@ class SQLiteBackend(Backend):
     def write(self, stream_ids: Collection[str] = ()) -> Iterator[Writer]:
         if self._closed:
             raise StoreClosed("the store is closed")
+        self._refuse_write()
         conn = self._wconn
         cache = self._cache
         try:
@@ -256,10 +368,12 @@ class SQLiteBackend(Backend):
             cache.versions.update(writer.new_versions)
 
     # -- reads --------------------------------------------------------------------
+    @_reading
     def head(self) -> tuple[int, bytes | None]:
         row = self._reader().execute("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1").fetchone()
         return (0, None) if row is None else (row[0], row[1])
 
+    @_reading
     def read_range(self, from_position: int, to_position: int | None, limit: int) -> list[Row]:
         if to_position is None:
             cur = self._reader().execute(
@@ -272,6 +386,7 @@ class SQLiteBackend(Backend):
             )
         return list(_as_rows(cur))
 
+    @_reading
     def read_stream(self, stream_id: str, from_version: int, limit: int) -> list[Row]:
         cur = self._reader().execute(
             _SELECT + " WHERE stream_id = ? AND version >= ? ORDER BY version LIMIT ?",
@@ -279,6 +394,7 @@ class SQLiteBackend(Backend):
         )
         return list(_as_rows(cur))
 
+    @_reading
     def row_at(self, position: int) -> Row | None:
         r = self._reader().execute(_SELECT + " WHERE position = ?", (position,)).fetchone()
         return None if r is None else Row._make(r)
@@ -287,12 +403,14 @@ class SQLiteBackend(Backend):
         r = self._reader().execute("SELECT max(version) FROM events WHERE stream_id = ?", (stream_id,)).fetchone()
         return r[0] or 0
 
+    @_reading
     def stream_position(self, stream_id: str, version: int) -> int | None:
         r = self._reader().execute(
             "SELECT position FROM events WHERE stream_id = ? AND version = ?", (stream_id, version)
         ).fetchone()
         return None if r is None else r[0]
 
+    @_reading
     def counts(self) -> tuple[int, int, dict[str, int]]:
         c = self._reader()
         n = c.execute("SELECT count(*) FROM events").fetchone()[0]
@@ -314,20 +432,33 @@ class SQLiteBackend(Backend):
     def transaction(self) -> Iterator[Tx]:
         if self._closed:
             raise StoreClosed("the store is closed")
+        self._refuse_write()
         conn = getattr(self._local, "tx_conn", None)
         if conn is None:
             conn = self._connect()
             self._local.tx_conn = conn
             with self._readers_lock:
                 self._readers.append(conn)
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise BackendError(f"cannot start a transaction on {self.path!r}: {e}") from None
         try:
             yield _SQLiteTx(conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
+        except BaseException as e:
+            if conn.in_transaction:  # SQLite may have rolled back already (e.g. a full disk)
+                conn.execute("ROLLBACK")
+            if isinstance(e, sqlite3.Error):
+                raise BackendError(f"writing {self.path!r} failed, nothing was written: {e}") from None
             raise
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise BackendError(f"commit failed on {self.path!r}, nothing was written: {e}") from None
 
+    @_reading
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._reader().execute(sql, params).fetchall()
 

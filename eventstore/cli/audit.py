@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +20,44 @@ from . import Context, echo_json, main, pass_ctx, progress
 
 def _read(path: str, what: str) -> str:
     try:
-        return Path(path).read_text()
+        raw = Path(path).read_bytes()
     except OSError as e:
         raise UserError(f"cannot read {what} {path}: {e.strerror}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{what} {path} is not UTF-8 text") from None
 
 
 def _verifier(path: str) -> notes.Verifier:
-    return notes.Verifier.from_text(_read(path, "public key"))
+    """A log's verifier key (a witness key here is a mix-up: refused)."""
+    v = notes.Verifier.from_text(_read(path, "public key"))
+    if v.alg == notes.ALG_COSIGNATURE_V1:
+        raise UserError(f"{path} is a witness (cosigner) key; give the log's verifier key here")
+    return v
+
+
+def _witness(path: str) -> notes.Verifier:
+    """A witness's cosigner key: the log's own key would make the cosignature check meaningless."""
+    v = notes.Verifier.from_text(_read(path, "witness key"))
+    if v.alg != notes.ALG_COSIGNATURE_V1:
+        raise UserError(f"--witness-key {path} is a log's key, not a witness key (keygen --cosigner makes one)")
+    return v
 
 
 def _signer(path: str) -> notes.Signer:
+    """Load a signing key; warn when others may read it (the log's signatures are only as good as its secrecy)."""
     p = Path(path)
-    return notes.Signer.from_text(_read(str(p / "signing.key" if p.is_dir() else p), "signing key"))
+    f = p / "signing.key" if p.is_dir() else p
+    signer = notes.Signer.from_text(_read(str(f), "signing key"))
+    try:
+        mode = f.stat().st_mode
+    except OSError:
+        mode = 0
+    if mode & 0o077:
+        click.echo(f"warning: signing key {f} is accessible to group or others (mode {mode & 0o777:03o}); "
+                   f"run: chmod 600 {f}", err=True)
+    return signer
 
 
 def _unverified_checkpoint(path: str) -> notes.SignedCheckpoint:
@@ -69,7 +98,7 @@ def verify(ctx: Context, from_: int, to: int | None, as_json: bool, checkpoint_f
     if checkpoint_file is None:
         if public_key or state_file or witness_keys:
             raise UserError("--public-key, --witness-key and --state need --checkpoint")
-        with ctx.open(migrate=False, create=False) as store, progress("verifying", None) as update:
+        with ctx.open(readonly=True) as store, progress("verifying", None) as update:
             report = store.verify(from_, to, progress=update)
         _print_report(report, as_json, "chain intact")
         raise SystemExit(0 if report.ok else 1)
@@ -79,9 +108,9 @@ def verify(ctx: Context, from_: int, to: int | None, as_json: bool, checkpoint_f
         raise UserError("--checkpoint verifies the whole log; drop --from/--to")
     from ..audit import Auditor
 
-    checker = Auditor(_verifier(public_key), state_file, [_verifier(w) for w in witness_keys])
+    checker = Auditor(_verifier(public_key), state_file, [_witness(w) for w in witness_keys])
     text = _read(checkpoint_file, "checkpoint")
-    with ctx.open(migrate=False, create=False) as store, progress("verifying", None) as update:
+    with ctx.open(readonly=True) as store, progress("verifying", None) as update:
         report = checker.verify(store, text, progress=update)
     what = "chain intact"
     if report.ok:
@@ -112,7 +141,7 @@ def verify_receipt(ctx: Context, file: Any, as_json: bool) -> None:
     if not receipts:
         raise UserError(f"{file.name}: no receipt found")
     ok = True
-    with ctx.open(migrate=False, create=False) as store:
+    with ctx.open(readonly=True) as store:
         for r in receipts:
             report = store.verify_receipt(r)
             _print_report(report, as_json, f"receipt for position {r.position}")
@@ -125,19 +154,85 @@ def verify_receipt(ctx: Context, file: Any, as_json: bool) -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Directory for the key files.")
 @click.option("--cosigner", is_flag=True, help="Make a witness key for cosignatures (C2SP tlog-cosignature).")
 def keygen(name: str, out_dir: str, cosigner: bool) -> None:
-    """Make an Ed25519 key pair: DIR/signing.key (mode 0600) and DIR/verifier.pub."""
+    """Make an Ed25519 key pair: DIR/signing.key (mode 0600) and DIR/verifier.pub.
+
+    Both files appear or neither; nothing is written through a symbolic link and no
+    existing file is replaced.
+    """
     signer = notes.Signer.generate(name, cosigner=cosigner)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    private, public = out / "signing.key", out / "verifier.pub"
-    for p in (private, public):
-        if p.exists():
-            raise UserError(f"{p} exists; refusing to overwrite a key")
-    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(signer.to_text() + "\n")
-    public.write_text(signer.verifier.to_text() + "\n")
+    _write_key_pair(Path(out_dir), {"signing.key": (signer.to_text() + "\n", 0o600),
+                                    "verifier.pub": (signer.verifier.to_text() + "\n", 0o644)})
     click.echo(signer.verifier.to_text())
+
+
+def _write_new(dirfd: int, name: str, text: str, mode: int) -> None:
+    """Create ``name`` in the directory (never following a symlink, never replacing a file), synced."""
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode, dir_fd=dirfd)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _write_key_pair(out: Path, files: dict[str, tuple[str, int]]) -> None:
+    """A new directory is filled under a temporary name and renamed into place (atomic); in an
+    existing one, each file is written under a temporary name and hard-linked to its name
+    (link refuses an existing name, a symlink included), and undone if the second link fails."""
+    if out.is_symlink():
+        raise UserError(f"{out} is a symbolic link; refusing to write keys through it")
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+        try:
+            dirfd = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                for name, (text, mode) in files.items():
+                    _write_new(dirfd, name, text, mode)
+                os.fsync(dirfd)
+            finally:
+                os.close(dirfd)
+            os.chmod(tmp, 0o755)
+            os.rename(tmp, out)  # fails if a non-empty directory appeared meanwhile
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return
+    try:
+        dirfd = os.open(out, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as e:
+        raise UserError(f"cannot write keys into {out}: {e.strerror}") from None
+    linked: list[str] = []
+    temps: list[str] = []
+    try:
+        for name in files:
+            if _lexists(name, dirfd):
+                raise UserError(f"{out / name} exists; refusing to overwrite a key")
+        for name, (text, mode) in files.items():
+            tmp_name = f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+            _write_new(dirfd, tmp_name, text, mode)
+            temps.append(tmp_name)
+            try:
+                os.link(tmp_name, name, src_dir_fd=dirfd, dst_dir_fd=dirfd, follow_symlinks=False)
+            except FileExistsError:
+                raise UserError(f"{out / name} exists; refusing to overwrite a key") from None
+            linked.append(name)
+        os.fsync(dirfd)
+    except BaseException:
+        for name in linked:  # never leave half a key pair
+            os.unlink(name, dir_fd=dirfd)
+        raise
+    finally:
+        for tmp_name in temps:
+            os.unlink(tmp_name, dir_fd=dirfd)
+        os.close(dirfd)
+
+
+def _lexists(name: str, dirfd: int) -> bool:
+    try:
+        os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 @main.command()
@@ -170,7 +265,7 @@ def prove() -> None:
 def prove_inclusion(ctx: Context, position: int, checkpoint_file: str) -> None:
     """Prove the entry at POSITION is in the checkpoint's tree."""
     cp = _unverified_checkpoint(checkpoint_file).checkpoint
-    with ctx.open(migrate=False, create=False) as store:
+    with ctx.open(readonly=True) as store:
         proof = store.prove_inclusion(position, cp.size, origin=cp.origin, root=cp.root)
     echo_json(proof)
 
@@ -185,7 +280,7 @@ def prove_consistency(ctx: Context, old_file: str, new_file: str) -> None:
     new = _unverified_checkpoint(new_file).checkpoint
     if old.origin != new.origin:
         raise UserError(f"the checkpoints are for different logs: {old.origin!r} and {new.origin!r}")
-    with ctx.open(migrate=False, create=False) as store:
+    with ctx.open(readonly=True) as store:
         proof = store.prove_consistency(old.size, new.size, origin=old.origin, old_root=old.root, new_root=new.root)
     echo_json(proof)
 
@@ -202,7 +297,7 @@ def verify_proof(proof_file: str, checkpoint_files: tuple[str, ...], public_key:
     """Verify a proof offline, with no database; exit 0 valid, 1 invalid, 2 usage error."""
     result = proofs.check_proof_text(_read(proof_file, "proof"),
                                      [_read(c, "checkpoint") for c in checkpoint_files],
-                                     _verifier(public_key), tuple(_verifier(w) for w in witness_keys))
+                                     _verifier(public_key), tuple(_witness(w) for w in witness_keys))
     if as_json:
         echo_json(result)
     else:
@@ -217,7 +312,7 @@ def verify_proof(proof_file: str, checkpoint_files: tuple[str, ...], public_key:
 def receipt(ctx: Context, position: int, checkpoint_file: str) -> None:
     """Print an offline receipt (c2sp.org/tlog-proof@v1) that verify-proof checks with nothing else."""
     signed = _unverified_checkpoint(checkpoint_file)
-    with ctx.open(migrate=False, create=False) as store:
+    with ctx.open(readonly=True) as store:
         click.echo(store.tlog_proof(position, signed), nl=False)
 
 
@@ -244,7 +339,7 @@ def cosign(ctx: Context, key_path: str, checkpoint_file: str, public_key: str, s
             raise UserError(f"{proof_file}: not a consistency proof: {e}") from None
         cosigned = witness.cosign(text, proof=cproof)
     else:
-        with ctx.open(migrate=False, create=False) as store:
+        with ctx.open(readonly=True) as store:
             cosigned = witness.cosign(text, store=store)
     click.echo(cosigned.format(), nl=False)
 
@@ -260,7 +355,7 @@ def audit_group() -> None:
 def audit_check(ctx: Context, as_json: bool) -> None:
     """Recompute every stored tree node and checkpoint root from the entries; exit 0 if they
     all match, 1 if any is damaged, planted or inconsistent (each named)."""
-    with ctx.open(migrate=False, create=False) as store, progress("checking", None) as update:
+    with ctx.open(readonly=True) as store, progress("checking", None) as update:
         report = store.transparency.check(progress=update)
     if as_json:
         echo_json(report)

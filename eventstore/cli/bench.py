@@ -6,7 +6,6 @@ is ``python -m benchmarks``; from a wheel it says where the benchmarks are.
 
 from __future__ import annotations
 
-import click
 
 from ..errors import UserError
 from . import main

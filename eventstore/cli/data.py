@@ -17,7 +17,7 @@ def events() -> None:
 @pass_ctx
 def events_check(ctx: Context, as_json: bool) -> None:
     """Report events that no registered upcaster chain brings to the current version; exit 1 if any."""
-    with ctx.open(migrate=False, create=False) as store:
+    with ctx.open(readonly=True) as store:
         with progress("checking events", None) as update:
             report = store.check_events(progress=update)
     if as_json:

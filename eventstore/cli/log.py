@@ -28,8 +28,10 @@ class JsonlRecord(msgspec.Struct, forbid_unknown_fields=True):
 def _json_object(text: str, what: str) -> Any:
     try:
         value = msgspec.json.decode(text)
-    except msgspec.DecodeError as e:
+    except (msgspec.DecodeError, UnicodeError) as e:
         raise InvalidEvent(f"{what} is not valid JSON: {e}") from None
+    except RecursionError:
+        raise InvalidEvent(f"{what} is nested too deeply") from None
     if not isinstance(value, dict):
         raise InvalidEvent(f"{what} must be a JSON object")
     return value
@@ -121,7 +123,7 @@ def append(ctx: Context, stream_id: str | None, type_: str | None, data: str | N
 @pass_ctx
 def read(ctx: Context, stream_id: str | None, from_: int, limit: int | None) -> None:
     """Print events as JSON lines, in global order or one stream's order."""
-    with ctx.open(migrate=False, create=False) as store:
+    with ctx.open(readonly=True) as store:
         events = store.read_stream(stream_id, from_) if stream_id else store.read_all(from_)
         for n, ev in enumerate(events):
             if limit is not None and n >= limit:
@@ -134,7 +136,7 @@ def read(ctx: Context, stream_id: str | None, from_: int, limit: int | None) -> 
 @pass_ctx
 def stats(ctx: Context, as_json: bool) -> None:
     """Counts, streams, size and head hash."""
-    with ctx.open(migrate=False, create=False) as store:
+    with ctx.open(readonly=True) as store:
         s = store.stats()
     if as_json:
         echo_json(s)
@@ -165,7 +167,7 @@ def migrate_status(ctx: Context, as_json: bool) -> None:
     from ..migrate import Migrator
     from ..store import open_backend
 
-    backend = open_backend(ctx.db)
+    backend = open_backend(ctx.db, readonly=True)
     try:
         rows = Migrator(backend).status()
     finally:
@@ -185,7 +187,7 @@ def migrate_plan(ctx: Context) -> None:
     from ..migrate import Migrator
     from ..store import open_backend
 
-    backend = open_backend(ctx.db)
+    backend = open_backend(ctx.db, readonly=True)
     try:
         plan = Migrator(backend).plan()
     finally:

@@ -76,7 +76,7 @@ def project_status(ctx: Context, as_json: bool) -> None:
     """Per projection: checkpoint, log head, lag in events, state and any error."""
     from projections import Runner
 
-    with ctx.open() as store:
+    with ctx.open(readonly=True) as store:
         rows = Runner(store).status()
     if as_json:
         echo_json(rows)
