@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 import psycopg
 from psycopg import conninfo as pg_conninfo
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import AppendOutcomeUnknown, BackendError, ConfigurationError, MigrationError, StoreClosed
 from ..migrate import AppliedMigration, Migration
@@ -194,8 +194,9 @@ class PostgresBackend(Backend):
             self._wconn: psycopg.Connection[Any] | None = self._open_writer()
         except psycopg.OperationalError as e:
             raise ConfigurationError(f"cannot connect to PostgreSQL at {_where(url)}: {_first_line(e)}") from None
-        self.pool = ConnectionPool(url, min_size=pool_min, max_size=pool_max, kwargs={"autocommit": True},
-                                   open=True, timeout=connect_timeout)
+        self._pool_size = (pool_min, pool_max)
+        self._pool_lock = threading.Lock()
+        self.pool = self._new_pool()
         try:
             self._ensure_schema_table()
         except BaseException:
@@ -258,33 +259,80 @@ class PostgresBackend(Backend):
         if self._closed:
             raise StoreClosed("the store is closed")
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """A read on a pooled connection; retried on a new connection (with backoff, up to
-        reconnect_timeout) when the connection was lost, since a read can be repeated."""
-        self._check_open()
-        deadline = time.monotonic() + self.reconnect_timeout
+    def _new_pool(self) -> ConnectionPool:
+        return ConnectionPool(self.url, min_size=self._pool_size[0], max_size=self._pool_size[1],
+                              kwargs={"autocommit": True}, open=True, timeout=self.connect_timeout)
+
+    def _acquire(self, check: bool) -> tuple[ConnectionPool, psycopg.Connection[Any]]:
+        """A pooled connection, waiting (with backoff, up to reconnect_timeout) while the server is down.
+
+        ``check``: test it first (one round trip) when the caller cannot simply repeat its work.
+        All connections busy is not an outage: that waits up to connect_timeout, as before.
+        """
+        start = time.monotonic()
         delay = 0.05
         while True:
+            pool = self.pool
             conn = None
             try:
-                with self.pool.connection(timeout=max(0.1, deadline - time.monotonic())) as conn:
-                    return conn.execute(sql, params).fetchall()
+                conn = pool.getconn(timeout=0.5)
+                if check:
+                    pool.check_connection(conn)
+                return pool, conn
+            except PoolTimeout as e:
+                stats = pool.get_stats()
+                busy = stats.get("pool_size", 0) >= self._pool_size[1] and not stats.get("pool_available", 0)
+                if busy and time.monotonic() - start < self.connect_timeout:
+                    continue
+                error: psycopg.Error = e
             except psycopg.Error as e:
+                if conn is not None:
+                    pool.putconn(conn)  # a broken one is discarded
                 if not _lost(conn, e):
-                    raise BackendError(f"query failed on {_where(self.url)}: {_first_line(e)}") from None
-                self._check_pool()
-                if time.monotonic() + delay > deadline:
-                    raise BackendError(f"cannot reach PostgreSQL at {_where(self.url)} (tried for "
-                                       f"{self.reconnect_timeout:g} s): {_first_line(e)}") from None
+                    raise BackendError(f"cannot use a connection to {_where(self.url)}: {_first_line(e)}") from None
+                error = e
+            self._recover(pool)
+            if time.monotonic() + delay > start + self.reconnect_timeout:
+                raise BackendError(f"cannot reach PostgreSQL at {_where(self.url)} (tried for "
+                                   f"{self.reconnect_timeout:g} s): {_first_line(error)}") from None
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
 
-    def _check_pool(self) -> None:
-        """After a lost connection, test the idle pooled ones (a server restart breaks them all)."""
+    def _recover(self, pool: ConnectionPool) -> None:
+        """After a lost connection: if the server answers, replace the pool.
+
+        A restart breaks every pooled connection, and psycopg_pool re-connects with
+        exponential backoff (1, 2, 4, ... s), which would keep reads failing long after
+        the server is back; a new pool connects at once.
+        """
         try:
-            self.pool.check()
+            psycopg.connect(self.url, connect_timeout=max(2, int(self.connect_timeout))).close()
         except psycopg.Error:
-            pass
+            return  # still down
+        with self._pool_lock:
+            if self.pool is not pool or self._closed:
+                return  # another thread replaced it
+            self.pool = self._new_pool()
+        # Closing joins the old pool's workers, which may sleep in a backoff: not on this thread.
+        threading.Thread(target=pool.close, daemon=True).start()
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """A read on a pooled connection; repeated on a new connection when the connection was lost."""
+        self._check_open()
+        for attempt in (1, 2, 3):
+            pool, conn = self._acquire(check=False)
+            try:
+                return conn.execute(sql, params).fetchall()
+            except psycopg.Error as e:
+                if not _lost(conn, e):
+                    raise BackendError(f"query failed on {_where(self.url)}: {_first_line(e)}") from None
+                if attempt == 3:
+                    raise BackendError(f"query failed on {_where(self.url)}, the connection was lost: "
+                                       f"{_first_line(e)}") from None
+                self._recover(pool)
+            finally:
+                pool.putconn(conn)
+        raise AssertionError("unreachable")
 
     # -- migrations ---------------------------------------------------------------
     def applied_migrations(self) -> list[AppliedMigration]:
@@ -295,7 +343,7 @@ class PostgresBackend(Backend):
         self._check_open()
         self._lock_sql = None  # 0005 may add or remove append_lock
         try:
-            with self.pool.connection() as conn, conn.transaction():
+            with self.pool.connection(timeout=self.connect_timeout) as conn, conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
                 done = conn.execute("SELECT 1 FROM schema_migrations WHERE version = %s",
                                     (migration.version,)).fetchone() is not None
@@ -478,17 +526,19 @@ class PostgresBackend(Backend):
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
         self._check_open()
-        conn = None
+        pool, conn = self._acquire(check=True)
         try:
-            with self.pool.connection(timeout=self.reconnect_timeout) as conn, conn.transaction():
+            with conn.transaction():
                 yield _PgTx(conn)
         except psycopg.Error as e:
-            lost = _lost(conn, e)
-            if lost:
-                self._check_pool()
-            what = "the connection was lost" if lost else "it failed"
-            raise BackendError(f"transaction on {_where(self.url)} rolled back or not confirmed ({what}): "
-                               f"{_first_line(e)}") from None
+            if not _lost(conn, e):
+                raise BackendError(f"transaction on {_where(self.url)} failed and was rolled back: "
+                                   f"{_first_line(e)}") from None
+            self._recover(pool)
+            raise BackendError(f"transaction on {_where(self.url)}: the connection was lost, so it may or may "
+                               f"not have committed: {_first_line(e)}") from None
+        finally:
+            pool.putconn(conn)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._query(to_pyformat(sql), params)
