@@ -17,7 +17,7 @@ def roles() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
 def roles_apply(ctx: Context, schema: str | None, as_json: bool) -> None:
-    """Create or update the group roles, with least privilege (run as the owner).
+    """Create or update the least-privilege group roles (run as the owner).
 
     eventstore_appender appends and reads; eventstore_projector owns the read
     models; eventstore_auditor only reads. Idempotent: each role gets exactly its privileges on the store's schema, and
