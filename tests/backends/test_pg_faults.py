@@ -180,3 +180,48 @@ def test_an_advisory_lock_no_longer_blocks_appends(db: str) -> None:
     with psycopg.connect(db) as other, EventStore.open(db, lock_timeout=2.0) as store:
         other.execute("SELECT pg_advisory_lock(%s)", (0x65766E7473746F72,))  # what froze appends before
         assert store.append("a", [ev(0)])[0].position == 1
+
+
+def test_appends_across_crash_restarts_never_misreport_their_outcome(cluster: Cluster, db: str) -> None:  # noqa: F811
+    """Writers append while the server crashes and restarts: every receipt is in the log, every
+    append reported "nothing was written" is not, and nothing is written twice."""
+    with EventStore.open(db, reconnect_timeout=3.0) as store:
+        acked: list[int] = []
+        not_written: list[int] = []
+        unknown: list[int] = []  # may or may not be in the log
+        other: list[str] = []
+        stop = threading.Event()
+        counter = itertools.count()
+
+        def writer(k: int) -> None:
+            while not stop.is_set():
+                i = next(counter)
+                try:
+                    store.append(f"w{k}", [ev(i)])
+                    acked.append(i)
+                except AppendOutcomeUnknown:
+                    unknown.append(i)
+                except BackendError as e:
+                    if "nothing was written" in str(e):
+                        not_written.append(i)
+                    else:
+                        other.append(str(e))
+
+        threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            for _ in range(2):
+                time.sleep(0.3)
+                cluster.restart("immediate")
+            time.sleep(0.3)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+        logged = [e.data["i"] for e in store.read_all()]
+        assert len(logged) == len(set(logged))  # nothing twice
+        assert set(acked) <= set(logged)  # every receipt is in the log
+        assert not set(not_written) & set(logged)  # "nothing was written" is true
+        assert all("cannot reach" in m for m in other), other  # the rest: the server was down
+        assert store.verify().ok and len(acked) > 0
