@@ -196,6 +196,7 @@ class PostgresBackend(Backend):
             raise ConfigurationError(f"cannot connect to PostgreSQL at {_where(url)}: {_first_line(e)}") from None
         self._pool_size = (pool_min, pool_max)
         self._pool_lock = threading.Lock()
+        self._outage = False  # a lost connection was seen and the pool not yet replaced
         self.pool = self._new_pool()
         try:
             self._ensure_schema_table()
@@ -248,6 +249,7 @@ class PostgresBackend(Backend):
             delay = min(delay * 2, 1.0)
 
     def _drop_writer(self) -> None:
+        self._outage = True  # the pooled connections are likely gone too
         conn, self._wconn = self._wconn, None
         if conn is not None:
             try:
@@ -267,7 +269,8 @@ class PostgresBackend(Backend):
         """A pooled connection, waiting (with backoff, up to reconnect_timeout) while the server is down.
 
         ``check``: test it first (one round trip) when the caller cannot simply repeat its work.
-        All connections busy is not an outage: that waits up to connect_timeout, as before.
+        Without a lost connection seen, a pool slow to hand one out is busy, not down: that
+        waits up to connect_timeout, as before.
         """
         start = time.monotonic()
         delay = 0.05
@@ -280,10 +283,11 @@ class PostgresBackend(Backend):
                     pool.check_connection(conn)
                 return pool, conn
             except PoolTimeout as e:
-                stats = pool.get_stats()
-                busy = stats.get("pool_size", 0) >= self._pool_size[1] and not stats.get("pool_available", 0)
-                if busy and time.monotonic() - start < self.connect_timeout:
-                    continue
+                if not self._outage:  # all connections busy, or a slow connect: wait, as before
+                    if time.monotonic() - start < self.connect_timeout:
+                        continue
+                    raise BackendError(f"no free connection to {_where(self.url)} within connect_timeout "
+                                       f"({self.connect_timeout:g} s): {_first_line(e)}") from None
                 error: psycopg.Error = e
             except psycopg.Error as e:
                 if conn is not None:
@@ -305,6 +309,7 @@ class PostgresBackend(Backend):
         exponential backoff (1, 2, 4, ... s), which would keep reads failing long after
         the server is back; a new pool connects at once.
         """
+        self._outage = True
         try:
             psycopg.connect(self.url, connect_timeout=max(2, int(self.connect_timeout))).close()
         except psycopg.Error:
@@ -313,6 +318,7 @@ class PostgresBackend(Backend):
             if self.pool is not pool or self._closed:
                 return  # another thread replaced it
             self.pool = self._new_pool()
+            self._outage = False
         # Closing joins the old pool's workers, which may sleep in a backoff: not on this thread.
         threading.Thread(target=pool.close, daemon=True).start()
 

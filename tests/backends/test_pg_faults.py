@@ -138,7 +138,7 @@ def test_follow_survives_a_server_restart(cluster: Cluster, db: str) -> None:  #
 
         def follow() -> None:
             try:
-                runner.follow(stop, poll=0.2)
+                runner.follow(stop, poll=30)  # so that the restart finds it waiting on LISTEN
             except BaseException as e:  # noqa: BLE001 - reported below
                 errors.append(e)
 
@@ -147,6 +147,13 @@ def test_follow_survives_a_server_restart(cluster: Cluster, db: str) -> None:  #
         t = threading.Thread(target=follow)
         t.start()
         try:
+            deadline = time.monotonic() + 10
+            while store.backend.query("SELECT position FROM projection_state WHERE name = 'messages'") != [(1,)]:
+                assert time.monotonic() < deadline and not errors, errors
+                time.sleep(0.05)
+            time.sleep(0.2)
+            # A transaction in flight during a restart fails (BackendError): the runner's follow loop
+            # has to retry those itself. Waiting for appends, it must come through on its own.
             cluster.restart("fast")
             store.append("s", [NewEvent(type="message.appended", data={**msg, "message_id": "m1"})])
             deadline = time.monotonic() + 10
@@ -158,6 +165,7 @@ def test_follow_survives_a_server_restart(cluster: Cluster, db: str) -> None:  #
             assert store.backend.query("SELECT count(*) FROM messages")[0][0] == 2
         finally:
             stop.set()
+            store.append("wake", [ev()])  # end its wait on LISTEN
             t.join(10)
             runner.release()
 
