@@ -82,3 +82,15 @@ class DatabaseDamaged(BackendError):
     def __init__(self, message: str, *, page: int | None = None):
         self.page = page
         super().__init__(message)
+
+
+class AppendOutcomeUnknown(BackendError):
+    """The connection broke while an append was committing and the store could not tell
+    whether it committed. The message names the positions and the last hash to look for;
+    retry only after checking that the log does not have them."""
+
+    def __init__(self, message: str, *, first_position: int, last_position: int, last_hash: str):
+        self.first_position = first_position
+        self.last_position = last_position
+        self.last_hash = last_hash
+        super().__init__(message)
