@@ -96,7 +96,33 @@ def encode_object(value: Any, path: str) -> tuple[bytes, dict[str, Any]]:
             continue
         check_json(value, path)
         break
-    return _ENCODER.encode(value), value
+    try:
+        return _ENCODER.encode(value), value
+    except UnicodeEncodeError:  # a lone surrogate: no UTF-8 encoding exists
+        raise InvalidEvent(f"{_unencodable(value, path) or path} is not valid Unicode (a lone surrogate); use UTF-8 text",
+                           path=path) from None
+
+
+def _unencodable(value: Any, path: str) -> str | None:
+    """Where, inside ``value``, the first string (value or key) sits that UTF-8 cannot encode."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return path
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(k, str) and _unencodable(k, path) is not None:
+                return f"an object key at {path}"
+            found = _unencodable(v, f"{path}.{k}")
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for n, v in enumerate(value):
+            found = _unencodable(v, f"{path}[{n}]")
+            if found is not None:
+                return found
+    return None
 
 
 def encode(value: Any) -> bytes:
