@@ -470,7 +470,8 @@ class Runner:
         could not be read), ``ahead of log`` (the checkpoint is past the head: the log
         was restored from an older backup or cut; rebuild it) and ``stale`` (its
         version changed; the next run rebuilds it). ``ProjectionStatus.ok`` tells the
-        first two from the problems.
+        first two from the problems. A checkpoint found past the head is recorded
+        (state ``ahead``), so that it is not resumed once the log grows past it again.
         """
         all_rows = {p.name: self._rows(p.name) for p in self.projections}
         head = self.backend.head()[0]  # after the checkpoints, so that a checkpoint past it is real
@@ -484,6 +485,8 @@ class Runner:
             rebuilding = next((r[3] for r in rows if not r[2]), None)
             state = active[4]
             if state == "ahead" or active[3] > head:
+                if state != "ahead":  # persist it: once the log grows past the checkpoint it would not show
+                    self._stop_ahead(p.name, active[0], head)
                 state = "ahead of log"
             elif active[1] != p.version:
                 state = "stale (version changed: will rebuild)"
