@@ -274,8 +274,8 @@ class Runner:
             tx.execute(
                 "UPDATE projection_state SET state = 'ahead', error = ?, error_position = position, updated_at = ? "
                 "WHERE name = ? AND generation = ? AND position > ? AND state <> 'ahead'",
-                (f"checkpoint is past the log head ({head}): the log was restored from an older backup or cut; "
-                 f"the read model holds events the log no longer has: run 'eventstore project rebuild {name}'",
+                ((f"checkpoint is past the log head ({head}): the log was restored from an older backup or cut; "
+                  f"the read model holds events the log no longer has: run 'eventstore project rebuild {name}'"),
                  _now(), name, generation, head))
 
     def _apply_batch(self, owned: list[tuple[Projection, int, int]], events: list[RecordedEvent]) -> dict[str, int]:

@@ -8,7 +8,13 @@ from typing import Any
 import click
 import msgspec
 
-from ..errors import BackendError, EventStoreError, InvalidEvent, UserError, WrongExpectedVersion
+from ..errors import (
+    BackendError,
+    EventStoreError,
+    InvalidEvent,
+    UserError,
+    WrongExpectedVersion,
+)
 from ..records import NewEvent
 from ..store import EventStore, _check_name
 from . import Context, echo_json, main, pass_ctx

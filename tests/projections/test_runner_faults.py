@@ -100,7 +100,7 @@ def test_a_process_killed_between_rows_and_checkpoint_resumes_exactly(backend_ur
     with EventStore.open(backend_url) as store:
         fill(store, 40)
     for n in (3, 8, 14):  # different checkpoint updates: first projection of a batch, or a later one
-        r = subprocess.run([sys.executable, "-c", KILLER, backend_url, str(n)], timeout=120)
+        r = subprocess.run(check=False, args=[sys.executable, "-c", KILLER, backend_url, str(n)], timeout=120)
         assert r.returncode == 9
         time.sleep(0.35)  # the victim's leases expire
     with EventStore.open(backend_url) as store:
@@ -204,7 +204,7 @@ def test_an_unreadable_event_fails_only_the_projections_that_read_its_type(
     fill(store, 4)  # positions: 1 session.started, 2..5 messages
     real = EventStore.read_all
 
-    def read_all(self: EventStore, *args: Any, **kw: Any):  # noqa: ANN202
+    def read_all(self: EventStore, *args: Any, **kw: Any):
         for e in real(self, *args, **kw):
             yield Unreadable(e) if e.position == 3 else e
 
@@ -253,7 +253,7 @@ def test_a_stalled_projector_on_sqlite_costs_a_bounded_wait_not_an_outage(sqlite
         try:
             assert entered.wait(10)
             # Another process appends: it waits for the write lock at most ~max_transaction_seconds.
-            r = subprocess.run([sys.executable, "-c", APPENDER, sqlite_url, "10"], capture_output=True, text=True,
+            r = subprocess.run(check=False, args=[sys.executable, "-c", APPENDER, sqlite_url, "10"], capture_output=True, text=True,
                                timeout=60)
             assert r.returncode == 0, r.stderr
             assert float(r.stdout) < 5
