@@ -315,11 +315,12 @@ class Runner:
                   events: list[RecordedEvent]) -> dict[str, int]:
         counts: dict[str, int] = {}
         last = events[-1].position
+        unreadable = [e for e in events if getattr(e, "unreadable", None)]  # once per batch, not per projection
         for p, generation, position in owned:
             # Each projection takes only events past its own checkpoint: projections at
             # different checkpoints share one read of the log.
             mine = [e for e in events if e.position > position and (not p.types or e.type in p.types)]
-            bad = next((e for e in mine if getattr(e, "unreadable", None)), None)
+            bad = next((e for e in mine if getattr(e, "unreadable", None)), None) if unreadable else None
             if bad is not None:  # an undecodable payload fails the projection at that event
                 mine = mine[:mine.index(bad)]
             db = Tables(tx, {t: physical(t, generation) for t in p.tables})
