@@ -11,10 +11,13 @@ from __future__ import annotations
 import multiprocessing as mp
 import random
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import msgspec
 
+from .errors import EventStoreError
 from .records import NewEvent
 from .store import EventStore
 
@@ -36,13 +39,13 @@ class DemoResult(msgspec.Struct, kw_only=True):
     events_per_second: float
 
 
-def _agent(url: str, agent: int, sessions: int, seed: int) -> int:
+def _agent(url: str, agent: int, sessions: int, seed: int, prefix: str = "") -> int:
     """One simulated agent process; returns how many events it appended."""
     rng = random.Random(seed * 1000 + agent)
     appended = 0
     with EventStore.open(url, migrate=False) as store:
         for s in range(sessions):
-            sid = f"agent{agent}-s{s}"
+            sid = f"{prefix}agent{agent}-s{s}"
             stream = f"session-{sid}"
             meta = {"agent_id": f"agent-{agent}", "correlation_id": sid}
             model = rng.choice(MODELS)
@@ -87,15 +90,30 @@ def _agent(url: str, agent: int, sessions: int, seed: int) -> int:
 
 
 def run(url: str, *, agents: int = 4, sessions: int = 5, seed: int = 7) -> DemoResult:
-    """Run the simulated agents against ``url`` (created and migrated first)."""
+    """Run the simulated agents against ``url`` (created and migrated first).
+
+    A database that already holds events (a PostgreSQL demo run twice) gets new
+    session ids, so the agents' expected versions hold. An agent's error is raised
+    here; an agent process that dies makes the demo fail, never wait forever.
+    """
     with EventStore.open(url) as store:
+        head = store.head()[0]
         for slo in SLOS:
             store.append(f"slo-{slo['slo_id']}", [NewEvent(type="slo.defined", data=slo,
                                                           metadata={"agent_id": "operator"})])
+    prefix = f"run{head}-" if head else ""
     start = time.perf_counter()
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(agents) as pool:
-        counts = pool.starmap(_agent, [(url, a, sessions, seed) for a in range(agents)])
+    # concurrent.futures, not multiprocessing.Pool: a worker that dies, or a result that
+    # cannot be unpickled, fails the futures (BrokenProcessPool) instead of hanging the Pool.
+    with ProcessPoolExecutor(agents, mp_context=mp.get_context("spawn")) as pool:
+        futures = [pool.submit(_agent, url, a, sessions, seed, prefix) for a in range(agents)]
+        try:
+            counts = [f.result() for f in futures]
+        except BrokenProcessPool as e:
+            raise EventStoreError(f"a demo agent process died: {e}") from None
+        finally:
+            for f in futures:
+                f.cancel()
     seconds = time.perf_counter() - start
     total = sum(counts) + len(SLOS)
     return DemoResult(agents=agents, sessions=agents * sessions, events=total, seconds=round(seconds, 3),

@@ -7,8 +7,25 @@ each message names what was wrong and where, and never needs a traceback.
 from __future__ import annotations
 
 
+def _rebuild(cls: type[BaseException], args: tuple[object, ...], state: dict[str, object]) -> BaseException:
+    """Unpickle an error without calling its ``__init__`` (whose signature may differ from ``args``)."""
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
 class EventStoreError(Exception):
-    """Base class of every error raised by eventstore."""
+    """Base class of every error raised by eventstore.
+
+    Every subclass pickles (for multiprocessing, e.g. the demo's agent processes),
+    whatever its ``__init__`` takes: the default pickling would call
+    ``cls(*self.args)``, which fails for ``WrongExpectedVersion(stream_id, ...)``
+    and leaves a ``multiprocessing.Pool`` waiting forever for the result.
+    """
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return _rebuild, (type(self), self.args, self.__dict__)
 
 
 class UserError(EventStoreError):

@@ -23,6 +23,7 @@ import msgspec
 from . import auditor, catalogue, codec, merkle, notes, proofs, shredding, transparency, upcasting
 from .backends.base import Backend
 from .errors import (
+    AppendOutcomeUnknown,
     BackendError,
     ConfigurationError,
     DatabaseDamaged,
@@ -59,17 +60,34 @@ def _now() -> str:
 
 
 def _check_name(value: Any, what: str) -> str:
+    """Refuse, before any transaction, every name a database would refuse, alike on both backends.
+
+    A NUL fails SQLite's ``length() > 0`` CHECK (its length stops at the NUL) or is
+    refused by PostgreSQL text; a lone surrogate cannot be encoded as UTF-8. Either,
+    found inside a shared group commit, would fail other callers' appends.
+    """
     if not isinstance(value, str):
         raise InvalidEvent(f"{what} must be a string, not {type(value).__name__}")
     if not value:
         raise InvalidEvent(f"{what} must not be empty")
-    try:
-        size = len(value.encode())
-    except UnicodeEncodeError:
-        raise InvalidEvent(f"{what} is not valid UTF-8 text (undecodable bytes or a lone surrogate)") from None
+    if value.isascii():  # the common case: one C scan, no encoding
+        size = len(value)
+    else:
+        try:
+            size = len(value.encode())
+        except UnicodeEncodeError as e:
+            raise InvalidEvent(f"{what} is not valid Unicode (character {e.start} is a lone surrogate "
+                               f"{value[e.start]!a}); use UTF-8 text") from None
     if size > MAX_NAME_BYTES:
         raise InvalidEvent(f"{what} is longer than {MAX_NAME_BYTES} bytes")
+    if "\x00" in value:
+        raise InvalidEvent(f"{what} must not contain a NUL character (at index {value.index(chr(0))})")
     return value
+
+
+def _check_expected(expected: Any) -> None:
+    if expected is not None and (not isinstance(expected, int) or isinstance(expected, bool) or expected < 0):
+        raise InvalidEvent(f"expected_version must be None or an integer >= 0, not {expected!r}")
 
 
 class _Prepared:
@@ -450,10 +468,7 @@ class EventStore:
         ``WrongExpectedVersion`` is raised and nothing is written.
         """
         _check_name(stream_id, "stream id")
-        if expected_version is not None and (
-            not isinstance(expected_version, int) or isinstance(expected_version, bool) or expected_version < 0
-        ):
-            raise InvalidEvent(f"expected_version must be None or an integer >= 0, not {expected_version!r}")
+        _check_expected(expected_version)
         with self._cond:
             self._appenders += 1
         try:
@@ -474,8 +489,13 @@ class EventStore:
         version is wrong, ``WrongExpectedVersion`` is raised and nothing is written.
         """
         reqs = []
-        for stream_id, events, expected in batch:
-            _check_name(stream_id, "stream id")
+        for i, item in enumerate(batch):
+            try:
+                stream_id, events, expected = item
+            except (TypeError, ValueError):
+                raise InvalidEvent(f"batch item {i} must be a (stream_id, events, expected_version) tuple") from None
+            _check_name(stream_id, f"batch item {i}: stream id")
+            _check_expected(expected)
             reqs.append(_Request(stream_id, expected, self.prepare(events)))
         if not reqs:
             return []
@@ -528,6 +548,44 @@ class EventStore:
                 for r in reqs]
 
     def _commit(self, batch: list[_Request], atomic: bool = False) -> None:
+        """Commit a batch and mark each request done, with its rows or its error.
+
+        If a shared (non-atomic) batch fails as a whole, each of its requests is
+        retried alone, in its own transaction, so that only the request the database
+        refused fails: one caller's bad request never fails the appends of others.
+        Retrying is safe because the backends report a failed append transaction as
+        one that wrote nothing only when it did not commit (SQLite rolls back a failed
+        COMMIT; PostgreSQL checks the log after a lost connection). When the outcome is
+        unknown (``AppendOutcomeUnknown``) nothing is retried: every request gets that error.
+        """
+        try:
+            error = self._write(batch, atomic)
+            if error is not None:
+                if atomic or len(batch) == 1 or isinstance(error, AppendOutcomeUnknown):
+                    for req in batch:
+                        if atomic or not isinstance(req.error, WrongExpectedVersion):
+                            req.error = error
+                else:
+                    for req in batch:
+                        # Also re-check a version mismatch: it was judged against rows now rolled back.
+                        req.error = None
+                        req.error = self._write([req], False) or req.error
+        except BaseException as e:  # e.g. KeyboardInterrupt: no request may look committed unless it is
+            for req in batch:
+                if req.error is None and not req.rows:
+                    req.error = e
+            raise
+        finally:
+            for req in batch:
+                req.done = True
+
+    def _write(self, batch: list[_Request], atomic: bool) -> EventStoreError | None:
+        """One append transaction for ``batch``; returns the error that failed all of it, if any.
+
+        Requests whose expected version does not match get their own
+        ``WrongExpectedVersion`` (and fail the whole batch if ``atomic``). Rows are
+        kept on a request only if the transaction committed.
+        """
         recorded_at = _now()
         try:
             streams = {r.stream_id for r in batch}
@@ -570,21 +628,16 @@ class EventStore:
                         for sql, params in req.effects:
                             w.execute(sql, params)
         except BaseException as e:
-            if isinstance(e, EventStoreError):
-                err: BaseException = e
-            elif isinstance(e, Exception):
-                err = BackendError(f"append failed, nothing was written: {e}")
-            else:
-                err = e
             for req in batch:
                 req.rows = []
-                if atomic or not isinstance(req.error, WrongExpectedVersion):
-                    req.error = err
             if not isinstance(e, Exception):
+                for req in batch:
+                    req.error = e
                 raise
-        finally:
-            for req in batch:
-                req.done = True
+            if isinstance(e, EventStoreError):
+                return e
+            return BackendError(f"append failed, nothing was written: {type(e).__name__}: {e}")
+        return None
 
     # -- reading ------------------------------------------------------------------
     def stream_version(self, stream_id: str) -> int:

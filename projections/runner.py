@@ -11,29 +11,45 @@
   worker that lost its lease cannot commit. A dead worker's lease expires and
   another worker takes over.
 * A handler that raises stops its projection at that event (state ``failed``,
-  with the position and the error); the others go on.
+  with the position and the error); the others go on. So does an event whose
+  stored payload cannot be read (``RecordedEvent.unreadable``) of a type it reads.
+* A batch transaction is bounded (``max_transaction_seconds``): on SQLite, where
+  it holds the database's single write lock, a watchdog rolls back a batch whose
+  handler stalls, so appends wait at most that long; on PostgreSQL the server
+  ends a transaction left idle that long. A process stopped outright (SIGSTOP)
+  inside its transaction cannot be rolled back from outside: see docs/projections.md.
+* A checkpoint past the log head (the log was restored from an older backup or
+  cut) stops the projection in state ``ahead``: its read model holds events the
+  log no longer has, so it is rebuilt explicitly, never resumed silently.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
+from typing import Any
 
 import msgspec
 
 from eventstore import EventStore
 from eventstore.backends.base import Tx
-from eventstore.errors import UserError
+from eventstore.errors import BackendError, EventStoreError, UserError
 from eventstore.records import RecordedEvent
 
 from .base import Projection, Tables
 
 Progress = Callable[[int, int], None]
+log = logging.getLogger(__name__)
+
+PROBLEM_STATES = ("failed", "ahead")
+"""Persisted states that stop a projection until an operator acts (fix and rerun, or rebuild)."""
 
 
 class ProjectionStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -50,6 +66,11 @@ class ProjectionStatus(msgspec.Struct, frozen=True, kw_only=True):
     rebuilding: int | None = None
     """Checkpoint of a rebuild in progress beside the live generation, if any."""
 
+    @property
+    def ok(self) -> bool:
+        """False when the projection needs attention: failed, ahead of the log, or stale."""
+        return self.state in ("caught up", "behind")
+
 
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -59,8 +80,54 @@ def physical(table: str, generation: int) -> str:
     return f"{table}__g{generation}"
 
 
-class LeaseLost(Exception):
-    """Another worker owns the projection now; the batch was rolled back."""
+class LeaseLost(EventStoreError):
+    """Another worker owns the projection now, or the batch overran its time; it was rolled back."""
+
+
+class _Overran(LeaseLost):
+    """The batch transaction overran ``max_transaction_seconds`` and was rolled back; retry smaller."""
+
+
+def _is_busy(e: BaseException) -> bool:
+    """Whether ``e`` says the database was locked by another writer (SQLite's busy timeout ran out)."""
+    return isinstance(e, (sqlite3.OperationalError, BackendError)) and "locked" in str(e)
+
+
+class _Guarded(Tx):
+    """A batch transaction that a watchdog can end: once ``kill`` ran, every statement raises.
+
+    The lock makes "check, then execute" atomic against the watchdog's rollback, so
+    no statement can slip in after the rollback and commit on its own (autocommit).
+    """
+
+    def __init__(self, tx: Tx):
+        self.tx = tx
+        self.dead = False
+        self.lock = threading.Lock()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.lock:
+            if self.dead:
+                raise LeaseLost("the batch transaction ran out of time and was rolled back")
+            return self.tx.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self.lock:
+            if self.dead:
+                raise LeaseLost("the batch transaction ran out of time and was rolled back")
+            self.tx.executemany(sql, rows)
+
+    def kill(self) -> None:
+        """Watchdog: roll the SQLite transaction back, releasing the write lock."""
+        self.dead = True
+        conn: sqlite3.Connection = self.tx.conn  # type: ignore[attr-defined]
+        conn.interrupt()  # a long statement stops at once
+        with self.lock:
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the owner rolled back first
 
 
 class Runner:
@@ -74,7 +141,10 @@ class Runner:
         worker_id: str | None = None,
         lease_seconds: float = 30.0,
         batch_size: int = 2000,
+        max_transaction_seconds: float | None = None,
     ):
+        """``max_transaction_seconds`` (default: half the lease) bounds one batch transaction;
+        a batch that overruns is rolled back and retried with half as many events."""
         from . import all_projections
 
         self.store = store
@@ -84,6 +154,8 @@ class Runner:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease_seconds = lease_seconds
         self.batch_size = batch_size
+        self.max_transaction_seconds = max_transaction_seconds or lease_seconds / 2
+        self._batch = batch_size  # shrinks after a batch overran max_transaction_seconds
         self.stopped: set[str] = set()
         """Projections that failed in this runner: not retried until a new run."""
         self.ensure()
@@ -128,11 +200,19 @@ class Runner:
     def _lease(self, name: str, generation: int) -> bool:
         """Take or renew the lease on one generation of a projection."""
         now = time.time()
-        with self.backend.transaction() as tx:
-            got = tx.execute(
-                "UPDATE projection_state SET owner = ?, lease_until = ? WHERE name = ? AND generation = ? "
-                "AND (owner IS NULL OR owner = ? OR lease_until < ?) RETURNING name",
-                (self.worker_id, now + self.lease_seconds, name, generation, self.worker_id, now))
+        try:
+            with self.backend.transaction() as tx:
+                got = tx.execute(
+                    "UPDATE projection_state SET owner = ?, lease_until = ? WHERE name = ? AND generation = ? "
+                    "AND (owner IS NULL OR owner = ? OR lease_until < ?) RETURNING name",
+                    (self.worker_id, now + self.lease_seconds, name, generation, self.worker_id, now))
+        except Exception as e:
+            if not _is_busy(e):
+                raise
+            # Another process holds the database (SQLite's single writer) beyond the busy
+            # timeout, e.g. a stalled worker: not ours this round; try again later.
+            log.warning("projection %s: database busy, lease not taken (%s)", name, e)
+            return False
         return bool(got)
 
     def release(self) -> None:
@@ -155,23 +235,32 @@ class Runner:
         head = self.backend.head()[0]
         while True:
             owned = []
-            for p in self.projections:
-                row = self._active(p.name)
-                if row is None or p.name in self.stopped:
+            rows = [(p, self._active(p.name)) for p in self.projections if p.name not in self.stopped]
+            now_head = self.backend.head()[0]  # read after the checkpoints: a checkpoint past it is real
+            for p, row in rows:
+                if row is None:
+                    continue
+                if row[4] == "ahead" or row[3] > now_head:
+                    self._stop_ahead(p.name, row[0], now_head)
                     continue
                 if self._lease(p.name, row[0]):
                     owned.append((p, row[0], row[3]))
             if not owned:
                 return applied
             start = min(pos for _, _, pos in owned) + 1
-            events = list(self.store.read_all(start, to_position=start + self.batch_size - 1,
-                                              batch_size=self.batch_size))
+            events = list(self.store.read_all(start, to_position=start + self._batch - 1,
+                                              batch_size=self._batch))
             if not events:
                 return applied
             try:
                 counts = self._apply_batch(owned, events)
             except LeaseLost:
                 continue
+            except Exception as e:
+                if not _is_busy(e):
+                    raise
+                log.warning("projection batch at %d: database busy, retrying later (%s)", start, e)
+                return applied
             for name, n in counts.items():
                 applied[name] += n
             erased = [p.name for p, _, _ in owned if (row := self._active(p.name)) is not None and row[7]]
@@ -180,36 +269,98 @@ class Runner:
             if progress:
                 progress(events[-1].position, max(head, events[-1].position))
 
+    def _stop_ahead(self, name: str, generation: int, head: int) -> None:
+        """Stop a projection whose checkpoint is past the log head (state ``ahead``), once."""
+        self.stopped.add(name)
+        with self.backend.transaction() as tx:
+            tx.execute(
+                "UPDATE projection_state SET state = 'ahead', error = ?, error_position = position, updated_at = ? "
+                "WHERE name = ? AND generation = ? AND position > ? AND state <> 'ahead'",
+                ((f"checkpoint is past the log head ({head}): the log was restored from an older backup or cut; "
+                  f"the read model holds events the log no longer has: run 'eventstore project rebuild {name}'"),
+                 _now(), name, generation, head))
+
     def _apply_batch(self, owned: list[tuple[Projection, int, int]], events: list[RecordedEvent]) -> dict[str, int]:
-        """Apply one batch to every owned projection in a single transaction."""
+        """Apply one batch to every owned projection in a single, time-bounded transaction."""
+        sqlite = self.backend.dialect == "sqlite"
+        watchdog: threading.Timer | None = None
+        guard: _Guarded | None = None
+        try:
+            with self.backend.transaction() as raw:
+                if sqlite:
+                    guard = _Guarded(raw)
+                    watchdog = threading.Timer(self.max_transaction_seconds, guard.kill)
+                    watchdog.daemon = True
+                    watchdog.start()
+                    tx: Tx = guard
+                else:  # PostgreSQL ends this transaction if its worker stalls (and releases its row locks)
+                    raw.execute(f"SET LOCAL idle_in_transaction_session_timeout = "
+                                f"{max(1, int(self.max_transaction_seconds * 1000))}")
+                    tx = raw
+                counts = self._apply_in(tx, owned, events)
+        except Exception as e:
+            if guard is not None and guard.dead:
+                self._batch = max(1, self._batch // 2)
+                log.warning("projection batch of %d events overran %.1fs and was rolled back; next batch: %d events "
+                            "(%s)", len(events), self.max_transaction_seconds, self._batch, e)
+                raise _Overran("the batch transaction overran its time") from None
+            if not sqlite and type(e).__module__.startswith("psycopg"):  # e.g. ended by the idle timeout
+                raise BackendError(f"projection batch rolled back: {str(e).strip()}") from None
+            raise
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+                watchdog.join()  # a rollback in progress ends before the next transaction starts
+        return counts
+
+    def _apply_in(self, tx: Tx, owned: list[tuple[Projection, int, int]],
+                  events: list[RecordedEvent]) -> dict[str, int]:
         counts: dict[str, int] = {}
         last = events[-1].position
-        with self.backend.transaction() as tx:
-            for p, generation, position in owned:
-                mine = [e for e in events if e.position > position and (not p.types or e.type in p.types)]
-                db = Tables(tx, {t: physical(t, generation) for t in p.tables})
-                failed_at, error = self._apply_isolated(tx, p, mine, db)
-                erased = p.personal and any(e.type == "subject.erased" and e.position > position
-                                            and (failed_at is None or e.position < failed_at) for e in events)
-                if failed_at is None:
-                    done = tx.execute(
-                        "UPDATE projection_state SET position = ?, state = 'running', error = NULL, "
-                        "error_position = NULL, needs_rebuild = CASE WHEN ? = 1 THEN 1 ELSE needs_rebuild END, "
-                        "updated_at = ? WHERE name = ? AND generation = ? AND owner = ? RETURNING name",
-                        (last, 1 if erased else 0, _now(), p.name, generation, self.worker_id))
-                    counts[p.name] = len(mine)
-                else:
-                    done = tx.execute(
-                        "UPDATE projection_state SET position = ?, state = 'failed', error = ?, error_position = ?, "
-                        "needs_rebuild = CASE WHEN ? = 1 THEN 1 ELSE needs_rebuild END, updated_at = ? "
-                        "WHERE name = ? AND generation = ? AND owner = ? RETURNING name",
-                        (failed_at - 1, error, failed_at, 1 if erased else 0, _now(), p.name, generation,
-                         self.worker_id))
-                    counts[p.name] = sum(1 for e in mine if e.position < failed_at)
-                    self.stopped.add(p.name)
-                if not done:
-                    raise LeaseLost(p.name)
+        unreadable = [e for e in events if getattr(e, "unreadable", None)]  # once per batch, not per projection
+        for p, generation, position in owned:
+            # Each projection takes only events past its own checkpoint: projections at
+            # different checkpoints share one read of the log.
+            mine = [e for e in events if e.position > position and (not p.types or e.type in p.types)]
+            bad = next((e for e in mine if getattr(e, "unreadable", None)), None) if unreadable else None
+            if bad is not None:  # an undecodable payload fails the projection at that event
+                mine = mine[:mine.index(bad)]
+            db = Tables(tx, {t: physical(t, generation) for t in p.tables})
+            failed_at, error = self._apply_isolated(tx, p, mine, db)
+            if failed_at is None and bad is not None:
+                failed_at, error = bad.position, f"event cannot be read: {bad.unreadable}"  # type: ignore[attr-defined]
+            erased = p.personal and any(e.type == "subject.erased" and e.position > position
+                                        and (failed_at is None or e.position < failed_at) for e in events)
+            if failed_at is None:
+                counts[p.name] = len(mine)
+                done = self._checkpoint(tx, p.name, generation, last, erased)
+            else:
+                counts[p.name] = sum(1 for e in mine if e.position < failed_at)
+                done = self._checkpoint(tx, p.name, generation, failed_at - 1, erased, failed_at, error)
+                self.stopped.add(p.name)
+            if not done:
+                raise LeaseLost(p.name)
         return counts
+
+    def _checkpoint(self, tx: Tx, name: str, generation: int, position: int, erased: bool,
+                    failed_at: int | None = None, error: str | None = None) -> bool:
+        """Move the checkpoint, in the batch's transaction, fenced on this worker's lease.
+
+        Returns False (and the caller rolls the batch back) if another worker owns it now.
+        """
+        if failed_at is None:
+            done = tx.execute(
+                "UPDATE projection_state SET position = ?, state = 'running', error = NULL, "
+                "error_position = NULL, needs_rebuild = CASE WHEN ? = 1 THEN 1 ELSE needs_rebuild END, "
+                "updated_at = ? WHERE name = ? AND generation = ? AND owner = ? RETURNING name",
+                (position, 1 if erased else 0, _now(), name, generation, self.worker_id))
+        else:
+            done = tx.execute(
+                "UPDATE projection_state SET position = ?, state = 'failed', error = ?, error_position = ?, "
+                "needs_rebuild = CASE WHEN ? = 1 THEN 1 ELSE needs_rebuild END, updated_at = ? "
+                "WHERE name = ? AND generation = ? AND owner = ? RETURNING name",
+                (position, error, failed_at, 1 if erased else 0, _now(), name, generation, self.worker_id))
+        return bool(done)
 
     def _apply_isolated(self, tx: Tx, p: Projection, events: list[RecordedEvent],
                         db: Tables) -> tuple[int | None, str | None]:
@@ -240,7 +391,10 @@ class Runner:
         """Catch up, then keep following the live tail until ``stop`` is set."""
         stop = stop or threading.Event()
         while not stop.is_set():
-            applied = self.run_once()
+            try:
+                applied = self.run_once()
+            except LeaseLost:
+                applied = {}
             if on_batch and any(applied.values()):
                 on_batch(applied)
             head = self.backend.head()[0]
@@ -276,13 +430,16 @@ class Runner:
         while active:
             head = self.backend.head()[0]
             start = min(positions[n] for n in active) + 1
-            events = list(self.store.read_all(start, to_position=start + self.batch_size - 1,
-                                              batch_size=self.batch_size))
+            events = list(self.store.read_all(start, to_position=start + self._batch - 1,
+                                              batch_size=self._batch))
             if not events:
                 break
             for n in active:
                 self._lease(n, building[n])
-            self._apply_batch([(self.by_name[n], building[n], positions[n]) for n in active], events)
+            try:
+                self._apply_batch([(self.by_name[n], building[n], positions[n]) for n in active], events)
+            except _Overran:
+                continue  # retried with a smaller batch
             for n in list(active):
                 state = next(r for r in self._rows(n) if r[0] == building[n])
                 positions[n] = state[3]
@@ -311,17 +468,31 @@ class Runner:
 
     # -- status --------------------------------------------------------------------
     def status(self) -> list[ProjectionStatus]:
-        head = self.backend.head()[0]
+        """Per projection: checkpoint, head, lag and state.
+
+        States: ``caught up``, ``behind``, ``failed`` (a handler raised, or an event
+        could not be read), ``ahead of log`` (the checkpoint is past the head: the log
+        was restored from an older backup or cut; rebuild it) and ``stale`` (its
+        version changed; the next run rebuilds it). ``ProjectionStatus.ok`` tells the
+        first two from the problems. A checkpoint found past the head is recorded
+        (state ``ahead``), so that it is not resumed once the log grows past it again.
+        """
+        all_rows = {p.name: self._rows(p.name) for p in self.projections}
+        head = self.backend.head()[0]  # after the checkpoints, so that a checkpoint past it is real
         out = []
         now = time.time()
         for p in self.projections:
-            rows = self._rows(p.name)
+            rows = all_rows[p.name]
             active = next((r for r in rows if r[2]), None)
             if active is None:
                 continue
             rebuilding = next((r[3] for r in rows if not r[2]), None)
             state = active[4]
-            if active[1] != p.version:
+            if state == "ahead" or active[3] > head:
+                if state != "ahead":  # persist it: once the log grows past the checkpoint it would not show
+                    self._stop_ahead(p.name, active[0], head)
+                state = "ahead of log"
+            elif active[1] != p.version:
                 state = "stale (version changed: will rebuild)"
             elif state != "failed":
                 state = "caught up" if active[3] >= head else "behind"

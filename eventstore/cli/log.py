@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import click
 import msgspec
 
-from ..errors import InvalidEvent, UserError, WrongExpectedVersion
+from ..errors import (
+    BackendError,
+    EventStoreError,
+    InvalidEvent,
+    UserError,
+    WrongExpectedVersion,
+)
 from ..records import NewEvent
-from ..store import EventStore
+from ..store import EventStore, _check_name
 from . import Context, echo_json, main, pass_ctx
 
 JSONL_BATCH = 1000
@@ -38,10 +45,17 @@ def _json_object(text: str, what: str) -> Any:
 
 
 def parse_jsonl(lines: Any, store: EventStore) -> list[tuple[int, str, list[NewEvent], int | None]]:
-    """Parse and fully validate every line before anything is written."""
+    """Parse and fully validate every line (as ``append`` would) before anything is written."""
     decoder = msgspec.json.Decoder(JsonlRecord)
     out = []
-    for n, line in enumerate(lines, start=1):
+    it = iter(lines)
+    for n in itertools.count(1):
+        try:
+            line = next(it)
+        except StopIteration:
+            break
+        except UnicodeDecodeError as e:
+            raise InvalidEvent(f"not UTF-8 text ({e.reason} at byte {e.start} of the input)", line=n) from None
         if not line.strip():
             continue
         try:
@@ -52,8 +66,7 @@ def parse_jsonl(lines: Any, store: EventStore) -> list[tuple[int, str, list[NewE
             raise InvalidEvent(f"not valid JSON: {e}", line=n) from None
         event = NewEvent(type=rec.type, data=rec.data, metadata=rec.metadata)
         try:
-            if not rec.stream:
-                raise InvalidEvent("stream must not be empty", path="$.stream")
+            _check_name(rec.stream, "stream")  # the same rules as append: NUL, encoding, length
             if rec.expected_version is not None and rec.expected_version < 0:
                 raise InvalidEvent("expected_version must be >= 0", path="$.expected_version")
             store.prepare([event])
@@ -61,6 +74,27 @@ def parse_jsonl(lines: Any, store: EventStore) -> list[tuple[int, str, list[NewE
             raise InvalidEvent(str(e), line=n) from None
         out.append((n, rec.stream, [event], rec.expected_version))
     return out
+
+
+def _conflicting_line(store: EventStore, chunk: list[tuple[int, str, list[NewEvent], int | None]],
+                      e: WrongExpectedVersion) -> int:
+    """The line of ``chunk`` whose expected version failed (the chunk wrote nothing, so replay it)."""
+    version = store.stream_version(e.stream_id)
+    for n, stream, events, expected in chunk:
+        if stream != e.stream_id:
+            continue
+        if expected is not None and expected != version:
+            return n
+        version += len(events)
+    return next(n for n, s, _, exp in chunk if s == e.stream_id and exp == e.expected)
+
+
+def _written(records: list[tuple[int, str, list[NewEvent], int | None]], done: int) -> str:
+    """Which lines were appended (in earlier batches) and which were not, for an error message."""
+    if not done:
+        return "nothing was written"
+    return (f"lines {records[0][0]}-{records[done - 1][0]} were appended (their receipts are printed above); "
+            f"lines {records[done][0]}-{records[-1][0]} were not")
 
 
 @main.command()
@@ -85,8 +119,9 @@ def append(ctx: Context, stream_id: str | None, type_: str | None, data: str | N
 
     Either --stream/--type/--data, or --jsonl FILE with one object per line:
     {"stream", "type", "data", optional "metadata" and "expected_version"}.
-    Every line is validated before anything is written; lines are then appended
-    in atomic batches of 1000.
+    Every line is validated (as append would) before anything is written; lines
+    are then appended in atomic batches of 1000. If a batch fails (a conflicting
+    expected version), the error says which lines were appended and which not.
     """
     if jsonl is not None:
         if stream_id or type_ or data:
@@ -97,10 +132,10 @@ def append(ctx: Context, stream_id: str | None, type_: str | None, data: str | N
                 chunk = records[i:i + JSONL_BATCH]
                 try:
                     results = store.append_many([(s, evs, exp) for _, s, evs, exp in chunk])
-                except WrongExpectedVersion as e:
-                    line = next(n for n, s, _, exp in chunk if s == e.stream_id and exp == e.expected)
-                    done = f"lines before {chunk[0][0]} were appended" if i else "nothing was written"
-                    raise UserError(f"line {line}: {e}; {done}") from None
+                except EventStoreError as e:
+                    where = f"line {_conflicting_line(store, chunk, e)}: " if isinstance(e, WrongExpectedVersion) else ""
+                    raise (UserError if isinstance(e, UserError) else BackendError)(
+                        f"{where}{e}; {_written(records, i)}") from None
                 for receipts in results:
                     for r in receipts:
                         echo_json(r)

@@ -41,7 +41,7 @@ def project_run(ctx: Context, follow: bool, batch_size: int, lease_seconds: floa
                 runner.follow(stop, poll=poll)
         finally:
             runner.release()
-        failed = [s for s in runner.status() if s.state == "failed"]
+        failed = [s for s in runner.status() if s.state in ("failed", "ahead of log")]
     for s in failed:
         click.echo(f"{s.name} stopped at position {s.error_position}: {s.error}", err=True)
     raise SystemExit(1 if failed else 0)
@@ -73,14 +73,19 @@ def project_rebuild(ctx: Context, names: tuple[str, ...], all_: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
 def project_status(ctx: Context, as_json: bool) -> None:
-    """Per projection: checkpoint, log head, lag in events, state and any error."""
+    """Per projection: checkpoint, log head, lag in events, state and any error.
+
+    Exits 0 when every projection is caught up or behind, 1 when any has failed,
+    is ahead of the log (restored from an older backup: rebuild it) or is stale.
+    """
     from projections import Runner
 
     with ctx.open(readonly=True) as store:
         rows = Runner(store).status()
+    code = 0 if all(s.ok for s in rows) else 1
     if as_json:
         echo_json(rows)
-        return
+        raise SystemExit(code)
     from rich.console import Console
     from rich.table import Table
 
@@ -91,3 +96,4 @@ def project_status(ctx: Context, as_json: bool) -> None:
         err = f"at {s.error_position}: {s.error}" if s.error else ""
         t.add_row(s.name, str(s.version), str(s.checkpoint), str(s.head), str(s.lag), s.state, err)
     Console().print(t)
+    raise SystemExit(code)

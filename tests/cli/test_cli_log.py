@@ -157,3 +157,39 @@ def test_stats_and_migrate(run) -> None:
 def test_reading_a_missing_database_is_a_user_error(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["--db", str(tmp_path / "nope.db"), "verify"])
     assert r.exit_code == 2 and "eventstore init" in r.stderr
+
+
+def _line(stream: str, **extra: object) -> str:
+    return json.dumps({"stream": stream, "type": "t", "data": {}, **extra})
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    (_line("a\x00b"), "line 1500: stream must not contain a NUL character"),
+    (_line("a\ud800"), "line 1500: not valid JSON"),  # msgspec refuses a lone surrogate escape
+    (json.dumps({"stream": "a", "type": "t\x00", "data": {}}), "line 1500: event 0: type must not contain a NUL"),
+    (_line("a", expected_version=-1), "line 1500: at $.expected_version: expected_version must be >= 0"),
+])
+def test_jsonl_validates_every_line_before_the_first_batch_is_written(run, bad: str, message: str) -> None:
+    lines = [_line(f"s{i % 7}") for i in range(1499)] + [bad]
+    r = run("append", "--jsonl", "-", input="\n".join(lines) + "\n")
+    assert r.exit_code == 2, r.output
+    assert message in r.stderr and "Traceback" not in r.output
+    assert r.stdout == ""
+    assert run("read").stdout == ""
+
+
+def test_jsonl_that_is_not_utf8_names_the_line(run, tmp_path: Path) -> None:
+    f = tmp_path / "bad.jsonl"
+    f.write_bytes(_line("a").encode() + b"\n" + b'{"stream": "\xff"}\n')
+    r = run("append", "--jsonl", str(f))
+    assert r.exit_code == 2 and "not UTF-8" in r.stderr and run("read").stdout == ""
+
+
+def test_jsonl_conflict_in_a_later_batch_says_exactly_which_lines_were_written(run) -> None:
+    lines = [_line("a") for _ in range(1200)] + [_line("b", expected_version=0), _line("b", expected_version=0)]
+    r = run("append", "--jsonl", "-", input="\n".join(lines))
+    assert r.exit_code == 2
+    assert "line 1202: wrong expected version for stream 'b': expected 0, actual 1" in r.stderr
+    assert "lines 1-1000 were appended" in r.stderr and "lines 1001-1202 were not" in r.stderr
+    assert len(r.stdout.splitlines()) == 1000  # exactly the receipts of what was written
+    assert len(run("read").stdout.splitlines()) == 1000
