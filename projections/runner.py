@@ -387,18 +387,34 @@ class Runner:
         return None, None  # pragma: no cover - the batch failed but no single event did
 
     def follow(self, stop: threading.Event | None = None, *, poll: float = 1.0,
-               on_batch: Callable[[dict[str, int]], None] | None = None) -> None:
-        """Catch up, then keep following the live tail until ``stop`` is set."""
+               on_batch: Callable[[dict[str, int]], None] | None = None, max_backoff: float = 5.0) -> None:
+        """Catch up, then keep following the live tail until ``stop`` is set.
+
+        A database outage (``BackendError``: PostgreSQL restarting, a connection lost
+        mid-batch) is logged and retried with backoff up to ``max_backoff`` seconds; the
+        batch in flight rolled back, so nothing is skipped or applied twice.
+        """
         stop = stop or threading.Event()
+        backoff = 0.0
         while not stop.is_set():
             try:
-                applied = self.run_once()
-            except LeaseLost:
-                applied = {}
-            if on_batch and any(applied.values()):
-                on_batch(applied)
-            head = self.backend.head()[0]
-            self.backend.wait_for_append(head, poll)
+                try:
+                    applied = self.run_once()
+                except LeaseLost:
+                    applied = {}
+                if on_batch and any(applied.values()):
+                    on_batch(applied)
+                head = self.backend.head()[0]
+                backoff = 0.0
+            except BackendError as e:
+                backoff = min(max_backoff, backoff * 2 or 0.1)
+                log.warning("projector %s: database unavailable (%s); retrying in %.1f s", self.worker_id, e, backoff)
+                stop.wait(backoff)
+                continue
+            try:
+                self.backend.wait_for_append(head, poll)
+            except BackendError:
+                stop.wait(min(poll, max_backoff))
 
     # -- rebuild -------------------------------------------------------------------
     def rebuild(self, name: str, progress: Progress | None = None) -> int:

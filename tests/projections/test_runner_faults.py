@@ -287,3 +287,31 @@ def test_leases_and_pickling_of_lease_lost() -> None:
     import pickle
 
     assert str(pickle.loads(pickle.dumps(LeaseLost("x")))) == "x"
+
+
+def test_follow_outlives_a_database_outage_mid_batch(sqlite_store: EventStore) -> None:
+    """A BackendError in a batch (PostgreSQL restarting) is retried with backoff, not fatal."""
+    import threading
+
+    from eventstore.errors import BackendError
+    from projections import Runner
+
+    sqlite_store.append("s", [NewEvent(type="session.started", data={"session_id": "1"})])
+    runner = Runner(sqlite_store)
+    real = runner.run_once
+    failures = [BackendError("cannot reach PostgreSQL at db:5432/audit (tried for 5 s)")] * 2
+    stop = threading.Event()
+
+    def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if failures:
+            raise failures.pop()
+        applied = real(*args, **kwargs)
+        stop.set()
+        return applied
+
+    runner.run_once = flaky  # type: ignore[method-assign]
+    thread = threading.Thread(target=runner.follow, args=(stop,), kwargs={"poll": 0.05, "max_backoff": 0.1})
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive() and not failures
+    assert sqlite_store.backend.query("SELECT count(*) FROM sessions")[0][0] == 1
