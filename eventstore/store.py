@@ -554,6 +554,8 @@ class EventStore:
             return fail("hash", "the stored hash does not match the entry's columns")
         if row.prev_hash.hex() != receipt.prev_hash:
             return fail("link", "prev_hash differs from the receipt's")
+        if (row.stream_id, row.version, row.recorded_at) != (receipt.stream_id, receipt.version, receipt.recorded_at):
+            return fail("receipt", "the receipt's stream, version or time differs from the entry's: the receipt was altered")
         if pos > 1:
             before = self.backend.row_at(pos - 1)
             if before is None or before.hash != row.prev_hash:
