@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench mutate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,16 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q
 
+# Mutation testing of the audit-critical modules ([tool.mutmut] in pyproject.toml, docs/testing.md).
+# Results stay in mutants/ (`$(BIN)/mutmut results`, `$(BIN)/mutmut show NAME`).
+mutate: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test,bench,mutate]'
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut results --all true > mutants/results.txt || true
+	$(BIN)/python -m tests.mutation_report mutants/results.txt
+
 bench: $(VENV)/.installed
 	$(BIN)/eventstore bench
 
 clean:
-	rm -rf $(VENV) demo.db demo.db-wal demo.db-shm .pytest_cache .hypothesis
+	rm -rf $(VENV) mutants demo.db demo.db-wal demo.db-shm .pytest_cache .hypothesis
