@@ -64,7 +64,7 @@ class ChainVerifier:
         # lp() of stream ids, types and timestamps, which repeat from row to row (a commit's rows
         # share one recorded_at): encode each once per call instead of once per row.
         lps: dict[str, bytes] = {}
-        last_recorded_at, recorded_at_lp = "", b""
+        last_recorded_at, recorded_at_lp = "", _lp("")  # lp(""), not b"": an empty time is hashed too
         for row in rows:
             (position, stream_id, version, type_, data, metadata,
              data_digest, metadata_digest, recorded_at, prev_hash, stored_hash) = row

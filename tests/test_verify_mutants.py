@@ -12,6 +12,9 @@ import msgspec
 import pytest
 
 from eventstore import EventStore, NewEvent, UserError, VerificationError, merkle, notes, proofs
+from eventstore.hashing import entry_hash
+from eventstore.records import Problem, Row
+from eventstore.verify import ChainVerifier
 from eventstore.notes import Checkpoint, Note, NoteFormatError, Signer, cosign, open_checkpoint, sign_note
 
 LEAVES = [merkle.leaf_hash(hashlib.sha256(bytes([i])).digest()) for i in range(40)]
@@ -304,3 +307,61 @@ def test_every_problem_carries_its_message(sqlite_store: EventStore) -> None:
     report = sqlite_store.verify()
     assert report.problem is not None and report.problem.message == \
         "data does not hash to data_digest: the payload was changed"
+
+
+# -- the chain verifier, fed rows directly ----------------------------------------------
+
+def _rows(specs: list[tuple[str, int, str, str]], first: int = 1, prev: bytes = bytes(32)) -> list[Row]:
+    """Rows for (stream_id, version, type, recorded_at), correctly chained from ``prev``."""
+    out = []
+    for k, (stream, version, type_, at) in enumerate(specs):
+        data, meta = b'{"k":%d}' % k, b"{}"
+        dd, md = hashlib.sha256(data).digest(), hashlib.sha256(meta).digest()
+        h = entry_hash(first + k, stream, version, type_, at, dd, md, prev)
+        out.append(Row(first + k, stream, version, type_, data, meta, dd, md, at, prev, h))
+        prev = h
+    return out
+
+
+SPECS = [("", 1, "", ""), ("a", 1, "t", ""), ("a", 2, "t", "2026"), ("", 2, "t", "2026"), ("b", 1, "", "")]
+
+
+def test_verifier_defaults_and_empty_strings() -> None:
+    rows = _rows(SPECS)
+    v = ChainVerifier()
+    assert v.feed(rows[:2]) and v.feed(rows[2:]) and v.problem is None
+    assert (v.checked, v.next_position, v.prev_hash) == (5, 6, rows[-1].hash)
+    assert not ChainVerifier(first_position=2).feed(rows)
+    v = ChainVerifier(4, rows[2].hash, lambda s, ver, pos: {"": 1}[s])
+    assert v.feed(rows[3:]) and v.checked == 2
+
+
+def _fails(rows: list[Row], position: int, kind: str, message: str, checked: int) -> None:
+    v = ChainVerifier()
+    assert not v.feed(rows)
+    assert v.problem == Problem(position=position, kind=kind, message=message)
+    assert v.checked == checked and v.next_position == checked + 1
+    assert v.prev_hash == (rows[checked - 1].hash if checked else bytes(32))
+    assert not v.feed(_rows(SPECS)) and v.checked == checked  # stays failed
+
+
+def test_each_problem_names_its_position_kind_and_reason_and_counts_the_rows_before() -> None:
+    rows = _rows(SPECS)
+    _fails(rows[:2] + rows[4:], 3, "gap", "positions 3..4 are missing (next entry found is 5)", 2)
+    _fails(rows[:3] + rows[1:], 4, "gap", "expected position 4, found 2 again or out of order", 3)
+    _fails(rows[:2] + [rows[2]._replace(data=b"{}")] + rows[3:], 3, "data_digest",
+           "data does not hash to data_digest: the payload was changed", 2)
+    _fails(rows[:3] + [rows[3]._replace(metadata=b"[]")] + rows[4:], 4, "metadata_digest",
+           "metadata does not hash to metadata_digest: the metadata was changed", 3)
+    _fails(rows[:1] + [rows[1]._replace(prev_hash=bytes(32))] + rows[2:], 2, "link",
+           "prev_hash does not equal the previous entry's hash: an entry was removed, inserted or reordered", 1)
+    _fails(rows[:4] + [rows[4]._replace(type="u")], 5, "hash",
+           "entry hash does not match the entry's columns: the entry was changed", 4)
+    bad_version = _rows(SPECS[:2] + [("a", 3, "t", "2026")])
+    _fails(bad_version, 3, "version", "stream 'a' goes from version 1 to 3", 2)
+    # metadata equal to the previous row's, under a digest that is not its hash
+    same = _rows([("a", 1, "t", "x"), ("a", 2, "t", "x")])
+    bad = same[1]._replace(metadata_digest=bytes(32))
+    bad = bad._replace(hash=entry_hash(2, "a", 2, "t", "x", bad.data_digest, bytes(32), bad.prev_hash))
+    _fails([same[0], bad], 2, "metadata_digest",
+           "metadata does not hash to metadata_digest: the metadata was changed", 1)
