@@ -797,6 +797,8 @@ class EventStore:
             return fail("hash", "the stored hash does not match the entry's columns")
         if row.prev_hash.hex() != receipt.prev_hash:
             return fail("link", "prev_hash differs from the receipt's")
+        if (row.stream_id, row.version, row.recorded_at) != (receipt.stream_id, receipt.version, receipt.recorded_at):
+            return fail("receipt", "the receipt's stream, version or time differs from the entry's: the receipt was altered")
         if pos > 1:
             if before is None or before.hash != row.prev_hash:
                 return fail("link", f"the entry at position {pos - 1} does not link to this one")

@@ -99,7 +99,7 @@ class ChainVerifier:
         # lp() of stream ids, types and timestamps, which repeat from row to row (a commit's rows
         # share one recorded_at): encode each once per call instead of once per row.
         lps: dict[str, bytes] = {}
-        last_recorded_at, recorded_at_lp = "", b""
+        last_recorded_at, recorded_at_lp = "", _lp("")  # lp(""), not b"": an empty time is hashed too
         row: Row | None = None
         # A value of the wrong type (e.g. a payload edited to TEXT) raises in here: the handler
         # turns it into a problem at that position. A try block costs nothing until it raises.

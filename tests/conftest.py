@@ -2,11 +2,13 @@
 
 PostgreSQL: ``EVENTSTORE_TEST_PG`` names a server; otherwise tests/pg_cluster.py
 starts a throwaway cluster when the server binaries exist; otherwise the
-PostgreSQL variants skip with a reason.
+PostgreSQL variants skip with a reason, or fail with ``EVENTSTORE_REQUIRE_PG=1`` (CI sets it,
+so a CI machine without PostgreSQL cannot pass by skipping half the suite).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,8 +26,11 @@ def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return str(tmp_path / "events.db")
     try:
         from tests import pg_cluster
-    except ImportError:
-        pytest.skip("PostgreSQL test support (tests/pg_cluster.py) is not available")
+    except ImportError as e:
+        reason = f"PostgreSQL test support (tests/pg_cluster.py) is not available: {e}"
+        if os.environ.get("EVENTSTORE_REQUIRE_PG", "") not in ("", "0"):
+            pytest.fail(f"EVENTSTORE_REQUIRE_PG is set and {reason}", pytrace=False)
+        pytest.skip(reason)
     return pg_cluster.fresh_database_url(request)
 
 

@@ -4,7 +4,8 @@ With server binaries installed (initdb/pg_ctl on PATH or under /usr/lib/postgres
 one cluster is started per test session in a temporary directory on a free
 loopback port (as the ``postgres`` user when running as root), with fsync on for
 honest durability, and deleted at the end. Each test gets a fresh database,
-cloned from a migrated template so that creating it is cheap.
+cloned from a migrated template so that creating it is cheap. Without a server, the
+PostgreSQL variants skip; with ``EVENTSTORE_REQUIRE_PG=1`` (CI) they fail instead.
 """
 
 from __future__ import annotations
@@ -93,8 +94,20 @@ def server_url() -> str:
                 and e.stderr else str(e)
             _reason = f"no PostgreSQL for the tests: {detail}"
     if _server is None:
-        pytest.skip(_reason or "no PostgreSQL")
+        missing(_reason or "no PostgreSQL")
     return _server
+
+
+def require_pg() -> bool:
+    """True when EVENTSTORE_REQUIRE_PG is set (CI): a missing PostgreSQL fails the tests."""
+    return os.environ.get("EVENTSTORE_REQUIRE_PG", "") not in ("", "0")
+
+
+def missing(reason: str) -> None:
+    """Skip a PostgreSQL test for ``reason``, or fail it under EVENTSTORE_REQUIRE_PG=1."""
+    if require_pg():
+        pytest.fail(f"EVENTSTORE_REQUIRE_PG is set and {reason}", pytrace=False)
+    pytest.skip(reason)
 
 
 def _url_for(server: str, dbname: str) -> str:
@@ -132,4 +145,4 @@ def fresh_database_url(request: pytest.FixtureRequest | None = None) -> str:
     return url
 
 
-__all__ = ["fresh_database_url", "server_url", "Path"]
+__all__ = ["fresh_database_url", "server_url", "require_pg", "missing", "Path"]

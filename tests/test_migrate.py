@@ -1,11 +1,8 @@
-"""Versioned migrations: ordering, checksums, destructive guard, rollback, packaging."""
+"""Versioned migrations: ordering, checksums, destructive guard, rollback (packaging: test_packaging.py)."""
 
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -112,26 +109,3 @@ def test_migrate_cli_up_and_down(tmp_path: Path) -> None:
         r = CliRunner().invoke(main, ["--db", db, "migrate", "down", "--allow-destructive"])
     assert r.exit_code == 0 and "rolled back" in r.stdout
     assert "pending" in CliRunner().invoke(main, ["--db", db, "migrate", "status"]).stdout
-
-
-@pytest.mark.slow
-def test_migrations_ship_inside_the_wheel(tmp_path: Path) -> None:
-    """Built as a wheel and imported from outside the checkout, the store still finds its migrations."""
-    root = Path(__file__).resolve().parent.parent
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(root)],
-                           capture_output=True, text=True)
-    if build.returncode != 0:
-        pytest.skip(f"cannot build a wheel here: {build.stderr.strip().splitlines()[-1:]}")
-    wheel = next(tmp_path.glob("eventstore_audit-*.whl"))
-    names = zipfile.ZipFile(wheel).namelist()
-    assert "eventstore/_migrations/sqlite/0001_events.sql" in names
-    assert "eventstore/_migrations/postgres/0001_events.sql" in names or not (root / "migrations/postgres/0001_events.sql").exists()
-    site = tmp_path / "site"
-    zipfile.ZipFile(wheel).extractall(site)
-    code = ("import eventstore, sys; from eventstore import EventStore; "
-            "assert eventstore.__file__.startswith(sys.argv[1]), eventstore.__file__; "
-            "s = EventStore.open('w.db'); print(s.stats().schema_version)")
-    out = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(site)!r}); " + code, str(site)],
-                         cwd=tmp_path, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert int(out.stdout.strip()) >= 1
