@@ -573,9 +573,9 @@ def run_checkpoint(n: int = 1_000_000, *, directory: str | None = None,
                    progress: Callable[[str], None] | None = None) -> list[Figure]:
     """Checkpoint and proof times over ``n`` events once the tree is maintained, and the
     time an auditor takes to check each proof offline."""
-    from eventstore import merkle
-    from eventstore.notes import Signer, open_checkpoint
-    from eventstore.proofs import check_inclusion
+    from eventstore.audit import merkle
+    from eventstore.audit.notes import Signer, open_checkpoint
+    from eventstore.audit.proofs import check_inclusion
 
     say = progress or (lambda _msg: None)
     with tempfile.TemporaryDirectory(dir=directory) as d:

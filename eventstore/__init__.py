@@ -16,9 +16,9 @@ from .errors import (
     WrongExpectedVersion,
 )
 from .hashing import GENESIS_HASH, HASH_SCHEME, entry_hash
-from .merkle import verify_consistency, verify_inclusion
-from .notes import Checkpoint, SignedCheckpoint, Signer, Verifier, cosign, open_checkpoint
-from .proofs import (
+from .audit.merkle import verify_consistency, verify_inclusion
+from .audit.notes import Checkpoint, SignedCheckpoint, Signer, Verifier, cosign, open_checkpoint
+from .audit.proofs import (
     ConsistencyProof,
     EntryHeader,
     InclusionProof,

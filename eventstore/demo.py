@@ -124,7 +124,7 @@ def audit(store: EventStore, key_dir: str) -> dict[str, Any]:
     """Sign a checkpoint (making a demo key on first use), then check an offline receipt."""
     from pathlib import Path
 
-    from . import notes, proofs
+    from .audit import notes, proofs
 
     key_file = Path(key_dir) / "signing.key"
     if key_file.exists():

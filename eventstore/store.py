@@ -16,12 +16,19 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from . import auditor, catalogue, codec, merkle, notes, proofs, shredding, transparency, upcasting
+from . import catalogue, codec, shredding, upcasting
 from .backends.base import Backend
+
+if TYPE_CHECKING:
+    from .audit.log import TransparencyLog
+    from .audit.merkle import StoredTree
+    from .audit.notes import SignedCheckpoint, Signer
+    from .audit.proofs import ConsistencyProof, InclusionProof
+    from .audit.state import AuditorState
 from .errors import (
     AppendOutcomeUnknown,
     BackendError,
@@ -863,16 +870,22 @@ class EventStore:
                      head_hash=head_hash.hex() if head_hash else None, size_bytes=self.backend.size_bytes(),
                      schema_version=max((a.version for a in applied), default=0))
 
-    # -- checkpoints and proofs (eventstore/transparency.py) ------------------------
+    # -- checkpoints and proofs: delegators to eventstore.audit ---------------------
+    # The transparency log sits above the log (eventstore.audit imports this module, never the
+    # reverse at import time); these documented methods import it when called.
     @property
-    def transparency(self) -> transparency.TransparencyLog:
-        """Checkpoints and proofs over this log, derived from its entries."""
-        return transparency.TransparencyLog(self)
+    def transparency(self) -> TransparencyLog:
+        """Checkpoints and proofs over this log, derived from its entries (eventstore.audit.log)."""
+        from .audit.log import TransparencyLog
+
+        return TransparencyLog(self)
 
     @property
-    def tree(self) -> merkle.StoredTree:
+    def tree(self) -> StoredTree:
         """The stored Merkle tree: a cache for O(log n) proofs, never trusted unchecked."""
-        return merkle.StoredTree(self.backend)
+        from .audit.merkle import StoredTree
+
+        return StoredTree(self.backend)
 
     def tree_root(self, size: int | None = None) -> bytes:
         """RFC 9162 root of the first ``size`` entries (default: all), derived from the entries."""
@@ -882,7 +895,7 @@ class EventStore:
         """Stored checkpoints as (origin, tree_size, root, note), oldest first."""
         return self.transparency.checkpoints(origin)
 
-    def checkpoint(self, signer: notes.Signer) -> notes.SignedCheckpoint:
+    def checkpoint(self, signer: Signer) -> SignedCheckpoint:
         """Sign a C2SP checkpoint of the whole log (root derived from the entries) and store it.
 
         Refuses when the log no longer matches a checkpoint signed earlier under the
@@ -891,27 +904,27 @@ class EventStore:
         return self.transparency.checkpoint(signer)
 
     def prove_inclusion(self, position: int, tree_size: int | None = None, *, origin: str = "",
-                        root: bytes | None = None) -> proofs.InclusionProof:
+                        root: bytes | None = None) -> InclusionProof:
         """An inclusion proof of the entry at ``position`` in the tree of ``tree_size`` entries,
         verified before it is returned (against ``root`` if given)."""
         return self.transparency.prove_inclusion(position, tree_size, origin=origin, root=root)
 
     def prove_consistency(self, old_size: int, new_size: int | None = None, *, origin: str = "",
-                          old_root: bytes | None = None, new_root: bytes | None = None) -> proofs.ConsistencyProof:
+                          old_root: bytes | None = None, new_root: bytes | None = None) -> ConsistencyProof:
         """A proof that the tree of ``old_size`` entries is a prefix of the one of ``new_size``,
         verified before it is returned."""
         return self.transparency.prove_consistency(old_size, new_size, origin=origin, old_root=old_root,
                                                    new_root=new_root)
 
-    def tlog_proof(self, position: int, checkpoint: notes.SignedCheckpoint) -> str:
+    def tlog_proof(self, position: int, checkpoint: SignedCheckpoint) -> str:
         """An offline receipt (c2sp.org/tlog-proof@v1) for one entry under a signed checkpoint."""
         return self.transparency.tlog_proof(position, checkpoint)
 
     def verify_checkpoint(
         self,
-        checkpoint: notes.SignedCheckpoint,
+        checkpoint: SignedCheckpoint,
         *,
-        state: auditor.AuditorState | None = None,
+        state: AuditorState | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> VerifyReport:
         """Everything ``verify`` checks, plus the checkpoint's root recomputed from the entries

@@ -16,7 +16,8 @@ import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from .. import auditor, notes, proofs
+from . import notes, proofs
+from . import state as auditor
 from ..errors import UserError, VerificationError
 from ..records import Problem, VerifyReport
 

@@ -12,7 +12,7 @@ from typing import Any
 import click
 import msgspec
 
-from .. import notes, proofs
+from ..audit import notes, proofs
 from ..errors import UserError
 from ..records import Receipt, VerifyReport
 from . import Context, echo_json, main, pass_ctx, progress
