@@ -25,30 +25,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from .errors import MigrationError
+from .records import AppliedMigration, Migration
 
 if TYPE_CHECKING:
     from .backends.base import Backend
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    checksum: str
-    up: str
-    down: str
-    destructive: bool
-    down_destructive: bool
-
-
-@dataclass(frozen=True)
-class AppliedMigration:
-    version: int
-    name: str
-    checksum: str
-    applied_at: str
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import msgspec
@@ -116,3 +117,26 @@ class Row(NamedTuple):
 
 
 COLUMNS = Row._fields
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One versioned SQL file of migrations/<dialect>/ (eventstore.migrate parses them)."""
+
+    version: int
+    name: str
+    checksum: str
+    up: str
+    down: str
+    destructive: bool
+    down_destructive: bool
+
+
+@dataclass(frozen=True)
+class AppliedMigration:
+    """A row of ``schema_migrations``: what a backend says it applied."""
+
+    version: int
+    name: str
+    checksum: str
+    applied_at: str

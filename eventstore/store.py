@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from . import catalogue, codec, shredding, upcasting
+from .backends import open_backend
 from .backends.base import Backend
 
 if TYPE_CHECKING:
@@ -237,28 +238,6 @@ def _tampered(rows: Sequence[Row], error: Exception) -> Exception:
         if wrong is not None:
             return DatabaseDamaged(f"position {row.position}: {wrong}")
     return error
-
-
-def open_backend(url: str, *, durability: Durability = "full", create: bool = True, readonly: bool = False,
-                 **options: Any) -> Backend:
-    """Pick the backend from the URL scheme (``postgresql://`` or a SQLite path/URL).
-
-    ``readonly=True``: never create, change or migrate the database (SQLite opens it with
-    ``mode=ro``); an unknown path is a ConfigurationError.
-    """
-    if url.startswith(("postgresql://", "postgres://")):
-        try:
-            from .backends.postgres import PostgresBackend
-        except ImportError as e:  # psycopg not installed
-            raise ConfigurationError(
-                f"PostgreSQL support needs psycopg: pip install 'eventstore-audit[postgres]' ({e})"
-            ) from None
-        return PostgresBackend(url, durability=durability, readonly=readonly, **options)
-    if "://" in url and not url.startswith("sqlite://"):
-        raise ConfigurationError(f"unsupported database URL {url!r}: use a path, sqlite:///path or postgresql://...")
-    from .backends.sqlite import SQLiteBackend
-
-    return SQLiteBackend(url, durability=durability, create=create, readonly=readonly, **options)
 
 
 def _check_readable(backend: Backend, migrator: Migrator) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Literal
 
-from ..migrate import AppliedMigration, Migration
+from ..records import AppliedMigration, Migration
 from ..records import Row
 
 

@@ -38,7 +38,7 @@ from psycopg import conninfo as pg_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import AppendOutcomeUnknown, BackendError, ConfigurationError, MigrationError, StoreClosed
-from ..migrate import AppliedMigration, Migration
+from ..records import AppliedMigration, Migration
 from ..records import Row
 from .base import Backend, Tx, Writer
 

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal, TypeVar
 
 from ..errors import BackendError, ConfigurationError, DatabaseDamaged, EventStoreError, StoreClosed
-from ..migrate import AppliedMigration, Migration
+from ..records import AppliedMigration, Migration
 from ..records import Row
 from .base import Backend, Tx, Writer
 

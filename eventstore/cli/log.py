@@ -200,7 +200,7 @@ def migrate() -> None:
 def migrate_status(ctx: Context, as_json: bool) -> None:
     """List migrations and whether each is applied."""
     from ..migrate import Migrator
-    from ..store import open_backend
+    from ..backends import open_backend
 
     backend = open_backend(ctx.db, readonly=True)
     try:
@@ -220,7 +220,7 @@ def migrate_status(ctx: Context, as_json: bool) -> None:
 def migrate_plan(ctx: Context) -> None:
     """Show what 'migrate up' would apply."""
     from ..migrate import Migrator
-    from ..store import open_backend
+    from ..backends import open_backend
 
     backend = open_backend(ctx.db, readonly=True)
     try:
@@ -239,7 +239,7 @@ def migrate_plan(ctx: Context) -> None:
 def migrate_up(ctx: Context, allow_destructive: bool) -> None:
     """Apply every pending migration."""
     from ..migrate import Migrator
-    from ..store import open_backend
+    from ..backends import open_backend
 
     backend = open_backend(ctx.db)
     try:
@@ -258,7 +258,7 @@ def migrate_up(ctx: Context, allow_destructive: bool) -> None:
 def migrate_down(ctx: Context, allow_destructive: bool) -> None:
     """Roll back the last applied migration."""
     from ..migrate import Migrator
-    from ..store import open_backend
+    from ..backends import open_backend
 
     backend = open_backend(ctx.db, create=False)
     try:

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ..store import open_backend
+from ..backends import open_backend
 from ..backends.base import Backend
 from ..errors import EventStoreError, StoreClosed
 from ..hashing import GENESIS_HASH, digest, entry_hash
