@@ -15,7 +15,7 @@ import msgspec
 from ..audit import notes, proofs
 from ..errors import UserError
 from ..records import Receipt, VerifyReport
-from . import Context, echo_json, main, pass_ctx, progress
+from .base import Context, echo_json, main, pass_ctx, progress
 
 
 def _read(path: str, what: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 from ..errors import UserError
-from . import main
+from .base import main
 
 try:
     from benchmarks.__main__ import bench as _bench

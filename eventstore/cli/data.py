@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import Context, echo_json, main, pass_ctx, progress
+from .base import Context, echo_json, main, pass_ctx, progress
 
 
 @main.group()

@@ -17,7 +17,7 @@ from ..errors import (
 )
 from ..records import NewEvent
 from ..store import EventStore, _check_name
-from . import Context, echo_json, main, pass_ctx
+from .base import Context, echo_json, main, pass_ctx, console
 
 JSONL_BATCH = 1000
 
@@ -176,7 +176,6 @@ def stats(ctx: Context, as_json: bool) -> None:
     if as_json:
         echo_json(s)
         return
-    from rich.console import Console
     from rich.table import Table
 
     t = Table(show_header=False, box=None)
@@ -186,7 +185,7 @@ def stats(ctx: Context, as_json: bool) -> None:
         t.add_row(k, str(v))
     for typ, n in s.types.items():
         t.add_row(f"  {typ}", str(n))
-    Console().print(t)
+    console().print(t)
 
 
 @main.group()

@@ -8,7 +8,7 @@ import threading
 import click
 
 from ..errors import UserError
-from . import Context, echo_json, main, pass_ctx, progress
+from .base import Context, echo_json, main, pass_ctx, progress, console
 
 
 @main.group()
@@ -86,7 +86,6 @@ def project_status(ctx: Context, as_json: bool) -> None:
     if as_json:
         echo_json(rows)
         raise SystemExit(code)
-    from rich.console import Console
     from rich.table import Table
 
     t = Table()
@@ -95,5 +94,5 @@ def project_status(ctx: Context, as_json: bool) -> None:
     for s in rows:
         err = f"at {s.error_position}: {s.error}" if s.error else ""
         t.add_row(s.name, str(s.version), str(s.checkpoint), str(s.head), str(s.lag), s.state, err)
-    Console().print(t)
+    console().print(t)
     raise SystemExit(code)

@@ -8,7 +8,7 @@ import click
 from click.core import ParameterSource
 
 from ..store import EventStore
-from . import Context, echo_json, main, pass_ctx
+from .base import Context, echo_json, main, pass_ctx, console
 
 DEMO_DB = "demo.db"
 DEMO_KEYS = "demo-keys"
@@ -46,10 +46,9 @@ def demo(ctx: Context, agents: int, sessions: int, seed: int, as_json: bool) -> 
     if as_json:
         echo_json(summary)
     else:
-        from rich.console import Console
         from rich.table import Table
 
-        con = Console()
+        con = console()
         con.print(f"[bold]eventstore demo[/] on {url}: {result.agents} agent processes, {result.sessions} sessions, "
                   f"{result.events} events in {result.seconds:.2f}s ({result.events_per_second:.0f} events/s, "
                   "each acknowledged only once durable)")
