@@ -93,6 +93,23 @@ class SubjectErased(_Event):
     reason: str | None = None
 
 
+class CredentialCreated(_Event):
+    """Appended by ``eventstore token create``: who may write what from now on (no secret)."""
+
+    name: str
+    role: Literal["appender", "reader", "auditor", "admin"]
+    patterns: list[str]
+    created_by: str
+    expires_at: str | None = None
+
+
+class CredentialRevoked(_Event):
+    """Appended by ``eventstore token revoke``: the credential is refused from now on."""
+
+    name: str
+    revoked_by: str
+
+
 CATALOGUE: dict[str, type[_Event]] = {
     "session.started": SessionStarted,
     "session.status_changed": SessionStatusChanged,
@@ -102,6 +119,8 @@ CATALOGUE: dict[str, type[_Event]] = {
     "metric.recorded": MetricRecorded,
     "slo.defined": SloDefined,
     "subject.erased": SubjectErased,
+    "credential.created": CredentialCreated,
+    "credential.revoked": CredentialRevoked,
 }
 
 for _type, _schema in CATALOGUE.items():

@@ -89,4 +89,4 @@ def progress(description: str, total: int | None) -> Iterator[Any]:
         yield update
 
 
-from . import audit, bench, data, log, project, tools  # noqa: E402,F401  (registers commands)
+from . import audit, bench, data, log, project, serve, token, tools  # noqa: E402,F401  (registers commands)

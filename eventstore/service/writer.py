@@ -1,0 +1,219 @@
+"""The one writer: every connection's appends feed one queue and share commits.
+
+Two strategies, chosen by ``ServiceConfig.writer`` (docs/performance.md has the figures):
+
+- ``"queue"`` (default): one dedicated thread drains the queue and commits everything
+  waiting in one ``append_many`` (one transaction, one disk sync), then resolves all
+  the requests' futures with one call into the event loop. No thread hop per request.
+- ``"threads"``: each request hops into a thread pool whose threads call
+  ``EventStore.append``; the store's group commit coalesces them.
+
+``append_many`` is all or none, so when a batch fails on a wrong expected version the
+writer commits again without the requests that carry an expected version, then tries
+each of those alone: a request's outcome never depends on another request.
+Events are validated (``EventStore.prepare``) before they are queued, so an invalid
+request is answered 400 at once and cannot push a batch into that slow path.
+
+The queue is bounded (``max_pending`` requests): beyond it ``Overloaded`` is raised
+(503 with Retry-After), never an unbounded heap. A request is answered only after its
+commit returned, i.e. once durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ..errors import EventStoreError, UserError, WrongExpectedVersion
+from ..records import NewEvent, Receipt
+from ..store import EventStore
+
+log = logging.getLogger("eventstore.service")
+
+Item = tuple[str, Sequence[NewEvent], "int | None"]
+
+
+class Overloaded(EventStoreError):
+    """The write queue is full: retry later (503, Retry-After)."""
+
+
+class ShuttingDown(EventStoreError):
+    """The service is stopping and accepts no more appends (503)."""
+
+
+class _Unit:
+    """One request: its items commit together or not at all."""
+
+    __slots__ = ("items", "future", "events", "result", "error")
+
+    def __init__(self, items: list[Item], future: asyncio.Future[list[list[Receipt]]]):
+        self.items = items
+        self.future = future
+        self.events = sum(len(e) for _, e, _ in items)
+        self.result: list[list[Receipt]] | None = None
+        self.error: BaseException | None = None
+
+
+class Writer:
+    def __init__(self, store: EventStore, *, mode: str = "queue", max_pending: int = 1024,
+                 max_batch_events: int = 5000, threads: int = 32,
+                 on_commit: Callable[[int, int], None] | None = None):
+        if mode not in ("queue", "threads"):
+            raise ValueError(f"writer mode must be 'queue' or 'threads', not {mode!r}")
+        self.store = store
+        self.mode = mode
+        self.max_pending = max_pending
+        self.max_batch_events = max_batch_events
+        self.on_commit = on_commit  # (events in the commit, head position), called in the writer thread
+        self.pending = 0  # requests queued or being committed (event loop's view)
+        self.last_progress = time.monotonic()  # for /readyz: a writer with work that made no progress is stuck
+        self._queue: deque[_Unit] = deque()
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._threads = threads
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        if self.mode == "queue":
+            self._thread = threading.Thread(target=self._run, name="eventstore-writer", daemon=True)
+            self._thread.start()
+        else:
+            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="eventstore-append")
+
+    def stop(self) -> None:
+        """Stop accepting; commit and answer everything already queued."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    @property
+    def stuck(self) -> bool:
+        return self.pending > 0 and time.monotonic() - self.last_progress > 30
+
+    async def submit(self, items: list[Item]) -> list[list[Receipt]]:
+        """Queue one request's appends; return its receipts once durable."""
+        if self._stopping:
+            raise ShuttingDown("the service is shutting down")
+        if self.pending >= self.max_pending:
+            raise Overloaded(f"the write queue is full ({self.max_pending} requests)")
+        loop = asyncio.get_running_loop()
+        self.pending += 1
+        try:
+            if self.mode == "threads":
+                assert self._pool is not None
+                return await loop.run_in_executor(self._pool, self._append_direct, items)
+            fut: asyncio.Future[list[list[Receipt]]] = loop.create_future()
+            unit = _Unit(items, fut)
+            with self._cond:
+                if self._stopping:
+                    raise ShuttingDown("the service is shutting down")
+                self._queue.append(unit)
+                if len(self._queue) == 1:
+                    self._cond.notify()
+            return await asyncio.shield(fut)  # a client that disconnects does not cancel a commit
+        finally:
+            self.pending -= 1
+
+    # -- threads mode ---------------------------------------------------------------
+    def _append_direct(self, items: list[Item]) -> list[list[Receipt]]:
+        if len(items) == 1:
+            stream_id, events, expected = items[0]
+            result = [self.store.append(stream_id, events, expected_version=expected)]
+        else:
+            result = self.store.append_many(items)
+        self.last_progress = time.monotonic()
+        if self.on_commit is not None:
+            self.on_commit(sum(len(r) for r in result), result[-1][-1].position)
+        return result
+
+    # -- queue mode -----------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    self._cond.wait()
+                if not self._queue:
+                    return  # stopping, nothing left
+                batch: list[_Unit] = []
+                n = 0
+                while self._queue and (not batch or n + self._queue[0].events <= self.max_batch_events):
+                    u = self._queue.popleft()
+                    batch.append(u)
+                    n += u.events
+            try:
+                self._commit(batch)
+            except BaseException as e:  # never leave a request unanswered
+                for u in batch:
+                    if u.result is None and u.error is None:
+                        u.error = e
+            self.last_progress = time.monotonic()
+            assert self._loop is not None
+            try:
+                self._loop.call_soon_threadsafe(_resolve, batch)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                return
+
+    def _commit(self, batch: list[_Unit]) -> None:
+        if len(batch) == 1:
+            try:
+                self._commit_together(batch)
+            except EventStoreError as e:
+                batch[0].error = e
+            return
+        try:
+            self._commit_together(batch)
+            return
+        except UserError as e:  # one request's fault (wrong expected version, bad event): split the batch
+            split_free = isinstance(e, WrongExpectedVersion)
+        except EventStoreError as e:  # the database failed: every request in the batch gets the error
+            for u in batch:
+                u.error = e
+            return
+        free = [u for u in batch if all(exp is None for _, _, exp in u.items)] if split_free else []
+        if len(free) > 1:
+            try:
+                self._commit_together(free)
+            except UserError:
+                pass  # an invalid event among them: each is tried alone below
+            except EventStoreError as e:
+                for u in free:
+                    u.error = e
+        for u in batch:
+            if u.result is None and u.error is None:
+                try:
+                    self._commit_together([u])
+                except EventStoreError as e:
+                    u.error = e
+
+    def _commit_together(self, units: list[_Unit]) -> None:
+        flat: list[Any] = [item for u in units for item in u.items]
+        results = self.store.append_many(flat)
+        i = 0
+        for u in units:
+            u.result = results[i:i + len(u.items)]
+            i += len(u.items)
+        if self.on_commit is not None and results:
+            self.on_commit(sum(len(r) for r in results), results[-1][-1].position)
+
+
+def _resolve(batch: list[_Unit]) -> None:
+    for u in batch:
+        if u.future.done():
+            continue
+        if u.error is not None:
+            u.future.set_exception(u.error)
+        else:
+            u.future.set_result(u.result)  # type: ignore[arg-type]
