@@ -1,0 +1,120 @@
+"""eventstore.client: the store's interface over HTTP, subscriptions, retries."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+
+import httpx
+import pytest
+
+from eventstore import EventTooLarge, InvalidEvent, NewEvent, WrongExpectedVersion
+from eventstore.client import AsyncClient, Client, Forbidden, Unauthorized
+
+from .conftest import Running
+
+
+def test_client_has_the_store_interface(running: Running) -> None:
+    with Client(running.url, running.tokens["agent7"]) as c:
+        receipts = c.append("agent-7/run 1?", [NewEvent(type="note", data={"i": 1}), NewEvent(type="note")])
+        assert [r.version for r in receipts] == [1, 2]
+        assert c.stream_version("agent-7/run 1?") == 2
+        events = list(c.read_stream("agent-7/run 1?", batch_size=1))
+        assert [e.hash for e in events] == [r.hash for r in receipts]
+        assert events == list(running.store.read_stream("agent-7/run 1?"))
+        assert c.verify_receipt(receipts[0]).ok
+        with pytest.raises(WrongExpectedVersion) as e:
+            c.append("agent-7/run 1?", [NewEvent(type="note")], expected_version=0)
+        assert (e.value.expected, e.value.actual) == (0, 2)
+        with pytest.raises(InvalidEvent, match=r"\$.events\[0\].data.value"):
+            c.append("agent-7/x", [NewEvent(type="metric.recorded", data={"metric": "m", "value": "v"})])
+        with pytest.raises(EventTooLarge):
+            c.append("agent-7/x", [NewEvent(type="note", data={"b": "x" * (2 << 20)})])
+        with pytest.raises(Forbidden):
+            c.append("elsewhere", [NewEvent(type="note")])
+        many = c.append_many([("agent-7/a", [NewEvent(type="note")], None),
+                              ("agent-7/b", [NewEvent(type="note")], 0)])
+        assert [[r.stream_id for r in rs] for rs in many] == [["agent-7/a"], ["agent-7/b"]]
+    with Client(running.url, running.tokens["reader"]) as c:
+        assert [e.position for e in c.read_all(batch_size=2)] == [e.position for e in running.store.read_all()]
+        assert [e.position for e in c.read_all(3, to_position=4)] == [3, 4]
+        assert c.head() == running.store.head()
+    with Client(running.url, "es_not-a-token") as c, pytest.raises(Unauthorized):
+        c.stream_version("x")
+    assert "es_" not in repr(Client(running.url, running.tokens["admin"]))
+
+
+def test_subscribe_catches_up_then_follows_live_and_resumes(running_sqlite: Running) -> None:
+    r = running_sqlite
+    start = r.store.head()[0] + 1
+    with Client(r.url, r.tokens["admin"]) as c:
+        c.append("s", [NewEvent(type="note", data={"i": 0})])
+        got: list[int] = []
+        done = threading.Event()
+
+        def consume() -> None:
+            with Client(r.url, r.tokens["reader"]) as sub:
+                for ev in itertools.islice(sub.subscribe(start), 3):
+                    got.append(ev.data["i"])
+            done.set()
+
+        t = threading.Thread(target=consume)
+        t.start()
+        c.append("s", [NewEvent(type="note", data={"i": 1})])
+        c.append("s", [NewEvent(type="note", data={"i": 2})])
+        assert done.wait(5), got  # woken by the appends, well within the 1 s poll
+        t.join()
+        assert got == [0, 1, 2]
+    # Last-Event-ID resumes after the given position
+    with httpx.stream("GET", f"{r.url}/v1/events/subscribe",
+                      headers={**r.headers("reader"), "Last-Event-ID": str(start)}) as resp:
+        ids = []
+        for line in resp.iter_lines():
+            if line.startswith("id: "):
+                ids.append(int(line[4:]))
+                if len(ids) == 2:
+                    break
+    assert ids == [start + 1, start + 2]
+
+
+def test_appender_cannot_subscribe(running_sqlite: Running) -> None:
+    resp = httpx.get(f"{running_sqlite.url}/v1/events/subscribe", headers=running_sqlite.headers("agent7"))
+    assert resp.status_code == 403
+
+
+def test_client_retries_with_the_same_idempotency_key(running_sqlite: Running) -> None:
+    """The first answer is lost on the way back; the retry gets it again and nothing is written twice."""
+    r = running_sqlite
+    keys: list[str] = []
+    real = httpx.HTTPTransport()
+
+    class DropFirstAnswer(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            keys.append(request.headers.get("idempotency-key", ""))
+            response = real.handle_request(request)
+            if len(keys) == 1:
+                response.read()
+                raise httpx.ReadError("connection dropped", request=request)
+            return response
+
+    before = r.store.head()[0]
+    with Client(r.url, r.tokens["agent7"], transport=DropFirstAnswer()) as c:
+        receipts = c.append("agent-7/retry", [NewEvent(type="note")])
+    assert len(keys) == 2 and keys[0] == keys[1] and keys[0]
+    assert r.store.head()[0] == before + 1
+    assert receipts[0].position == before + 1
+
+
+def test_async_client(running_sqlite: Running) -> None:
+    r = running_sqlite
+
+    async def main() -> None:
+        async with AsyncClient(r.url, r.tokens["agent7"]) as c:
+            results = await asyncio.gather(*(c.append(f"agent-7/a{i}", [NewEvent(type="note")]) for i in range(20)))
+            assert len({rs[0].position for rs in results}) == 20
+            assert await c.stream_version("agent-7/a3") == 1
+            assert [e.version async for e in c.read_stream("agent-7/a3")] == [1]
+            assert (await c.verify_receipt(results[0][0])).ok
+
+    asyncio.run(main())
