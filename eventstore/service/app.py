@@ -37,7 +37,7 @@ from .config import ServiceConfig
 from .credentials import CREDENTIALS_STREAM, Credentials, Principal
 from .idempotency import MAX_KEY_LENGTH, IdempotencyKeys, request_hash
 from .metrics import Metrics
-from .writer import Overloaded, ShuttingDown, Writer
+from .writer import CredentialRefused, Overloaded, ShuttingDown, Writer
 
 log = logging.getLogger("eventstore.service")
 JSON = "application/json"
@@ -84,7 +84,8 @@ class Service:
         self.notifier = sse.Notifier()
         self.stopping = asyncio.Event()
         self.writer = Writer(store, mode=self.config.writer, max_pending=self.config.max_pending,
-                             max_batch_events=self.config.max_batch_events, on_commit=self._committed)
+                             max_batch_events=self.config.max_batch_events, on_commit=self._committed,
+                             refused=self.credentials.refused)
         self.metrics = Metrics(lambda: float(self.writer.pending), self._projection_lags)
         self.signer: notes.Signer | None = None
         if self.config.signing_key:
@@ -168,7 +169,7 @@ class Service:
         return {name: max(0, head - int(pos)) for name, pos in rows}
 
     # -- plumbing -------------------------------------------------------------------
-    def authenticate(self, request: Request) -> Principal:
+    def authenticate(self, request: Request, *, for_append: bool = False) -> Principal:
         header = request.headers.get("authorization")
         if not header:
             self.metrics.refused.labels("missing").inc()
@@ -180,7 +181,10 @@ class Service:
             raise ApiError(401, "unauthorized", "the Authorization header must be 'Bearer <token>'",
                            headers={"WWW-Authenticate": "Bearer"})
         try:
-            principal, why = self.credentials.authenticate(secret.strip())
+            if for_append:  # cached; the writer checks the credential again at commit
+                principal, why = self.credentials.authenticate_for_append(secret.strip())
+            else:
+                principal, why = self.credentials.authenticate(secret.strip())
         except EventStoreError as e:
             raise api.store_error(e) from None
         except Exception as e:
@@ -280,10 +284,15 @@ class Service:
                 raise ApiError(400, "invalid_event", "subject must not be empty", f"{path}[{i}].subject")
         return new
 
-    async def _submit(self, items: list[tuple[str, list[NewEvent], int | None]]) -> list[list[Receipt]]:
+    async def _submit(self, items: list[tuple[str, list[NewEvent], int | None]],
+                      principal: Principal) -> list[list[Receipt]]:
         started = time.perf_counter()
         try:
-            result = await self.writer.submit(items)
+            result = await self.writer.submit(items, principal.name)
+        except CredentialRefused as e:
+            self.credentials.forget(e.name)
+            self.metrics.refused.labels(e.reason).inc()
+            raise ApiError(401, "unauthorized", str(e), headers={"WWW-Authenticate": "Bearer"}) from None
         except (Overloaded, ShuttingDown) as e:
             code = "overloaded" if isinstance(e, Overloaded) else "shutting_down"
             raise ApiError(503, code, str(e), headers={"Retry-After": str(self.config.retry_after)}) from None
@@ -301,7 +310,7 @@ class Service:
 
     # -- appends --------------------------------------------------------------------
     async def append_stream(self, request: Request) -> Response:
-        principal = self.authenticate(request)
+        principal = self.authenticate(request, for_append=True)
         stream_id = request.path_params["stream_id"]
         if not principal.may_append(stream_id):
             if stream_id == CREDENTIALS_STREAM:
@@ -320,13 +329,13 @@ class Service:
             if req.expected_version is not None and req.expected_version < 0:
                 raise ApiError(400, "invalid_request", "expected_version must be null or >= 0", "$.expected_version")
             events = self._events(principal, req.events, "$.events")
-            receipts = (await self._submit([(stream_id, events, req.expected_version)]))[0]
+            receipts = (await self._submit([(stream_id, events, req.expected_version)], principal))[0]
             return Response(_encode_receipts(receipts), media_type=JSON)
 
         return await self._idempotent(request, principal, body, handle)
 
     async def append_multi(self, request: Request) -> Response:
-        principal = self.authenticate(request)
+        principal = self.authenticate(request, for_append=True)
         body = await self._body(request)
 
         async def handle() -> Response:
@@ -351,7 +360,7 @@ class Service:
                     raise ApiError(400, "invalid_request", "stream_id must not be empty", f"$.appends[{i}].stream_id")
                 items.append((a.stream_id, self._events(principal, a.events, f"$.appends[{i}].events"),
                               a.expected_version))
-            results = await self._submit(items)
+            results = await self._submit(items, principal)
             return _json({"receipts": results})
 
         return await self._idempotent(request, principal, body, handle)

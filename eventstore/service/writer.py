@@ -47,13 +47,24 @@ class ShuttingDown(EventStoreError):
     """The service is stopping and accepts no more appends (503)."""
 
 
+class CredentialRefused(EventStoreError):
+    """The request's credential was revoked or expired before its commit (401); nothing was written."""
+
+    def __init__(self, name: str, reason: str):
+        self.name = name
+        self.reason = reason
+        super().__init__({"revoked": "the credential was revoked", "expired": "the credential has expired"}.get(
+            reason, "the credential is not valid"))
+
+
 class _Unit:
     """One request: its items commit together or not at all."""
 
-    __slots__ = ("items", "future", "events", "result", "error")
+    __slots__ = ("items", "principal", "future", "events", "result", "error")
 
-    def __init__(self, items: list[Item], future: asyncio.Future[list[list[Receipt]]]):
+    def __init__(self, items: list[Item], principal: str | None, future: asyncio.Future[list[list[Receipt]]]):
         self.items = items
+        self.principal = principal
         self.future = future
         self.events = sum(len(e) for _, e, _ in items)
         self.result: list[list[Receipt]] | None = None
@@ -63,7 +74,8 @@ class _Unit:
 class Writer:
     def __init__(self, store: EventStore, *, mode: str = "queue", max_pending: int = 1024,
                  max_batch_events: int = 5000, threads: int = 32,
-                 on_commit: Callable[[int, int], None] | None = None):
+                 on_commit: Callable[[int, int], None] | None = None,
+                 refused: Callable[[set[str]], dict[str, str]] | None = None):
         if mode not in ("queue", "threads"):
             raise ValueError(f"writer mode must be 'queue' or 'threads', not {mode!r}")
         self.store = store
@@ -71,12 +83,16 @@ class Writer:
         self.max_pending = max_pending
         self.max_batch_events = max_batch_events
         self.on_commit = on_commit  # (events in the commit, head position), called in the writer thread
+        self.refused = refused  # credential names -> why refused now (one query per batch)
         self.pending = 0  # requests queued or being committed (event loop's view)
         self.last_progress = time.monotonic()  # for /readyz: a writer with work that made no progress is stuck
         self._queue: deque[_Unit] = deque()
         self._cond = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._checker: threading.Thread | None = None
+        self._checked: deque[_Unit] = deque()  # credentials checked, waiting for the writer
+        self._checker_done = False
         self._pool: ThreadPoolExecutor | None = None
         self._threads = threads
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -86,6 +102,10 @@ class Writer:
         if self.mode == "queue":
             self._thread = threading.Thread(target=self._run, name="eventstore-writer", daemon=True)
             self._thread.start()
+            if self.refused is not None:
+                self._checker = threading.Thread(target=self._run_checker, name="eventstore-credentials",
+                                                 daemon=True)
+                self._checker.start()
         else:
             self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="eventstore-append")
 
@@ -93,7 +113,9 @@ class Writer:
         """Stop accepting; commit and answer everything already queued."""
         with self._cond:
             self._stopping = True
-            self._cond.notify()
+            self._cond.notify_all()
+        if self._checker is not None:
+            self._checker.join()
         if self._thread is not None:
             self._thread.join()
         if self._pool is not None:
@@ -103,8 +125,11 @@ class Writer:
     def stuck(self) -> bool:
         return self.pending > 0 and time.monotonic() - self.last_progress > 30
 
-    async def submit(self, items: list[Item]) -> list[list[Receipt]]:
-        """Queue one request's appends; return its receipts once durable."""
+    async def submit(self, items: list[Item], principal: str | None = None) -> list[list[Receipt]]:
+        """Queue one request's appends; return its receipts once durable.
+
+        With ``principal``, the credential is checked again right before the commit.
+        """
         if self._stopping:
             raise ShuttingDown("the service is shutting down")
         if self.pending >= self.max_pending:
@@ -114,21 +139,25 @@ class Writer:
         try:
             if self.mode == "threads":
                 assert self._pool is not None
-                return await loop.run_in_executor(self._pool, self._append_direct, items)
+                return await loop.run_in_executor(self._pool, self._append_direct, items, principal)
             fut: asyncio.Future[list[list[Receipt]]] = loop.create_future()
-            unit = _Unit(items, fut)
+            unit = _Unit(items, principal, fut)
             with self._cond:
                 if self._stopping:
                     raise ShuttingDown("the service is shutting down")
                 self._queue.append(unit)
                 if len(self._queue) == 1:
-                    self._cond.notify()
+                    self._cond.notify_all()
             return await asyncio.shield(fut)  # a client that disconnects does not cancel a commit
         finally:
             self.pending -= 1
 
     # -- threads mode ---------------------------------------------------------------
-    def _append_direct(self, items: list[Item]) -> list[list[Receipt]]:
+    def _append_direct(self, items: list[Item], principal: str | None) -> list[list[Receipt]]:
+        if principal is not None and self.refused is not None:
+            why = self.refused({principal}).get(principal)
+            if why is not None:
+                raise CredentialRefused(principal, why)
         if len(items) == 1:
             stream_id, events, expected = items[0]
             result = [self.store.append(stream_id, events, expected_version=expected)]
@@ -140,17 +169,55 @@ class Writer:
         return result
 
     # -- queue mode -----------------------------------------------------------------
-    def _run(self) -> None:
+    def _run_checker(self) -> None:
+        """First stage: check the credentials of everything queued (one query), pass the rest on.
+
+        It runs beside the writer, so the query overlaps the previous commit instead of
+        adding a round trip to each. A request is checked only after it arrived, so a
+        credential revoked before a request is refused for it.
+        """
+        assert self.refused is not None
         while True:
             with self._cond:
                 while not self._queue and not self._stopping:
                     self._cond.wait()
                 if not self._queue:
+                    self._checker_done = True
+                    self._cond.notify_all()
+                    return
+                units = list(self._queue)
+                self._queue.clear()
+            names = {u.principal for u in units if u.principal is not None}
+            try:
+                refused = self.refused(names) if names else {}
+            except Exception as e:
+                err = e if isinstance(e, EventStoreError) else EventStoreError(
+                    f"cannot check credentials: {type(e).__name__}")
+                for u in units:
+                    u.error = err
+                refused = {}
+            for u in units:
+                if u.principal in refused:
+                    u.error = CredentialRefused(u.principal, refused[u.principal])  # type: ignore[arg-type]
+            bad = [u for u in units if u.error is not None]
+            if bad:
+                self._answer(bad)
+            with self._cond:
+                self._checked.extend(u for u in units if u.error is None)
+                self._cond.notify_all()
+
+    def _run(self) -> None:
+        source = self._checked if self.refused is not None else self._queue
+        while True:
+            with self._cond:
+                while not source and not (self._stopping and (self._checker_done or self.refused is None)):
+                    self._cond.wait()
+                if not source:
                     return  # stopping, nothing left
                 batch: list[_Unit] = []
                 n = 0
-                while self._queue and (not batch or n + self._queue[0].events <= self.max_batch_events):
-                    u = self._queue.popleft()
+                while source and (not batch or n + source[0].events <= self.max_batch_events):
+                    u = source.popleft()
                     batch.append(u)
                     n += u.events
             try:
@@ -160,11 +227,16 @@ class Writer:
                     if u.result is None and u.error is None:
                         u.error = e
             self.last_progress = time.monotonic()
-            assert self._loop is not None
-            try:
-                self._loop.call_soon_threadsafe(_resolve, batch)
-            except RuntimeError:  # the loop is closed: nobody is waiting any more
+            if not self._answer(batch):
                 return
+
+    def _answer(self, units: list[_Unit]) -> bool:
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(_resolve, units)
+            return True
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            return False
 
     def _commit(self, batch: list[_Unit]) -> None:
         if len(batch) == 1:
