@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -221,6 +221,9 @@ class Service:
                     if n > limit:
                         raise ApiError(413, "payload_too_large", f"the body is over the limit of {limit} bytes")
                     chunks.append(chunk)
+        except ClientDisconnect:
+            raise ApiError(400, "client_disconnected", "the client closed the connection before sending its body") \
+                from None
         except TimeoutError:
             raise ApiError(408, "request_timeout",
                            f"the body was not received within {self.config.body_timeout:g} seconds") from None

@@ -143,3 +143,43 @@ def test_serve_with_tls_and_json_logs(tmp_path: Path) -> None:
     req = [x for x in records if x.get("request_id") == "req-42"]
     assert req and req[0]["status"] == 200 and req[0]["principal"] == "a"
     assert secret not in err and "es_guess" not in err
+
+
+@pytest.mark.slow
+def test_serve_project_runs_the_projector_and_reports_its_lag(tmp_path: Path) -> None:
+    db = str(tmp_path / "p.db")
+    exe = [sys.executable, "-c", "from eventstore.cli import main; main()", "--db", db]
+    secret = subprocess.run([*exe, "token", "create", "a", "--role", "admin"], capture_output=True, text=True,
+                            check=True).stdout.splitlines()[0]
+    port = free_port()
+    proc = subprocess.Popen([*exe, "serve", "--bind", f"127.0.0.1:{port}", "--project", "--no-access-log"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        event = {"type": "session.started", "data": {"session_id": "s1", "model": "m"}}
+        assert httpx.post(f"{base}/v1/streams/session-s1/events", json={"events": [event]},
+                          headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+        deadline = time.monotonic() + 15
+        while True:
+            lags = [line for line in httpx.get(f"{base}/metrics").text.splitlines()
+                    if line.startswith("eventstore_projection_lag_events{")]
+            if lags and all(line.endswith(" 0.0") for line in lags):
+                break
+            assert time.monotonic() < deadline, lags
+            time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+    from eventstore import EventStore
+
+    with EventStore.open(db) as store:
+        assert store.backend.query("SELECT count(*) FROM sessions")[0][0] == 1
