@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
+import time
 
 import httpx
 import pytest
@@ -118,3 +119,42 @@ def test_async_client(running_sqlite: Running) -> None:
             assert (await c.verify_receipt(results[0][0])).ok
 
     asyncio.run(main())
+
+
+def test_concurrent_retries_with_one_idempotency_key_write_once(running: Running) -> None:
+    """Requests with the same key in flight at once: one executes, the others get its answer."""
+    import concurrent.futures
+
+    h = {**running.headers("agent7"), "Idempotency-Key": "same-key"}
+    before = running.store.head()[0]
+
+    def one(_: int) -> httpx.Response:
+        return httpx.post(f"{running.url}/v1/streams/agent-7/once/events", json={"events": [{"type": "note"}]},
+                          headers=h)
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(one, range(8)))
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.text for a in answers}) == 1
+    assert running.store.head()[0] == before + 1
+
+
+@pytest.mark.slow
+def test_idle_connections_do_not_stop_appends(running_sqlite: Running) -> None:
+    import socket
+
+    r = running_sqlite
+    port = int(r.url.rsplit(":", 1)[1])
+    idle = []
+    try:
+        for _ in range(1000):
+            idle.append(socket.create_connection(("127.0.0.1", port)))
+        with Client(r.url, r.tokens["agent7"]) as c:
+            started = time.monotonic()
+            for i in range(20):
+                c.append("agent-7/busy", [NewEvent(type="note", data={"i": i})])
+            assert time.monotonic() - started < 10
+        assert r.store.stream_version("agent-7/busy") == 20
+    finally:
+        for s in idle:
+            s.close()
