@@ -273,15 +273,33 @@ class Client(_Base):
         return self._request("GET", f"/v1/tlog-proof/{position}").text
 
 
+class _SseParser:
+    """Server-Sent Events lines -> RecordedEvents; an ``event: error`` raises the store's exception."""
+
+    def __init__(self) -> None:
+        self.data: list[str] = []
+        self.kind = "event"
+
+    def feed(self, line: str) -> RecordedEvent | None:
+        if line.startswith("data:"):
+            self.data.append(line[5:].lstrip())
+        elif line.startswith("event:"):
+            self.kind = line[6:].strip()
+        elif not line and self.data:
+            text, kind = "\n".join(self.data), self.kind
+            self.data, self.kind = [], "event"
+            if kind == "error":
+                raise_for(httpx.Response(401, content=text.encode()))
+            return _event.decode(text)
+        return None
+
+
 def _sse_events(lines: Iterator[str]) -> Iterator[RecordedEvent]:
-    data: list[str] = []
+    parser = _SseParser()
     for line in lines:
-        if not line:
-            if data:
-                yield _event.decode("\n".join(data))
-                data = []
-        elif line.startswith("data:"):
-            data.append(line[5:].lstrip())
+        ev = parser.feed(line)
+        if ev is not None:
+            yield ev
 
 
 class AsyncClient(_Base):
@@ -375,16 +393,12 @@ class AsyncClient(_Base):
                         await r.aread()
                         raise_for(r)
                     attempt = 0
-                    data: list[str] = []
+                    parser = _SseParser()
                     async for line in r.aiter_lines():
-                        if not line:
-                            if data:
-                                ev = _event.decode("\n".join(data))
-                                data = []
-                                last = ev.position
-                                yield ev
-                        elif line.startswith("data:"):
-                            data.append(line[5:].lstrip())
+                        ev = parser.feed(line)
+                        if ev is not None:
+                            last = ev.position
+                            yield ev
             except httpx.TransportError:
                 if attempt >= self.retries:
                     raise ServiceError(f"the subscription to {self.url} was lost") from None

@@ -425,8 +425,12 @@ class Service:
             if not last.isdigit():
                 raise ApiError(400, "invalid_request", "Last-Event-ID must be a position (an integer)")
             start = int(last) + 1
+        def still_allowed() -> str | None:
+            why = self.credentials.refused({principal.name}).get(principal.name)
+            return None if why is None else f"the credential is {why}"
+
         gen = sse.stream(self.store, self.notifier, start, heartbeat=self.config.heartbeat, poll=self.config.poll,
-                         stopping=self.stopping)
+                         stopping=self.stopping, still_allowed=still_allowed)
         return StreamingResponse(gen, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 

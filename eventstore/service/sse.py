@@ -5,7 +5,8 @@ prints it>``; a client that reconnects with ``Last-Event-ID`` resumes after that
 so nothing is missed or repeated. An idle subscription gets a comment line every
 ``heartbeat`` seconds. Appends made through this process wake subscribers at once (the
 writer bumps a ``Notifier``); appends by other processes are found within ``poll``
-seconds.
+seconds. A subscriber whose credential is revoked or expires gets ``event: error`` and the
+stream ends (checked about once a second).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
@@ -47,12 +48,23 @@ def _page(store: EventStore, position: int) -> list[RecordedEvent]:
 
 
 async def stream(store: EventStore, notifier: Notifier, start: int, *, heartbeat: float, poll: float,
-                 stopping: asyncio.Event) -> AsyncIterator[bytes]:
+                 stopping: asyncio.Event, still_allowed: Callable[[], str | None] | None = None,
+                 recheck: float = 1.0) -> AsyncIterator[bytes]:
+    """``still_allowed()`` (run in a thread at most every ``recheck`` seconds) returns why the
+    subscriber's credential is no longer valid, or None; then the stream ends with an
+    ``event: error``, so a revoked reader stops receiving within about a second."""
     encode = msgspec.json.encode
     position = max(1, start)
     yield b": subscribed\n\n"
-    last_sent = time.monotonic()
+    last_sent = last_check = time.monotonic()
     while not stopping.is_set():
+        if still_allowed is not None and time.monotonic() - last_check >= recheck:
+            last_check = time.monotonic()
+            why = await run_in_threadpool(still_allowed)
+            if why is not None:
+                yield b"event: error\ndata: %s\n\n" % encode({"error": {"code": "unauthorized", "message": why,
+                                                                           "path": None}})
+                return
         waiter = notifier.waiter()
         events = await run_in_threadpool(_page, store, position)
         if events:

@@ -158,3 +158,30 @@ def test_idle_connections_do_not_stop_appends(running_sqlite: Running) -> None:
     finally:
         for s in idle:
             s.close()
+
+
+def test_a_revoked_subscriber_is_cut_off(running_sqlite: Running) -> None:
+    from eventstore.service.credentials import Credentials
+
+    r = running_sqlite
+    got: list[int] = []
+    failure: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            with Client(r.url, r.tokens["reader"]) as sub:
+                for ev in sub.subscribe(1):
+                    got.append(ev.position)
+        except BaseException as e:  # noqa: BLE001 - the test inspects it
+            failure.append(e)
+
+    t = threading.Thread(target=consume, daemon=True)
+    t.start()
+    deadline = time.monotonic() + 5
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert got  # the credential events are there to catch up on
+    Credentials(r.store).revoke("reader", revoked_by="test")
+    t.join(timeout=5)
+    assert not t.is_alive()
+    assert failure and isinstance(failure[0], Unauthorized) and "revoked" in str(failure[0])
