@@ -547,6 +547,8 @@ class Service:
                 return f"the database is not reachable: {type(e).__name__}"
             if self.writer.stuck:
                 return "the writer made no progress for 30 seconds"
+            if self.writer.failing:
+                return self.writer.failing
             if self.stopping.is_set():
                 return "shutting down"
             return None

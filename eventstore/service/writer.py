@@ -86,6 +86,7 @@ class Writer:
         self.refused = refused  # credential names -> why refused now (one query per batch)
         self.pending = 0  # requests queued or being committed (event loop's view)
         self.last_progress = time.monotonic()  # for /readyz: a writer with work that made no progress is stuck
+        self.failing: str | None = None  # why the last commit failed, until one succeeds (for /readyz)
         self._queue: deque[_Unit] = deque()
         self._cond = threading.Condition()
         self._stopping = False
@@ -158,11 +159,18 @@ class Writer:
             why = self.refused({principal}).get(principal)
             if why is not None:
                 raise CredentialRefused(principal, why)
-        if len(items) == 1:
-            stream_id, events, expected = items[0]
-            result = [self.store.append(stream_id, events, expected_version=expected)]
-        else:
-            result = self.store.append_many(items)
+        try:
+            if len(items) == 1:
+                stream_id, events, expected = items[0]
+                result = [self.store.append(stream_id, events, expected_version=expected)]
+            else:
+                result = self.store.append_many(items)
+        except UserError:
+            raise
+        except EventStoreError as e:
+            self.failing = f"the last append failed: {type(e).__name__}"
+            raise
+        self.failing = None
         self.last_progress = time.monotonic()
         if self.on_commit is not None:
             self.on_commit(sum(len(r) for r in result), result[-1][-1].position)
@@ -227,8 +235,18 @@ class Writer:
                     if u.result is None and u.error is None:
                         u.error = e
             self.last_progress = time.monotonic()
+            self._note_health(batch)
             if not self._answer(batch):
                 return
+
+    def _note_health(self, units: list[_Unit]) -> None:
+        """Remember whether the database took the last commit (for /readyz)."""
+        if any(u.result is not None for u in units):
+            self.failing = None
+        else:
+            for u in units:
+                if u.error is not None and not isinstance(u.error, (UserError, CredentialRefused)):
+                    self.failing = f"the last append failed: {type(u.error).__name__}"
 
     def _answer(self, units: list[_Unit]) -> bool:
         assert self._loop is not None

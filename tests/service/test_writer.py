@@ -129,3 +129,26 @@ def test_slow_sending_client_gets_408_and_writes_nothing(small_service: Running)
     # others are served meanwhile, and nothing was written
     assert httpx.get(f"{r.url}/healthz").status_code == 200
     assert r.store.head()[0] == before
+
+
+def test_database_failure_is_503_and_not_ready_until_an_append_succeeds(running_sqlite: Running) -> None:
+    from eventstore.errors import BackendError
+
+    r = running_sqlite
+    real = r.store.append_many
+    broken = {"on": True}
+
+    def flaky(batch):  # type: ignore[no-untyped-def]
+        if broken["on"]:
+            raise BackendError("append failed, nothing was written: connection lost")
+        return real(batch)
+
+    r.store.append_many = flaky  # type: ignore[method-assign]
+    h = r.headers("admin")
+    resp = httpx.post(f"{r.url}/v1/streams/s/events", json={"events": [{"type": "t"}]}, headers=h)
+    assert resp.status_code == 503 and resp.json()["error"]["code"] == "unavailable" and "retry-after" in resp.headers
+    ready = httpx.get(f"{r.url}/readyz")
+    assert ready.status_code == 503 and "BackendError" in ready.json()["error"]["message"]
+    broken["on"] = False
+    assert httpx.post(f"{r.url}/v1/streams/s/events", json={"events": [{"type": "t"}]}, headers=h).status_code == 200
+    assert httpx.get(f"{r.url}/readyz").status_code == 200
