@@ -117,10 +117,10 @@ def raise_for(response: httpx.Response) -> None:
 
 def _retry_after(response: httpx.Response | None, attempt: int) -> float:
     if response is not None:
-        ra = response.headers.get("retry-after", "")
+        ra: str = response.headers.get("retry-after", "")
         if ra.isdigit():
             return min(float(ra), 30.0)
-    return min(0.1 * 2 ** attempt, 5.0)
+    return min(0.1 * 2.0 ** attempt, 5.0)
 
 
 class _Base:

@@ -16,7 +16,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -282,12 +282,12 @@ class Service:
                     index = i
                     break
             raise api.event_error(e, path, index) from None
-        for i, e in enumerate(new):
-            if e.subject is not None and not e.subject:
+        for i, one in enumerate(new):
+            if one.subject is not None and not one.subject:
                 raise ApiError(400, "invalid_event", "subject must not be empty", f"{path}[{i}].subject")
         return new
 
-    async def _submit(self, items: list[tuple[str, list[NewEvent], int | None]],
+    async def _submit(self, items: list[tuple[str, Sequence[NewEvent], int | None]],
                       principal: Principal) -> list[list[Receipt]]:
         started = time.perf_counter()
         try:
@@ -352,7 +352,7 @@ class Service:
             if total > self.config.max_events_per_request:
                 raise ApiError(413, "too_many_events", f"{total} events in one request; the limit is "
                                f"{self.config.max_events_per_request}", "$.appends")
-            items: list[tuple[str, list[NewEvent], int | None]] = []
+            items: list[tuple[str, Sequence[NewEvent], int | None]] = []
             for i, a in enumerate(req.appends):
                 if not principal.may_append(a.stream_id):
                     raise self._forbid(principal, "append", a.stream_id)

@@ -206,7 +206,7 @@ class Writer:
                 refused = {}
             for u in units:
                 if u.principal in refused:
-                    u.error = CredentialRefused(u.principal, refused[u.principal])  # type: ignore[arg-type]
+                    u.error = CredentialRefused(u.principal, refused[u.principal])
             bad = [u for u in units if u.error is not None]
             if bad:
                 self._answer(bad)
