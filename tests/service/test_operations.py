@@ -183,3 +183,13 @@ def test_serve_project_runs_the_projector_and_reports_its_lag(tmp_path: Path) ->
 
     with EventStore.open(db) as store:
         assert store.backend.query("SELECT count(*) FROM sessions")[0][0] == 1
+
+
+@pytest.mark.slow
+def test_service_demo_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from eventstore.service import demo
+
+    demo.run(str(tmp_path / "demo.db"), agents=2)
+    out = capsys.readouterr().out
+    assert "was refused" in out and "metadata.principal = 'agent-1'" in out
+    assert "receipt of position" in out and ": OK" in out and "verify: OK" in out
