@@ -97,7 +97,12 @@ def serve(ctx: Context, bind: str, certfile: str | None, keyfile: str | None, lo
         options: dict[str, Any] = {}
         if certfile:
             options.update(ssl_certfile=certfile, ssl_keyfile=keyfile)
-        server = uvicorn.Server(uvicorn.Config(
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig: int, frame: Any) -> None:
+                service.begin_shutdown()
+                super().handle_exit(sig, frame)
+
+        server = Server(uvicorn.Config(
             service.app, host=host, port=port, loop=loop, http="httptools", lifespan="on", log_config=None,
             access_log=False, timeout_keep_alive=int(keep_alive), timeout_graceful_shutdown=10,
             server_header=False, **options))

@@ -142,6 +142,13 @@ class Service:
         if self._on_start is not None:
             self._on_start()
 
+    def begin_shutdown(self) -> None:
+        """Called on SIGTERM (any thread): subscriptions end within a second instead of holding the stop."""
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self.stopping.set)
+
     def stop(self) -> None:
         """Commit and answer what is queued, store the idempotency answers, stop helpers."""
         if not self._started:

@@ -89,3 +89,20 @@ def test_killed_under_load_every_acknowledged_append_is_in_the_log(backend_url: 
         assert report.ok, report
         # nothing but what was acknowledged or in flight: every stored event came from a request
         assert report.checked >= len(acked) + 1
+
+
+def test_sigterm_ends_open_subscriptions_promptly(sqlite_url: str) -> None:
+    with EventStore.open(sqlite_url) as store:
+        token = Credentials(store).create("r", "reader", created_by="test")[0]
+    port = free_port()
+    proc = start_serve(sqlite_url, port)
+    with httpx.stream("GET", f"http://127.0.0.1:{port}/v1/events/subscribe",
+                      headers={"Authorization": f"Bearer {token}"}, timeout=30) as resp:
+        lines = resp.iter_lines()
+        assert next(lines).startswith(":")  # subscribed
+        started = time.monotonic()
+        os.kill(proc.pid, signal.SIGTERM)
+        for _ in lines:  # ends when the service closes the stream
+            pass
+    proc.wait(timeout=20)
+    assert time.monotonic() - started < 5
