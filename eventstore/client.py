@@ -414,3 +414,20 @@ class AsyncClient(_Base):
 
     async def checkpoint(self) -> str:
         return (await self._request("POST", "/v1/checkpoints")).text
+
+    async def prove_inclusion(self, position: int, tree_size: int | None = None) -> Any:
+        from .proofs import InclusionProof
+
+        params = {"position": position, **({"tree_size": tree_size} if tree_size else {})}
+        r = await self._request("GET", "/v1/proofs/inclusion", params=params)
+        return msgspec.json.decode(r.content, type=InclusionProof)
+
+    async def prove_consistency(self, old_size: int, new_size: int | None = None) -> Any:
+        from .proofs import ConsistencyProof
+
+        params = {"old": old_size, **({"new": new_size} if new_size else {})}
+        r = await self._request("GET", "/v1/proofs/consistency", params=params)
+        return msgspec.json.decode(r.content, type=ConsistencyProof)
+
+    async def tlog_proof(self, position: int) -> str:
+        return (await self._request("GET", f"/v1/tlog-proof/{position}")).text

@@ -117,6 +117,10 @@ def test_async_client(running_sqlite: Running) -> None:
             assert await c.stream_version("agent-7/a3") == 1
             assert [e.version async for e in c.read_stream("agent-7/a3")] == [1]
             assert (await c.verify_receipt(results[0][0])).ok
+        async with AsyncClient(r.url, r.tokens["auditor"]) as a:
+            proof = await a.prove_inclusion(3)
+            assert proof.leaf_index == 2 and proof.tree_size == r.store.head()[0]
+            assert (await a.prove_consistency(2)).old_size == 2
 
     asyncio.run(main())
 
@@ -185,3 +189,36 @@ def test_a_revoked_subscriber_is_cut_off(running_sqlite: Running) -> None:
     t.join(timeout=5)
     assert not t.is_alive()
     assert failure and isinstance(failure[0], Unauthorized) and "revoked" in str(failure[0])
+
+
+def test_checkpoints_and_proofs_through_the_client(backend_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from eventstore import EventStore, notes, proofs
+    from eventstore.service import ServiceConfig
+
+    from .conftest import make_tokens, start_service, stop_service
+
+    signer = notes.Signer.generate("test.example/log")
+    key = tmp_path / "signing.key"
+    key.write_text(signer.to_text())
+    store = EventStore.open(backend_url)
+    tokens = make_tokens(store)
+    _, server, url = start_service(store, ServiceConfig(access_log=False, signing_key=str(key)))
+    try:
+        with Client(url, tokens["admin"]) as c:
+            receipts = c.append("s", [NewEvent(type="note", data={"i": i}) for i in range(5)])
+        with Client(url, tokens["auditor"]) as a:
+            with pytest.raises(Exception, match="no checkpoint"):
+                a.latest_checkpoint()
+            note = a.checkpoint()
+            assert a.latest_checkpoint() == note
+            cp = notes.open_checkpoint(note, signer.verifier)
+            proof = a.prove_inclusion(receipts[2].position)
+            assert proofs.check_inclusion(proof, cp).hash == receipts[2].hash
+            entry, _ = proofs.check_tlog_proof(a.tlog_proof(receipts[2].position), signer.verifier)
+            assert entry.position == receipts[2].position
+            assert a.prove_consistency(2).new_size == cp.checkpoint.size
+        with Client(url, tokens["reader"]) as r, pytest.raises(Forbidden):
+            r.checkpoint()
+    finally:
+        stop_service(server)
+        store.close()
