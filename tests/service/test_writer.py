@@ -152,3 +152,52 @@ def test_database_failure_is_503_and_not_ready_until_an_append_succeeds(running_
     broken["on"] = False
     assert httpx.post(f"{r.url}/v1/streams/s/events", json={"events": [{"type": "t"}]}, headers=h).status_code == 200
     assert httpx.get(f"{r.url}/readyz").status_code == 200
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_request = st.lists(
+    st.tuples(st.sampled_from(["a", "b", "c"]), st.one_of(st.none(), st.integers(0, 3)), st.integers(1, 3),
+              st.booleans()),
+    min_size=1, max_size=2)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(requests=st.lists(_request, min_size=1, max_size=12))
+def test_batched_requests_commit_all_or_nothing_each(tmp_path_factory: pytest.TempPathFactory,
+                                                     requests: list[list[tuple[str, int | None, int, bool]]]) -> None:
+    """Whatever mix of requests shares a batch: each one commits whole or writes nothing, every
+    receipt is in the log, the log holds nothing else, and the chain verifies."""
+    url = str(tmp_path_factory.mktemp("w") / "w.db")
+    with EventStore.open(url) as store:
+        async def main() -> list[object]:
+            loop = asyncio.get_running_loop()
+            w = Writer(store)
+            w._loop = loop
+            tasks = [asyncio.ensure_future(w.submit([
+                (s, [NewEvent(type="note" if ok else "", data={"n": n}) for _ in range(n)], exp)
+                for s, exp, n, ok in req])) for req in requests]
+            await asyncio.sleep(0)
+            w.start(loop)
+            out = await asyncio.gather(*tasks, return_exceptions=True)
+            await loop.run_in_executor(None, w.stop)
+            return out
+
+        outcomes = asyncio.run(main())
+        written = 0
+        for req, out in zip(requests, outcomes):
+            if isinstance(out, Exception):
+                assert isinstance(out, (WrongExpectedVersion, InvalidEvent))
+                continue
+            assert all(ok for _, _, _, ok in req)
+            for (s, exp, n, _), receipts in zip(req, out):  # type: ignore[call-overload]
+                assert len(receipts) == n and {r.stream_id for r in receipts} == {s}
+                if exp is not None:
+                    assert receipts[0].version == exp + 1
+                for r in receipts:
+                    row = store.backend.row_at(r.position)
+                    assert row is not None and row.hash.hex() == r.hash
+                written += n
+        report = store.verify()
+        assert report.ok and report.checked == written
