@@ -274,8 +274,7 @@ def test_concurrent_appends_share_commits_and_each_gets_its_receipts(running_sql
 
 def test_token_cli_prints_secret_once_and_lists_no_secret(tmp_path) -> None:  # type: ignore[no-untyped-def]
     db = str(tmp_path / "t.db")
-    exe = [sys.executable, "-m", "eventstore.cli"] if False else [sys.executable, "-c",
-                                                                 "from eventstore.cli import main; main()"]
+    exe = [sys.executable, "-c", "from eventstore.cli import main; main()"]
     out = subprocess.run([*exe, "--db", db, "token", "create", "a1", "--role", "appender", "--streams", "a/*",
                           "--expires", "30d"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
