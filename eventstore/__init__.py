@@ -27,7 +27,7 @@ from .audit.proofs import (
     check_tlog_proof,
 )
 from .records import NewEvent, Problem, Receipt, RecordedEvent, Stats, VerifyReport
-from .shredding import SubjectErased
+from .errors import SubjectErased
 from .store import ANY, NO_STREAM, EventStore
 from .upcasting import UpcastError, upcaster
 

@@ -85,12 +85,29 @@ class SloDefined(_Event):
     window: int | None = None
 
 
-class SubjectErased(_Event):
+class SubjectErasedEvent(_Event):
     """Appended by ``erase``: the subject's key was destroyed (docs/audit.md, "Erasure")."""
 
     subject_id: str
     requested_by: str
     reason: str | None = None
+
+
+class CredentialCreated(_Event):
+    """Appended by ``eventstore token create``: who may write what from now on (no secret)."""
+
+    name: str
+    role: Literal["appender", "reader", "auditor", "admin"]
+    patterns: list[str]
+    created_by: str
+    expires_at: str | None = None
+
+
+class CredentialRevoked(_Event):
+    """Appended by ``eventstore token revoke``: the credential is refused from now on."""
+
+    name: str
+    revoked_by: str
 
 
 CATALOGUE: dict[str, type[_Event]] = {
@@ -101,7 +118,9 @@ CATALOGUE: dict[str, type[_Event]] = {
     "tool.finished": ToolFinished,
     "metric.recorded": MetricRecorded,
     "slo.defined": SloDefined,
-    "subject.erased": SubjectErased,
+    "subject.erased": SubjectErasedEvent,
+    "credential.created": CredentialCreated,
+    "credential.revoked": CredentialRevoked,
 }
 
 for _type, _schema in CATALOGUE.items():

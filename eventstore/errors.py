@@ -111,3 +111,54 @@ class AppendOutcomeUnknown(BackendError):
         self.last_position = last_position
         self.last_hash = last_hash
         super().__init__(message)
+
+
+class NoteFormatError(UserError):
+    """A note, checkpoint or key file is malformed; the message says which part."""
+
+
+class UpcastError(EventStoreError):
+    """A stored event cannot be brought to its type's current schema version."""
+
+
+class SubjectErased(UserError):
+    """A subject's key was destroyed: no new personal data can be written for it."""
+
+
+class LeaseLost(EventStoreError):
+    """Another worker owns the projection now, or the batch overran its time; it was rolled back."""
+
+
+class ServiceError(EventStoreError):
+    """The service failed or could not be reached (after the retries)."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
+        self.status = status
+        self.code = code
+        super().__init__(message)
+
+
+class Unauthorized(UserError):
+    """401: no credential, or a wrong, revoked or expired one."""
+
+
+class Forbidden(UserError):
+    """403: the credential's role or stream patterns do not allow this."""
+
+
+class Overloaded(EventStoreError):
+    """The write queue is full: retry later (503, Retry-After)."""
+
+
+class ShuttingDown(EventStoreError):
+    """The service is stopping and accepts no more appends (503)."""
+
+
+class CredentialRefused(EventStoreError):
+    """The request's credential was revoked or expired before its commit (401); nothing was written."""
+
+    def __init__(self, name: str, reason: str):
+        self.name = name
+        self.reason = reason
+        super().__init__({"revoked": "the credential was revoked", "expired": "the credential has expired"}.get(
+            reason, "the credential is not valid"))

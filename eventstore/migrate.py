@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from .errors import MigrationError
-from .records import AppliedMigration, Migration
+from .records import AppliedMigration, Migration  # noqa: F401  (AppliedMigration re-exported)
 
 if TYPE_CHECKING:
     from .backends.base import Backend

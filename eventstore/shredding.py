@@ -28,17 +28,14 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from . import codec
-from .errors import EventStoreError, InvalidEvent, UserError
+from .errors import EventStoreError, InvalidEvent
+from .errors import SubjectErased  # noqa: F401  (defined in eventstore.errors, the one hierarchy)
 
 if TYPE_CHECKING:
     from .backends.base import Backend
 
 ENVELOPE = "$personal"
 AAD_DOMAIN = b"eventstore:personal:v1\x00"
-
-
-class SubjectErased(UserError):
-    """A subject's key was destroyed: no new personal data can be written for it."""
 
 
 def _aad(subject: str, type: str, field: str) -> bytes:

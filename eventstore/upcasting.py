@@ -14,15 +14,11 @@ from typing import Any
 
 import msgspec
 
-from .errors import EventStoreError
+from .errors import UpcastError  # noqa: F401  (defined in eventstore.errors, the one hierarchy)
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
 SCHEMA_VERSION_KEY = "schema_version"
-
-
-class UpcastError(EventStoreError):
-    """A stored event cannot be brought to its type's current schema version."""
 
 
 class Registry:

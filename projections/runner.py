@@ -40,10 +40,11 @@ import msgspec
 
 from eventstore import EventStore
 from eventstore.backends.base import Tx
-from eventstore.errors import BackendError, EventStoreError, UserError
+from eventstore.errors import BackendError, UserError
 from eventstore.records import RecordedEvent
 
 from .base import Projection, Tables
+from eventstore.errors import LeaseLost  # noqa: F401  (defined in eventstore.errors, the one hierarchy)
 
 Progress = Callable[[int, int], None]
 log = logging.getLogger(__name__)
@@ -78,10 +79,6 @@ def _now() -> str:
 
 def physical(table: str, generation: int) -> str:
     return f"{table}__g{generation}"
-
-
-class LeaseLost(EventStoreError):
-    """Another worker owns the projection now, or the batch overran its time; it was rolled back."""
 
 
 class _Overran(LeaseLost):

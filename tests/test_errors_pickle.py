@@ -12,6 +12,7 @@ import eventstore
 import projections
 from eventstore.errors import (
     AppendOutcomeUnknown,
+    CredentialRefused,
     DatabaseDamaged,
     EventStoreError,
     InvalidEvent,
@@ -24,6 +25,7 @@ SAMPLES: dict[str, BaseException] = {
     "AppendOutcomeUnknown": AppendOutcomeUnknown("the connection broke during COMMIT", first_position=5,
                                                  last_position=7, last_hash="ab" * 32),
     "DatabaseDamaged": DatabaseDamaged("database disk image is malformed", page=12),
+    "CredentialRefused": CredentialRefused("agent-7", "revoked"),
 }
 
 

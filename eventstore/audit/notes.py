@@ -28,14 +28,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ..errors import UserError, VerificationError
+from ..errors import NoteFormatError  # noqa: F401  (defined in eventstore.errors, the one hierarchy)
 
 ALG_ED25519 = 0x01
 ALG_COSIGNATURE_V1 = 0x04
 DASH = "\u2014"
-
-
-class NoteFormatError(UserError):
-    """A note, checkpoint or key file is malformed; the message says which part."""
 
 
 def _check_name(name: str) -> str:

@@ -1,0 +1,292 @@
+"""The one writer: every connection's appends feed one queue and share commits.
+
+Two strategies, chosen by ``ServiceConfig.writer`` (docs/performance.md has the figures):
+
+- ``"queue"`` (default): one dedicated thread drains the queue and commits everything
+  waiting in one ``append_many`` (one transaction, one disk sync), then resolves all
+  the requests' futures with one call into the event loop. No thread hop per request.
+- ``"threads"``: each request hops into a thread pool whose threads call
+  ``EventStore.append``; the store's group commit coalesces them.
+
+``append_many`` is all or none, so when a batch fails on a wrong expected version the
+writer commits again without the requests that carry an expected version, then tries
+each of those alone: a request's outcome never depends on another request.
+Events are validated (``EventStore.prepare``) before they are queued, so an invalid
+request is answered 400 at once and cannot push a batch into that slow path.
+
+The queue is bounded (``max_pending`` requests): beyond it ``Overloaded`` is raised
+(503 with Retry-After), never an unbounded heap. A request is answered only after its
+commit returned, i.e. once durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ..errors import EventStoreError, UserError, WrongExpectedVersion
+from ..records import NewEvent, Receipt
+from ..store import EventStore
+from ..errors import Overloaded, ShuttingDown, CredentialRefused  # noqa: F401  (defined in eventstore.errors, the one hierarchy)
+
+log = logging.getLogger("eventstore.service")
+
+Item = tuple[str, Sequence[NewEvent], "int | None"]
+
+
+class _Unit:
+    """One request: its items commit together or not at all."""
+
+    __slots__ = ("items", "principal", "future", "events", "result", "error")
+
+    def __init__(self, items: list[Item], principal: str | None, future: asyncio.Future[list[list[Receipt]]]):
+        self.items = items
+        self.principal = principal
+        self.future = future
+        self.events = sum(len(e) for _, e, _ in items)
+        self.result: list[list[Receipt]] | None = None
+        self.error: BaseException | None = None
+
+
+class Writer:
+    def __init__(self, store: EventStore, *, mode: str = "queue", max_pending: int = 1024,
+                 max_batch_events: int = 5000, threads: int = 32,
+                 on_commit: Callable[[int, int], None] | None = None,
+                 refused: Callable[[set[str]], dict[str, str]] | None = None):
+        if mode not in ("queue", "threads"):
+            raise ValueError(f"writer mode must be 'queue' or 'threads', not {mode!r}")
+        self.store = store
+        self.mode = mode
+        self.max_pending = max_pending
+        self.max_batch_events = max_batch_events
+        self.on_commit = on_commit  # (events in the commit, head position), called in the writer thread
+        self.refused = refused  # credential names -> why refused now (one query per batch)
+        self.pending = 0  # requests queued or being committed (event loop's view)
+        self.last_progress = time.monotonic()  # for /readyz: a writer with work that made no progress is stuck
+        self.failing: str | None = None  # why the last commit failed, until one succeeds (for /readyz)
+        self._queue: deque[_Unit] = deque()
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._checker: threading.Thread | None = None
+        self._checked: deque[_Unit] = deque()  # credentials checked, waiting for the writer
+        self._checker_done = False
+        self._pool: ThreadPoolExecutor | None = None
+        self._threads = threads
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        if self.mode == "queue":
+            self._thread = threading.Thread(target=self._run, name="eventstore-writer", daemon=True)
+            self._thread.start()
+            if self.refused is not None:
+                self._checker = threading.Thread(target=self._run_checker, name="eventstore-credentials",
+                                                 daemon=True)
+                self._checker.start()
+        else:
+            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="eventstore-append")
+
+    def stop(self) -> None:
+        """Stop accepting; commit and answer everything already queued."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._checker is not None:
+            self._checker.join()
+        if self._thread is not None:
+            self._thread.join()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    @property
+    def stuck(self) -> bool:
+        return self.pending > 0 and time.monotonic() - self.last_progress > 30
+
+    async def submit(self, items: list[Item], principal: str | None = None) -> list[list[Receipt]]:
+        """Queue one request's appends; return its receipts once durable.
+
+        With ``principal``, the credential is checked again right before the commit.
+        """
+        if self._stopping:
+            raise ShuttingDown("the service is shutting down")
+        if self.pending >= self.max_pending:
+            raise Overloaded(f"the write queue is full ({self.max_pending} requests)")
+        loop = asyncio.get_running_loop()
+        self.pending += 1
+        try:
+            if self.mode == "threads":
+                assert self._pool is not None
+                return await loop.run_in_executor(self._pool, self._append_direct, items, principal)
+            fut: asyncio.Future[list[list[Receipt]]] = loop.create_future()
+            unit = _Unit(items, principal, fut)
+            with self._cond:
+                if self._stopping:
+                    raise ShuttingDown("the service is shutting down")
+                self._queue.append(unit)
+                if len(self._queue) == 1:
+                    self._cond.notify_all()
+            return await asyncio.shield(fut)  # a client that disconnects does not cancel a commit
+        finally:
+            self.pending -= 1
+
+    # -- threads mode ---------------------------------------------------------------
+    def _append_direct(self, items: list[Item], principal: str | None) -> list[list[Receipt]]:
+        if principal is not None and self.refused is not None:
+            why = self.refused({principal}).get(principal)
+            if why is not None:
+                raise CredentialRefused(principal, why)
+        try:
+            if len(items) == 1:
+                stream_id, events, expected = items[0]
+                result = [self.store.append(stream_id, events, expected_version=expected)]
+            else:
+                result = self.store.append_many(items)
+        except UserError:
+            raise
+        except EventStoreError as e:
+            self.failing = f"the last append failed: {type(e).__name__}"
+            raise
+        self.failing = None
+        self.last_progress = time.monotonic()
+        if self.on_commit is not None:
+            self.on_commit(sum(len(r) for r in result), result[-1][-1].position)
+        return result
+
+    # -- queue mode -----------------------------------------------------------------
+    def _run_checker(self) -> None:
+        """First stage: check the credentials of everything queued (one query), pass the rest on.
+
+        It runs beside the writer, so the query overlaps the previous commit instead of
+        adding a round trip to each. A request is checked only after it arrived, so a
+        credential revoked before a request is refused for it.
+        """
+        assert self.refused is not None
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    self._cond.wait()
+                if not self._queue:
+                    self._checker_done = True
+                    self._cond.notify_all()
+                    return
+                units = list(self._queue)
+                self._queue.clear()
+            names = {u.principal for u in units if u.principal is not None}
+            try:
+                refused = self.refused(names) if names else {}
+            except Exception as e:
+                err = e if isinstance(e, EventStoreError) else EventStoreError(
+                    f"cannot check credentials: {type(e).__name__}")
+                for u in units:
+                    u.error = err
+                refused = {}
+            for u in units:
+                if u.principal in refused:
+                    u.error = CredentialRefused(u.principal, refused[u.principal])
+            bad = [u for u in units if u.error is not None]
+            if bad:
+                self._answer(bad)
+            with self._cond:
+                self._checked.extend(u for u in units if u.error is None)
+                self._cond.notify_all()
+
+    def _run(self) -> None:
+        source = self._checked if self.refused is not None else self._queue
+        while True:
+            with self._cond:
+                while not source and not (self._stopping and (self._checker_done or self.refused is None)):
+                    self._cond.wait()
+                if not source:
+                    return  # stopping, nothing left
+                batch: list[_Unit] = []
+                n = 0
+                while source and (not batch or n + source[0].events <= self.max_batch_events):
+                    u = source.popleft()
+                    batch.append(u)
+                    n += u.events
+            try:
+                self._commit(batch)
+            except BaseException as e:  # never leave a request unanswered
+                for u in batch:
+                    if u.result is None and u.error is None:
+                        u.error = e
+            self.last_progress = time.monotonic()
+            self._note_health(batch)
+            if not self._answer(batch):
+                return
+
+    def _note_health(self, units: list[_Unit]) -> None:
+        """Remember whether the database took the last commit (for /readyz)."""
+        if any(u.result is not None for u in units):
+            self.failing = None
+        else:
+            for u in units:
+                if u.error is not None and not isinstance(u.error, (UserError, CredentialRefused)):
+                    self.failing = f"the last append failed: {type(u.error).__name__}"
+
+    def _answer(self, units: list[_Unit]) -> bool:
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(_resolve, units)
+            return True
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            return False
+
+    def _commit(self, batch: list[_Unit]) -> None:
+        if len(batch) == 1:
+            try:
+                self._commit_together(batch)
+            except EventStoreError as e:
+                batch[0].error = e
+            return
+        try:
+            self._commit_together(batch)
+            return
+        except UserError as e:  # one request's fault (wrong expected version, bad event): split the batch
+            split_free = isinstance(e, WrongExpectedVersion)
+        except EventStoreError as e:  # the database failed: every request in the batch gets the error
+            for u in batch:
+                u.error = e
+            return
+        free = [u for u in batch if all(exp is None for _, _, exp in u.items)] if split_free else []
+        if len(free) > 1:
+            try:
+                self._commit_together(free)
+            except UserError:
+                pass  # an invalid event among them: each is tried alone below
+            except EventStoreError as e:
+                for u in free:
+                    u.error = e
+        for u in batch:
+            if u.result is None and u.error is None:
+                try:
+                    self._commit_together([u])
+                except EventStoreError as e:
+                    u.error = e
+
+    def _commit_together(self, units: list[_Unit]) -> None:
+        flat: list[Any] = [item for u in units for item in u.items]
+        results = self.store.append_many(flat)
+        i = 0
+        for u in units:
+            u.result = results[i:i + len(u.items)]
+            i += len(u.items)
+        if self.on_commit is not None and results:
+            self.on_commit(sum(len(r) for r in results), results[-1][-1].position)
+
+
+def _resolve(batch: list[_Unit]) -> None:
+    for u in batch:
+        if u.future.done():
+            continue
+        if u.error is not None:
+            u.future.set_exception(u.error)
+        else:
+            u.future.set_result(u.result)  # type: ignore[arg-type]
