@@ -1,8 +1,9 @@
-"""The event catalogue: the public vocabulary agents emit (docs/events.md).
+"""The agent vocabulary (docs/events.md): the default ``Catalogue`` of a store, ``AGENTS``.
 
 Events whose type is listed here are validated on append against their Struct;
 errors name the exact path (``$.data.tokens_used``). Other types are stored as
-given. Optional fields may be absent or null, which mean the same.
+given. Optional fields may be absent or null, which mean the same. A store opened with
+another catalogue (``EventStore.open(url, catalogue=...)``) knows nothing of these.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any, ClassVar, Literal
 
 import msgspec
 
-from .errors import InvalidEvent
+from .mapping import Catalogue
 from .upcasting import REGISTRY
 
 
@@ -123,9 +124,6 @@ CATALOGUE: dict[str, type[_Event]] = {
     "credential.revoked": CredentialRevoked,
 }
 
-for _type, _schema in CATALOGUE.items():
-    REGISTRY.set_version(_type, _schema.schema_version)
-
 PERSONAL: dict[str, tuple[str, ...]] = {
     "session.started": ("name", "task"),
     "message.appended": ("content",),
@@ -135,21 +133,16 @@ PERSONAL: dict[str, tuple[str, ...]] = {
 """Fields encrypted under the subject's key when an event names a ``subject``."""
 
 
+AGENTS = Catalogue(CATALOGUE, PERSONAL, REGISTRY)
+"""The agent vocabulary as a ``Catalogue``: the default of ``EventStore.open``. Its upcasters
+are the process-wide registry's (``eventstore.upcaster``)."""
+
+
 def validate(type: str, data: dict[str, Any]) -> None:
-    """Check ``data`` against the catalogue Struct for ``type`` (if any)."""
-    schema = CATALOGUE.get(type)
-    if schema is None:
-        return
-    try:
-        msgspec.convert(data, schema)
-    except msgspec.ValidationError as e:
-        msg = str(e).replace("`$", "`$.data")
-        if "`$.data" not in msg:
-            msg += " - at `$.data`"
-        raise InvalidEvent(f"invalid {type!r} event: {msg}") from None
+    """Check ``data`` against the agent catalogue's Struct for ``type`` (if any)."""
+    AGENTS.validate(type, data)
 
 
 def parse(type: str, data: dict[str, Any]) -> _Event | None:
-    """Decode a stored catalogue event into its Struct (None for other types)."""
-    schema = CATALOGUE.get(type)
-    return None if schema is None else msgspec.convert(data, schema)
+    """Decode a stored agent-catalogue event into its Struct (None for other types)."""
+    return AGENTS.parse(type, data)  # type: ignore[return-value]

@@ -1,28 +1,48 @@
 """EventStore: the append-only, hash-chained log and its public API.
 
-Appends from many threads are grouped: whichever caller takes the commit lock
-first commits every request queued so far in one transaction and one disk sync
-(group commit); each request keeps its own expected-version check and receipts.
-A receipt is created inside the transaction but returned only after the commit
-is durable.
+The store keeps the log: open and close, append and append_many (through the group commit
+of ``eventstore.commit``), erase, reads, verification of ranges and receipts, head and
+stats. Encoding, validation, encryption and upcasting are its ``EventMapper``'s
+(``eventstore.mapping``), given the store's ``Catalogue``; checkpoints and proofs are the
+transparency log's (``eventstore.audit``), reached through thin delegators. A receipt is
+returned only after the commit that holds its entry is durable.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import struct
-import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from . import catalogue, codec, shredding, upcasting
+from . import codec, shredding, upcasting
 from .backends import open_backend
 from .backends.base import Backend
+from .commit import GroupCommit, Request
+from .errors import (
+    BackendError,
+    ConfigurationError,
+    DatabaseDamaged,
+    InvalidEvent,
+    MigrationError,
+)
+from .hashing import GENESIS_HASH, digest
+from .mapping import (
+    DEFAULT_MAX_EVENT_BYTES,
+    MAX_NAME_BYTES,
+    CachedKeys,
+    Catalogue,
+    EventMapper,
+    Prepared,
+    check_expected,
+    check_name,
+    to_recorded,
+)
+from .migrate import Migrator
+from .records import NewEvent, Problem, Receipt, RecordedEvent, Row, Stats, VerifyReport
+from .verify import ChainVerifier, recompute_hash, wrong_type
 
 if TYPE_CHECKING:
     from .audit.log import TransparencyLog
@@ -30,182 +50,16 @@ if TYPE_CHECKING:
     from .audit.notes import SignedCheckpoint, Signer
     from .audit.proofs import ConsistencyProof, InclusionProof
     from .audit.state import AuditorState
-from .errors import (
-    AppendOutcomeUnknown,
-    BackendError,
-    ConfigurationError,
-    DatabaseDamaged,
-    EventStoreError,
-    EventTooLarge,
-    InvalidEvent,
-    MigrationError,
-    WrongExpectedVersion,
-)
-from .hashing import ENTRY_DOMAIN, GENESIS_HASH, digest
-from .migrate import Migrator
-from .records import NewEvent, Problem, Receipt, RecordedEvent, Row, Stats, VerifyReport
-from .verify import ChainVerifier, recompute_hash, wrong_type
 
 ANY: None = None
 """``expected_version=ANY``: append whatever the stream's version."""
 NO_STREAM = 0
 """``expected_version=NO_STREAM``: the stream must not exist yet."""
 
-_U64_PAIR = struct.Struct(">QQ").pack  # u64be(position) || u64be(version) in one call
-_U32 = struct.Struct(">I").pack
-
-DEFAULT_MAX_EVENT_BYTES = 1 << 20
-GROUP_WAIT = 0.0005
-"""Longest a commit leader waits for appenders still preparing (seconds); see _submit."""
-MAX_NAME_BYTES = 512
-
 Durability = Literal["full", "process"]
 
-
-def _now() -> str:
-    """UTC now as ``2026-01-01T00:00:00.000000Z`` (isoformat, then "+00:00" -> "Z": faster than strftime)."""
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"
-
-
-def _check_name(value: Any, what: str) -> str:
-    """Refuse, before any transaction, every name a database would refuse, alike on both backends.
-
-    A NUL fails SQLite's ``length() > 0`` CHECK (its length stops at the NUL) or is
-    refused by PostgreSQL text; a lone surrogate cannot be encoded as UTF-8. Either,
-    found inside a shared group commit, would fail other callers' appends.
-    """
-    if not isinstance(value, str):
-        raise InvalidEvent(f"{what} must be a string, not {type(value).__name__}")
-    if not value:
-        raise InvalidEvent(f"{what} must not be empty")
-    if value.isascii():  # the common case: one C scan, no encoding
-        size = len(value)
-    else:
-        try:
-            size = len(value.encode())
-        except UnicodeEncodeError as e:
-            raise InvalidEvent(f"{what} is not valid Unicode (character {e.start} is a lone surrogate "
-                               f"{value[e.start]!a}); use UTF-8 text") from None
-    if size > MAX_NAME_BYTES:
-        raise InvalidEvent(f"{what} is longer than {MAX_NAME_BYTES} bytes")
-    if "\x00" in value:
-        raise InvalidEvent(f"{what} must not contain a NUL character (at index {value.index(chr(0))})")
-    return value
-
-
-def _check_expected(expected: Any) -> None:
-    if expected is not None and (not isinstance(expected, int) or isinstance(expected, bool) or expected < 0):
-        raise InvalidEvent(f"expected_version must be None or an integer >= 0, not {expected!r}")
-
-
-class _Prepared:
-    """An event validated and encoded, with the parts of its entry hash that do not depend on position."""
-
-    __slots__ = ("type", "type_lp", "data", "metadata", "data_digest", "metadata_digest")
-
-    def __init__(self, type: str, type_lp: bytes, data: bytes, metadata: bytes, data_digest: bytes,
-                 metadata_digest: bytes):
-        self.type = type
-        self.type_lp = type_lp  # lp(type) of the hash preimage (hashing.entry_preimage)
-        self.data = data
-        self.metadata = metadata
-        self.data_digest = data_digest
-        self.metadata_digest = metadata_digest
-
-
-_TYPE_LP: dict[str, bytes] = {}
-"""lp(type) of event types that passed _check_name: a few types recur in every append, so
-prepare() checks and encodes each once. Bounded, like any cache fed by callers."""
-_TYPE_LP_MAX = 10_000
-_EMPTY_OBJECT_DIGEST = digest(b"{}")  # the metadata of most events
-
-
-class _Request:
-    __slots__ = ("stream_id", "expected", "events", "done", "rows", "error", "effects")
-
-    def __init__(self, stream_id: str, expected: int | None, events: list[_Prepared]):
-        self.stream_id = stream_id
-        self.expected = expected
-        self.events = events
-        self.done = False
-        self.rows: list[Row] = []  # what was committed, once done
-        self.error: BaseException | None = None
-        self.effects: Sequence[tuple[str, Sequence[Any]]] = ()
-        """Statements run in the append transaction (atomic requests only): see ``erase``."""
-
-
-def to_recorded(row: Row, keys: shredding.KeyStore | None = None) -> RecordedEvent:
-    """Decode a stored row: decrypt personal fields (if ``keys``), then upcast.
-
-    Never raises on stored bytes: whatever cannot be decoded (payload that is not
-    JSON or is nested too deep, a personal field that cannot be decrypted, a failing
-    upcaster) is described in ``RecordedEvent.unreadable`` and left undecoded
-    (None, or data at its stored schema version), so one bad event cannot stop a reader.
-    """
-    problems: list[str] | None = None  # built only for an unreadable event: reads of intact ones stay fast
-    raw = row.data
-    try:
-        data = codec.decode(raw)
-    except (msgspec.DecodeError, RecursionError) as e:
-        data = None
-        problems = [f"$.data cannot be decoded: {e}"]
-    try:
-        metadata = codec.decode(row.metadata)
-    except (msgspec.DecodeError, RecursionError) as e:
-        metadata = None
-        problems = (problems or []) + [f"$.metadata cannot be decoded: {e}"]
-    erased: list[str] = []
-    if type(data) is dict:
-        if keys is not None and _ENVELOPE_MARK in raw:  # type: ignore[operator]
-            data, erased, bad = shredding.decrypt_fields(data, row.type, keys.keys(shredding.subjects_in(data)))
-            if bad:
-                problems = (problems or []) + bad
-    elif data is not None:
-        problems = (problems or []) + [f"$.data is a {type(data).__name__}, not an object"]
-    version = 1
-    if upcasting.REGISTRY.evolved:  # only when some type has evolved
-        version = upcasting.stored_version(metadata)
-        if type(data) is dict and version < upcasting.REGISTRY.version_of(row.type):
-            try:
-                data, version = upcasting.REGISTRY.upcast(row.type, version, data)
-            except upcasting.UpcastError as e:
-                problems = (problems or []) + [str(e)]
-    return RecordedEvent(
-        position=row.position,
-        stream_id=row.stream_id,
-        version=row.version,
-        type=row.type,
-        data=data,
-        metadata=metadata,
-        recorded_at=row.recorded_at,
-        hash=row.hash.hex(),
-        prev_hash=row.prev_hash.hex(),
-        schema_version=version,
-        erased=erased,
-        unreadable=None if problems is None else "; ".join(problems),
-    )
-
-
-class _CachedKeys:
-    """A KeyStore front that remembers the keys it looked up (bounded), for whole-log scans."""
-
-    MAX = 100_000
-
-    def __init__(self, keys: shredding.KeyStore):
-        self._keys = keys
-        self._known: dict[str, bytes | None] = {}
-        self._asked: set[str] = set()
-
-    def keys(self, subjects: set[str]) -> dict[str, bytes | None]:
-        missing = subjects - self._asked
-        if missing:
-            if len(self._asked) > self.MAX:
-                self._known.clear()
-                self._asked.clear()
-                missing = subjects
-            self._known.update(self._keys.keys(missing))
-            self._asked |= missing
-        return {s: self._known[s] for s in subjects if s in self._known}
+__all__ = ["ANY", "DEFAULT_MAX_EVENT_BYTES", "MAX_NAME_BYTES", "NO_STREAM", "EventStore", "erasure_stream",
+           "open_backend", "to_recorded"]
 
 
 def erasure_stream(subject: str) -> str:
@@ -215,9 +69,6 @@ def erasure_stream(subject: str) -> str:
     if len(stream.encode()) <= MAX_NAME_BYTES:
         return stream
     return "erasure-sha256-" + hashlib.sha256(subject.encode()).hexdigest()
-
-
-_ENVELOPE_MARK = b'"' + shredding.ENVELOPE.encode() + b'"'
 
 
 _DECODE_ERRORS = (TypeError, AttributeError, ValueError, msgspec.DecodeError)
@@ -262,18 +113,17 @@ class EventStore:
         backend: Backend,
         *,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        catalogue: Catalogue | None = None,
     ):
+        if catalogue is None:
+            from .catalogue import AGENTS  # the default vocabulary: the log core does not depend on it
+
+            catalogue = AGENTS
         self.backend = backend
-        self.max_event_bytes = max_event_bytes
-        # Group commit: appenders queue requests under _cond; one of them at a time is
-        # the leader and commits everything queued in one transaction and one sync.
-        lock = threading.Lock()
-        self._cond = threading.Condition(lock)  # followers wait here for a commit to finish
-        self._arrived = threading.Condition(lock)  # the leader waits here for more requests
-        self._pending: list[_Request] = []
-        self._leading = False
-        self._appenders = 0  # threads inside append(), preparing or waiting
         self.keys = shredding.KeyStore(backend)
+        self.catalogue = catalogue
+        self.mapper = EventMapper(catalogue, self.keys, max_event_bytes)
+        self.commits = GroupCommit(backend)
 
     # -- lifecycle ----------------------------------------------------------------
     @classmethod
@@ -286,6 +136,7 @@ class EventStore:
         create: bool = True,
         readonly: bool = False,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        catalogue: Catalogue | None = None,
         **backend_options: Any,
     ) -> EventStore:
         """Open (and by default create and migrate) the store at a path or URL.
@@ -319,7 +170,7 @@ class EventStore:
         except BaseException:
             backend.close()
             raise
-        return cls(backend, max_event_bytes=max_event_bytes)
+        return cls(backend, max_event_bytes=max_event_bytes, catalogue=catalogue)
 
     def close(self) -> None:
         if self.residue_pending:  # an erasure's purge could not finish: try once more
@@ -343,59 +194,6 @@ class EventStore:
         return Migrator(self.backend)
 
     # -- appending ----------------------------------------------------------------
-    def prepare(self, events: Sequence[NewEvent]) -> list[_Prepared]:
-        """Validate and encode events (outside any lock); raises InvalidEvent."""
-        if isinstance(events, NewEvent):
-            raise InvalidEvent("append takes a list of NewEvent, not a single NewEvent")
-        if not isinstance(events, (list, tuple)) or not events:
-            raise InvalidEvent("append needs a non-empty list of NewEvent")
-        out: list[_Prepared] = []
-        limit = self.max_event_bytes
-        encode_object, validate, version_of = codec.encode_object, catalogue.validate, upcasting.REGISTRY.version_of
-        sha256, type_lps = hashlib.sha256, _TYPE_LP
-        # Events of one append often carry equal metadata: hash those bytes once.
-        last_metadata, last_metadata_digest = b"{}", _EMPTY_OBJECT_DIGEST
-        for i, ev in enumerate(events):
-            if not isinstance(ev, NewEvent):
-                raise InvalidEvent(f"event {i} is a {type(ev).__name__}, not a NewEvent")
-            type_ = ev.type
-            type_lp = type_lps.get(type_) if type(type_) is str else None
-            if type_lp is None:
-                type_ = _check_name(type_, f"event {i}: type")
-                tb = type_.encode()
-                type_lp = _U32(len(tb)) + tb
-                if type(type_) is str and len(type_lps) < _TYPE_LP_MAX:
-                    type_lps[type_] = type_lp
-            data, plain = encode_object(ev.data, "$.data")
-            validate(type_, plain)
-            if ev.subject is not None or ev.personal:
-                data = self._encrypt_personal(ev, type_, plain)
-            metadata, meta = encode_object(ev.metadata, "$.metadata")
-            current = version_of(type_)
-            if current > 1 and upcasting.SCHEMA_VERSION_KEY not in meta:
-                metadata = codec.encode({**meta, upcasting.SCHEMA_VERSION_KEY: current})
-            size = len(data) + len(metadata)
-            if size > limit:
-                raise EventTooLarge(f"event {i} ({type_!r}) is {size} bytes encoded; the limit is {limit} bytes")
-            if metadata != last_metadata:
-                last_metadata, last_metadata_digest = metadata, sha256(metadata).digest()
-            out.append(_Prepared(type_, type_lp, data, metadata, sha256(data).digest(), last_metadata_digest))
-        return out
-
-    def _encrypt_personal(self, ev: NewEvent, type_: str, plain: dict[str, Any]) -> bytes:
-        """Encrypt the event's personal fields under its subject's key (crypto-shredding)."""
-        fields = ev.personal if ev.personal is not None else catalogue.PERSONAL.get(type_, ())
-        if ev.subject is None:
-            raise InvalidEvent(f"personal fields {list(fields)} need a subject (NewEvent.subject)")
-        _check_name(ev.subject, "subject")
-        for f in fields:
-            if not isinstance(f, str) or not f:
-                raise InvalidEvent(f"personal field names must be non-empty strings, not {f!r}")
-        if not fields:
-            return codec.encode(plain)
-        key = self.keys.key_for_writing(ev.subject)
-        return codec.encode(shredding.encrypt_fields(plain, type_, ev.subject, fields, key))
-
     def erase(self, subject: str, *, requested_by: str, reason: str | None = None) -> Receipt:
         """Erase a data subject: append a ``subject.erased`` event and destroy its key, atomically.
 
@@ -406,14 +204,14 @@ class EventStore:
         and in rebuilt read models. Afterwards the store purges the copies of the key
         its files may keep (``purge_residue``; docs/events.md, "What erasure removes").
         """
-        _check_name(subject, "subject")
-        _check_name(requested_by, "requested_by")
+        check_name(subject, "subject")
+        check_name(requested_by, "requested_by")
         data: dict[str, Any] = {"subject_id": subject, "requested_by": requested_by}
         if reason is not None:
             data["reason"] = reason
-        req = _Request(erasure_stream(subject), None, self.prepare([NewEvent(type="subject.erased", data=data)]))
+        req = Request(erasure_stream(subject), None, self.prepare([NewEvent(type="subject.erased", data=data)]))
         req.effects = [shredding.KeyStore.erase_statement(subject, requested_by)]
-        receipt = self._submit([req], atomic=True)[0][0]
+        receipt = self.commits.submit([req], atomic=True)[0][0]
         self.purge_residue()
         return receipt
 
@@ -453,18 +251,15 @@ class EventStore:
         stream with no events yet, or the stream's current version. On a mismatch
         ``WrongExpectedVersion`` is raised and nothing is written.
         """
-        _check_name(stream_id, "stream id")
-        _check_expected(expected_version)
-        with self._cond:
-            self._appenders += 1
+        check_name(stream_id, "stream id")
+        check_expected(expected_version)
+        commits = self.commits
+        commits.enter()
         try:
-            req = _Request(stream_id, expected_version, self.prepare(events))
-            return self._submit([req])[0]
+            req = Request(stream_id, expected_version, self.mapper.prepare(events))
+            return commits.submit([req])[0]
         finally:
-            with self._cond:
-                self._appenders -= 1
-                if self._leading and self._pending and len(self._pending) >= self._appenders:
-                    self._arrived.notify()  # the batch the leader waits for is complete
+            commits.leave()
 
     def append_many(
         self, batch: Sequence[tuple[str, Sequence[NewEvent], int | None]]
@@ -480,150 +275,20 @@ class EventStore:
                 stream_id, events, expected = item
             except (TypeError, ValueError):
                 raise InvalidEvent(f"batch item {i} must be a (stream_id, events, expected_version) tuple") from None
-            _check_name(stream_id, f"batch item {i}: stream id")
-            _check_expected(expected)
-            reqs.append(_Request(stream_id, expected, self.prepare(events)))
+            check_name(stream_id, f"batch item {i}: stream id")
+            check_expected(expected)
+            reqs.append(Request(stream_id, expected, self.mapper.prepare(events)))
         if not reqs:
             return []
-        return self._submit(reqs, atomic=True)
+        return self.commits.submit(reqs, atomic=True)
 
-    def _submit(self, reqs: list[_Request], atomic: bool = False) -> list[list[Receipt]]:
-        """Queue requests and wait until a leader (perhaps this thread) has committed them.
+    def prepare(self, events: Sequence[NewEvent]) -> list[Prepared]:
+        """Validate and encode events as an append would, writing nothing (``EventMapper.prepare``)."""
+        return self.mapper.prepare(events)
 
-        The leader waits up to GROUP_WAIT for appenders that are still preparing
-        their events (PostgreSQL's commit_delay idea), so that concurrent appends
-        share a sync instead of taking turns. A multi-stream atomic batch commits
-        alone, so that one failure rolls back all of it.
-        """
-        cond = self._cond
-        with cond:
-            if not atomic:
-                self._pending.extend(reqs)
-                # Wake the leader only once the batch it waits for is complete: a wake-up per
-                # arrival would hand the GIL to the leader and back for every append.
-                if self._leading and len(self._pending) >= self._appenders:
-                    self._arrived.notify()  # only the leader listens: followers are not woken
-            while not reqs[-1].done:
-                if self._leading:
-                    cond.wait()
-                    continue
-                self._leading = True
-                if atomic:
-                    batch = reqs
-                else:
-                    deadline = time.monotonic() + GROUP_WAIT
-                    while len(self._pending) < self._appenders:
-                        remaining = deadline - time.monotonic()
-                        if remaining <= 0:
-                            break
-                        self._arrived.wait(remaining)
-                    batch, self._pending = self._pending, []
-                cond.release()
-                try:
-                    self._commit(batch, atomic=atomic)
-                finally:
-                    cond.acquire()
-                    self._leading = False
-                    cond.notify_all()
-        for r in reqs:
-            if r.error is not None:
-                raise r.error
-        # Receipts are built by each caller, not the leader: this overlaps the next commit's sync.
-        return [[Receipt(position=row.position, stream_id=row.stream_id, version=row.version, hash=row.hash.hex(),
-                         prev_hash=row.prev_hash.hex(), recorded_at=row.recorded_at) for row in r.rows]
-                for r in reqs]
-
-    def _commit(self, batch: list[_Request], atomic: bool = False) -> None:
-        """Commit a batch and mark each request done, with its rows or its error.
-
-        If a shared (non-atomic) batch fails as a whole, each of its requests is
-        retried alone, in its own transaction, so that only the request the database
-        refused fails: one caller's bad request never fails the appends of others.
-        Retrying is safe because the backends report a failed append transaction as
-        one that wrote nothing only when it did not commit (SQLite rolls back a failed
-        COMMIT; PostgreSQL checks the log after a lost connection). When the outcome is
-        unknown (``AppendOutcomeUnknown``) nothing is retried: every request gets that error.
-        """
-        try:
-            error = self._write(batch, atomic)
-            if error is not None:
-                if atomic or len(batch) == 1 or isinstance(error, AppendOutcomeUnknown):
-                    for req in batch:
-                        if atomic or not isinstance(req.error, WrongExpectedVersion):
-                            req.error = error
-                else:
-                    for req in batch:
-                        # Also re-check a version mismatch: it was judged against rows now rolled back.
-                        req.error = None
-                        req.error = self._write([req], False) or req.error
-        except BaseException as e:  # e.g. KeyboardInterrupt: no request may look committed unless it is
-            for req in batch:
-                if req.error is None and not req.rows:
-                    req.error = e
-            raise
-        finally:
-            for req in batch:
-                req.done = True
-
-    def _write(self, batch: list[_Request], atomic: bool) -> EventStoreError | None:
-        """One append transaction for ``batch``; returns the error that failed all of it, if any.
-
-        Requests whose expected version does not match get their own
-        ``WrongExpectedVersion`` (and fail the whole batch if ``atomic``). Rows are
-        kept on a request only if the transaction committed.
-        """
-        recorded_at = _now()
-        try:
-            streams = {r.stream_id for r in batch}
-            with self.backend.write(streams) as w:
-                position, prev = w.head()
-                prev = prev or GENESIS_HASH
-                versions = w.stream_versions(streams)
-                rows: list[Row] = []
-                # The entry hash (hashing.entry_hash) inlined: this loop runs once per event.
-                # Rows are built with tuple.__new__, which makes the same Row as Row(...) without
-                # running the Python-level __new__ that namedtuple generates.
-                sha256, u64_pair, u32, domain, new_row = hashlib.sha256, _U64_PAIR, _U32, ENTRY_DOMAIN, tuple.__new__
-                rec = recorded_at.encode()
-                rec_lp = u32(len(rec)) + rec
-                for req in batch:
-                    stream_id = req.stream_id
-                    version = versions[stream_id]
-                    if req.expected is not None and req.expected != version:
-                        req.error = WrongExpectedVersion(stream_id, req.expected, version)
-                        if atomic:
-                            raise req.error
-                        continue
-                    sb = stream_id.encode()
-                    stream_lp = u32(len(sb)) + sb
-                    first = len(rows)
-                    for ev in req.events:
-                        position += 1
-                        version += 1
-                        h = sha256(b"".join((domain, u64_pair(position, version), stream_lp, ev.type_lp, rec_lp,
-                                             ev.data_digest, ev.metadata_digest, prev))).digest()
-                        rows.append(new_row(Row, (position, stream_id, version, ev.type, ev.data, ev.metadata,
-                                                  ev.data_digest, ev.metadata_digest, recorded_at, prev, h)))
-                        prev = h
-                    versions[stream_id] = version
-                    req.rows = rows[first:]
-                if rows:
-                    w.insert(rows)
-                if atomic:  # statements that must commit with these rows, or not at all
-                    for req in batch:
-                        for sql, params in req.effects:
-                            w.execute(sql, params)
-        except BaseException as e:
-            for req in batch:
-                req.rows = []
-            if not isinstance(e, Exception):
-                for req in batch:
-                    req.error = e
-                raise
-            if isinstance(e, EventStoreError):
-                return e
-            return BackendError(f"append failed, nothing was written: {type(e).__name__}: {e}")
-        return None
+    @property
+    def max_event_bytes(self) -> int:
+        return self.mapper.max_event_bytes
 
     # -- reading ------------------------------------------------------------------
     def stream_version(self, stream_id: str) -> int:
@@ -638,10 +303,11 @@ class EventStore:
     def read_stream(self, stream_id: str, from_version: int = 1, *, batch_size: int = 1000) -> Iterator[RecordedEvent]:
         """Events of one stream in version order."""
         version = max(1, from_version)
+        decode = self.mapper.decode
         while True:
             rows = self.backend.read_stream(stream_id, version, batch_size)
             try:
-                yield from (to_recorded(r, self.keys) for r in rows)
+                yield from map(decode, rows)
             except _DECODE_ERRORS as e:
                 raise _tampered(rows, e) from None
             if len(rows) < batch_size:
@@ -652,9 +318,10 @@ class EventStore:
         self, from_position: int = 1, *, to_position: int | None = None, batch_size: int = 1000
     ) -> Iterator[RecordedEvent]:
         """Every event in global order, fetched in pages of ``batch_size``."""
+        decode = self.mapper.decode
         for rows in self.iter_rows(from_position, to_position, batch_size):
             try:
-                yield from (to_recorded(r, self.keys) for r in rows)
+                yield from map(decode, rows)
             except _DECODE_ERRORS as e:
                 raise _tampered(rows, e) from None
 
@@ -815,24 +482,25 @@ class EventStore:
         problems: list[upcasting.EventProblem] = []
         checked = 0
         total = self.backend.head()[0]
-        keys = _CachedKeys(self.keys)  # one key lookup per subject, not per personal event
+        keys = CachedKeys(self.keys)  # one key lookup per subject, not per personal event
+        registry = self.catalogue.registry
         for rows in self.iter_rows(1, None, 5000):
             for row in rows:
                 checked += 1
                 if row.data is None:
                     continue
-                event = to_recorded(row, keys)  # type: ignore[arg-type]
+                event = to_recorded(row, keys, registry)
                 error = event.unreadable
                 if error is None and not event.erased:
                     data = event.data
-                    if not upcasting.REGISTRY.evolved:  # to_recorded skipped upcasting: still check versions
+                    if not registry.evolved:  # to_recorded skipped upcasting: still check versions
                         try:
-                            data, _ = upcasting.REGISTRY.upcast(row.type, upcasting.stored_version(event.metadata),
+                            data, _ = registry.upcast(row.type, upcasting.stored_version(event.metadata),
                                                                 data)
                         except upcasting.UpcastError as e:
                             error = str(e)
                     if error is None:
-                        error = upcasting.check_struct(row.type, data, catalogue.CATALOGUE.get(row.type))
+                        error = upcasting.check_struct(row.type, data, self.catalogue.schemas.get(row.type))
                 if error is not None and len(problems) < max_problems:
                     problems.append(upcasting.EventProblem(position=row.position, type=row.type,
                                                            schema_version=upcasting.stored_version(event.metadata),

@@ -13,12 +13,10 @@ import struct
 from collections.abc import Callable, Iterable
 
 from .errors import DatabaseDamaged
-from .hashing import ENTRY_DOMAIN, GENESIS_HASH, entry_hash
+from .hashing import GENESIS_HASH, entry_hash, hash_from_parts, lp
 from .records import COLUMNS, Problem, Row
 
 _sha256 = hashlib.sha256
-_u64_pair = struct.Struct(">QQ").pack
-_u32 = struct.Struct(">I").pack
 
 
 _TYPE_ERRORS = (TypeError, AttributeError, ValueError, OverflowError, struct.error)
@@ -55,12 +53,6 @@ def _type_message(row: tuple[object, ...] | None, error: Exception) -> str:
     return found or f"the entry cannot be hashed ({type(error).__name__}): the entry was changed"
 
 
-def _lp(s: str) -> bytes:
-    """lp(s) of the hash preimage: the UTF-8 bytes prefixed by their length as u32be."""
-    b = s.encode()
-    return _u32(len(b)) + b
-
-
 class ChainVerifier:
     """Feeds rows in position order; stops at the first problem.
 
@@ -92,14 +84,13 @@ class ChainVerifier:
         versions = self.versions
         checked = 0
         sha = _sha256
-        u64_pair = _u64_pair
-        domain = ENTRY_DOMAIN
+        entry_hash_of = hash_from_parts
         last_meta: bytes | None = None
         last_meta_digest = b""
         # lp() of stream ids, types and timestamps, which repeat from row to row (a commit's rows
         # share one recorded_at): encode each once per call instead of once per row.
         lps: dict[str, bytes] = {}
-        last_recorded_at, recorded_at_lp = "", _lp("")  # lp(""), not b"": an empty time is hashed too
+        last_recorded_at, recorded_at_lp = "", lp("")  # lp(""), not b"": an empty time is hashed too
         row: Row | None = None
         # A value of the wrong type (e.g. a payload edited to TEXT) raises in here: the handler
         # turns it into a problem at that position. A try block costs nothing until it raises.
@@ -133,14 +124,14 @@ class ChainVerifier:
                     break
                 stream_lp = lps.get(stream_id)
                 if stream_lp is None:
-                    stream_lp = lps[stream_id] = _lp(stream_id)
+                    stream_lp = lps[stream_id] = lp(stream_id)
                 type_lp = lps.get(type_)
                 if type_lp is None:
-                    type_lp = lps[type_] = _lp(type_)
+                    type_lp = lps[type_] = lp(type_)
                 if recorded_at != last_recorded_at:
-                    last_recorded_at, recorded_at_lp = recorded_at, _lp(recorded_at)
-                h = sha(b"".join((domain, u64_pair(position, version), stream_lp, type_lp, recorded_at_lp,
-                                  data_digest, metadata_digest, prev_hash))).digest()
+                    last_recorded_at, recorded_at_lp = recorded_at, lp(recorded_at)
+                h = entry_hash_of(position, version, stream_lp, type_lp, recorded_at_lp, data_digest,
+                                  metadata_digest, prev_hash)
                 if h != stored_hash:
                     self._fail(position, "hash", "entry hash does not match the entry's columns: the entry was changed")
                     break

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from eventstore import EventStore, InvalidEvent, NewEvent, WrongExpectedVersion
 from eventstore.errors import BackendError
-from eventstore.store import _check_name, _Request
+from eventstore.commit import Request as _Request
+from eventstore.mapping import check_name as _check_name
 
 
 def ev(i: int = 0, type: str = "thing.happened") -> NewEvent:
@@ -69,7 +70,7 @@ def test_a_shared_commit_refused_by_the_database_fails_only_the_guilty_request(s
     bad = _Request("\x00bad", None, store.prepare([ev(2)]))  # both databases refuse this stream id
     mismatch = _Request("b", 5, store.prepare([ev(3)]))
     good2 = _Request("b", 0, store.prepare([ev(4)]))
-    store._commit([good1, bad, mismatch, good2])
+    store.commits.commit([good1, bad, mismatch, good2])
     assert all(r.done for r in (good1, bad, mismatch, good2))
     assert good1.error is None and good2.error is None
     assert isinstance(bad.error, BackendError) and not bad.rows

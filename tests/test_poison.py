@@ -17,7 +17,9 @@ from eventstore import EventStore, InvalidEvent, NewEvent, codec
 from eventstore.cli import main
 from eventstore.hashing import digest
 from eventstore.records import Row
-from eventstore.store import _Prepared, _Request, to_recorded
+from eventstore.commit import Request as _Request
+from eventstore.mapping import Prepared as _Prepared
+from eventstore.mapping import to_recorded
 
 MSG = {"session_id": "s1", "message_id": "m1", "role": "user", "content": "hello"}
 
@@ -35,7 +37,7 @@ def append_raw(store: EventStore, stream: str, type_: str, data: bytes, metadata
     could have left them), correctly chained: the reader must cope with them."""
     tb = type_.encode()
     prepared = _Prepared(type_, len(tb).to_bytes(4, "big") + tb, data, metadata, digest(data), digest(metadata))
-    store._submit([_Request(stream, None, [prepared])], atomic=True)
+    store.commits.submit([_Request(stream, None, [prepared])], atomic=True)
 
 
 # -- refused on append ------------------------------------------------------------------------

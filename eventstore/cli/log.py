@@ -16,7 +16,8 @@ from ..errors import (
     WrongExpectedVersion,
 )
 from ..records import NewEvent
-from ..store import EventStore, _check_name
+from ..mapping import check_name as _check_name
+from ..store import EventStore
 from .base import Context, echo_json, main, pass_ctx, console
 
 JSONL_BATCH = 1000
