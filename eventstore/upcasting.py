@@ -28,6 +28,15 @@ class Registry:
         self.current: dict[str, int] = {}
         self._steps: dict[tuple[str, int], Upcaster] = {}
 
+    def snapshot(self) -> Registry:
+        """A copy of the versions and upcasters (``restore`` puts them back; for tests and tools)."""
+        copy = Registry()
+        copy.current, copy._steps = dict(self.current), dict(self._steps)
+        return copy
+
+    def restore(self, snapshot: Registry) -> None:
+        self.current, self._steps = dict(snapshot.current), dict(snapshot._steps)
+
     def set_version(self, type: str, version: int) -> None:
         if version < 1:
             raise ValueError("schema versions start at 1")

@@ -12,18 +12,23 @@ from click.testing import CliRunner
 
 from eventstore import EventStore, NewEvent
 from eventstore.cli import main
+from eventstore.mapping import Catalogue
 from eventstore.upcasting import REGISTRY, Registry
 
 
 @pytest.fixture
 def registry() -> Iterator[Registry]:
-    """The process-wide registry, restored after the test."""
-    saved = (dict(REGISTRY.current), dict(REGISTRY._steps))
+    """The process-wide registry (what the CLI's stores use), restored after the test."""
+    saved = REGISTRY.snapshot()
     yield REGISTRY
-    REGISTRY.current, REGISTRY._steps = saved
+    REGISTRY.restore(saved)
 
 
-def test_add_and_rename_fields_with_upcasters(sqlite_store: EventStore, registry: Registry) -> None:
+def test_add_and_rename_fields_with_upcasters(sqlite_url: str) -> None:
+    """A store given its own catalogue: its upcasters are its own, not the process's."""
+    catalogue = Catalogue()
+    registry = catalogue.registry
+    sqlite_store = EventStore.open(sqlite_url, catalogue=catalogue)
     # version 1 of "note.written" was {"text"}
     sqlite_store.append("n", [NewEvent(type="note.written", data={"text": "hello"})])
     raw_before = sqlite_store.backend.row_at(1)
@@ -44,6 +49,25 @@ def test_add_and_rename_fields_with_upcasters(sqlite_store: EventStore, registry
     assert new.metadata == {"schema_version": 2}
     assert sqlite_store.backend.row_at(1) == raw_before  # stored bytes untouched
     assert sqlite_store.verify().ok
+    with EventStore.open(sqlite_url) as default:  # the agent catalogue knows nothing of note.written v2
+        assert next(default.read_stream("n")).data == {"text": "hello"}
+    sqlite_store.close()
+
+
+def test_a_store_validates_against_its_own_catalogue(tmp_path: Path) -> None:
+    import msgspec
+
+    from eventstore.errors import InvalidEvent
+
+    class Note(msgspec.Struct, forbid_unknown_fields=True):
+        body: str
+
+    with EventStore.open(tmp_path / "a.db", catalogue=Catalogue({"note.written": Note})) as store:
+        with pytest.raises(InvalidEvent, match=r"\$\.data\.body"):
+            store.append("n", [NewEvent(type="note.written", data={"body": 1})])
+        store.append("m", [NewEvent(type="message.appended", data={"anything": True})])  # not its vocabulary
+    with EventStore.open(tmp_path / "b.db") as agents, pytest.raises(InvalidEvent):
+        agents.append("m", [NewEvent(type="message.appended", data={"anything": True})])
 
 
 def test_events_check_reports_what_cannot_be_upcast(tmp_path: Path, registry: Registry) -> None:
