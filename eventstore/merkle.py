@@ -3,5 +3,6 @@
 import sys
 
 from .audit import merkle as _module
+from .audit.merkle import *  # noqa: F403  (the names, for type checkers)
 
 sys.modules[__name__] = _module

@@ -3,5 +3,6 @@
 import sys
 
 from .audit import notes as _module
+from .audit.notes import *  # noqa: F403  (the names, for type checkers)
 
 sys.modules[__name__] = _module

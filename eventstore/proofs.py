@@ -3,5 +3,6 @@
 import sys
 
 from .audit import proofs as _module
+from .audit.proofs import *  # noqa: F403  (the names, for type checkers)
 
 sys.modules[__name__] = _module

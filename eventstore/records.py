@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 
@@ -67,11 +67,19 @@ class Receipt(msgspec.Struct, frozen=True, kw_only=True):
     recorded_at: str
 
 
+ProblemKind = Literal[
+    "gap", "data_digest", "metadata_digest", "link", "hash", "version", "type", "unreadable",  # the chain
+    "missing", "receipt",  # a receipt
+    "signature", "origin", "rollback", "fork", "truncated",  # a checkpoint and an auditor's state
+]
+"""What a verification found wrong (docs/cli.md, "Errors and verdicts")."""
+
+
 class Problem(msgspec.Struct, frozen=True, kw_only=True):
     """The first thing found wrong by a verification."""
 
     position: int
-    kind: str
+    kind: ProblemKind
     message: str
 
 

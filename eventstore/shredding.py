@@ -20,13 +20,13 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Iterable
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from .clock import utc_now as _now
 from . import codec
 from .errors import EventStoreError, InvalidEvent
 from .errors import SubjectErased  # noqa: F401  (defined in eventstore.errors, the one hierarchy)
@@ -108,8 +108,6 @@ def _key_bytes(key_hex: Any) -> bytes:
     return key if len(key) == 32 else b""
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def encrypt_fields(data: dict[str, Any], type: str, subject: str, fields: Iterable[str], key: bytes) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from .mapping import (
     to_recorded,
 )
 from .migrate import Migrator
-from .records import NewEvent, Problem, Receipt, RecordedEvent, Row, Stats, VerifyReport
+from .records import NewEvent, Problem, ProblemKind, Receipt, RecordedEvent, Row, Stats, VerifyReport
 from .verify import ChainVerifier, recompute_hash, wrong_type
 
 if TYPE_CHECKING:
@@ -425,7 +425,7 @@ class EventStore:
         pos = receipt.position
         head, head_hash = 0, None
 
-        def fail(kind: str, message: str) -> VerifyReport:
+        def fail(kind: ProblemKind, message: str) -> VerifyReport:
             return self._report(False, 0, pos, pos, head, head_hash, Problem(position=pos, kind=kind, message=message))
 
         try:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 
 from .errors import DatabaseDamaged
 from .hashing import GENESIS_HASH, entry_hash, hash_from_parts, lp
-from .records import COLUMNS, Problem, Row
+from .records import COLUMNS, Problem, ProblemKind, Row
 
 _sha256 = hashlib.sha256
 
@@ -158,7 +158,7 @@ class ChainVerifier:
         self.prev_hash = prev
         return self.problem is None
 
-    def _fail(self, position: int, kind: str, message: str) -> None:
+    def _fail(self, position: int, kind: ProblemKind, message: str) -> None:
         self.problem = Problem(position=position, kind=kind, message=message)
 
 

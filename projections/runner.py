@@ -33,11 +33,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 
+from eventstore.clock import utc_now as _now
 from eventstore import EventStore
 from eventstore.backends.base import Tx
 from eventstore.errors import BackendError, UserError
@@ -53,6 +53,27 @@ PROBLEM_STATES = ("failed", "ahead")
 """Persisted states that stop a projection until an operator acts (fix and rerun, or rebuild)."""
 
 
+StoredState = Literal["idle", "running", "failed", "rebuilding", "ahead"]
+"""``projection_state.state``: what a worker last recorded for a generation."""
+Status = Literal["caught up", "behind", "failed", "ahead of log", "stale (version changed: will rebuild)"]
+"""``ProjectionStatus.state``: what ``project status`` reports (docs/projections.md)."""
+
+
+class StateRow(NamedTuple):
+    """One row of ``projection_state``: one generation of one projection."""
+
+    generation: int
+    version: int
+    active: int
+    position: int
+    state: StoredState
+    error: str | None
+    error_position: int | None
+    needs_rebuild: int
+    owner: str | None
+    lease_until: float | None
+
+
 class ProjectionStatus(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     version: int
@@ -60,7 +81,7 @@ class ProjectionStatus(msgspec.Struct, frozen=True, kw_only=True):
     checkpoint: int
     head: int
     lag: int
-    state: str
+    state: Status
     error: str | None = None
     error_position: int | None = None
     owner: str | None = None
@@ -73,8 +94,6 @@ class ProjectionStatus(msgspec.Struct, frozen=True, kw_only=True):
         return self.state in ("caught up", "behind")
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def physical(table: str, generation: int) -> str:
@@ -158,13 +177,13 @@ class Runner:
         self.ensure()
 
     # -- state ---------------------------------------------------------------------
-    def _rows(self, name: str) -> list[tuple]:
-        return self.backend.query(
+    def _rows(self, name: str) -> list[StateRow]:
+        return [StateRow(*r) for r in self.backend.query(
             "SELECT generation, version, active, position, state, error, error_position, needs_rebuild, owner, "
-            "lease_until FROM projection_state WHERE name = ? ORDER BY generation", (name,))
+            "lease_until FROM projection_state WHERE name = ? ORDER BY generation", (name,))]
 
-    def _active(self, name: str) -> tuple | None:
-        return next((r for r in self._rows(name) if r[2]), None)
+    def _active(self, name: str) -> StateRow | None:
+        return next((r for r in self._rows(name) if r.active), None)
 
     def ensure(self) -> None:
         """Create generation 1 (tables and views) for projections that have none."""
@@ -226,7 +245,7 @@ class Runner:
         """
         applied = {p.name: 0 for p in self.projections}
         stale = [p.name for p in self.projections
-                 if (row := self._active(p.name)) is not None and (row[1] != p.version or row[7])]
+                 if (row := self._active(p.name)) is not None and (row.version != p.version or row.needs_rebuild)]
         if stale:
             self.rebuild_many(stale, progress=progress)
         head = self.backend.head()[0]
@@ -237,11 +256,11 @@ class Runner:
             for p, row in rows:
                 if row is None:
                     continue
-                if row[4] == "ahead" or row[3] > now_head:
-                    self._stop_ahead(p.name, row[0], now_head)
+                if row.state == "ahead" or row.position > now_head:
+                    self._stop_ahead(p.name, row.generation, now_head)
                     continue
-                if self._lease(p.name, row[0]):
-                    owned.append((p, row[0], row[3]))
+                if self._lease(p.name, row.generation):
+                    owned.append((p, row.generation, row.position))
             if not owned:
                 return applied
             start = min(pos for _, _, pos in owned) + 1
@@ -260,7 +279,7 @@ class Runner:
                 return applied
             for name, n in counts.items():
                 applied[name] += n
-            erased = [p.name for p, _, _ in owned if (row := self._active(p.name)) is not None and row[7]]
+            erased = [p.name for p, _, _ in owned if (row := self._active(p.name)) is not None and row.needs_rebuild]
             if erased:  # an erasure: rebuild so erased fields leave the read models
                 self.rebuild_many(erased, progress=progress)
             if progress:
@@ -427,14 +446,14 @@ class Runner:
         for name in names:
             p = self.by_name[name]
             rows = self._rows(name)
-            generation = max((r[0] for r in rows), default=0) + 1
+            generation = max((r.generation for r in rows), default=0) + 1
             with self.backend.transaction() as tx:
                 for r in rows:  # abandon an earlier unfinished rebuild
-                    if not r[2]:
+                    if not r.active:
                         for t in p.tables:
-                            tx.execute(f"DROP TABLE IF EXISTS {physical(t, r[0])}")
-                        tx.execute("DELETE FROM projection_state WHERE name = ? AND generation = ?", (name, r[0]))
-                self._create_generation(tx, p, generation, active=not any(r[2] for r in rows))
+                            tx.execute(f"DROP TABLE IF EXISTS {physical(t, r.generation)}")
+                        tx.execute("DELETE FROM projection_state WHERE name = ? AND generation = ?", (name, r.generation))
+                self._create_generation(tx, p, generation, active=not any(r.active for r in rows))
                 tx.execute("UPDATE projection_state SET owner = ?, lease_until = ? WHERE name = ? "
                            "AND generation = ?", (self.worker_id, time.time() + self.lease_seconds, name, generation))
             building[name] = generation
@@ -454,9 +473,9 @@ class Runner:
             except _Overran:
                 continue  # retried with a smaller batch
             for n in list(active):
-                state = next(r for r in self._rows(n) if r[0] == building[n])
-                positions[n] = state[3]
-                if state[4] == "failed":
+                state = next(r for r in self._rows(n) if r.generation == building[n])
+                positions[n] = state.position
+                if state.state == "failed":
                     active.remove(n)
             if progress:
                 progress(min((positions[n] for n in active), default=head), head)
@@ -496,21 +515,23 @@ class Runner:
         now = time.time()
         for p in self.projections:
             rows = all_rows[p.name]
-            active = next((r for r in rows if r[2]), None)
+            active = next((r for r in rows if r.active), None)
             if active is None:
                 continue
-            rebuilding = next((r[3] for r in rows if not r[2]), None)
-            state = active[4]
-            if state == "ahead" or active[3] > head:
-                if state != "ahead":  # persist it: once the log grows past the checkpoint it would not show
-                    self._stop_ahead(p.name, active[0], head)
+            rebuilding = next((r.position for r in rows if not r.active), None)
+            state: Status
+            if active.state == "ahead" or active.position > head:
+                if active.state != "ahead":  # persist it: once the log grows past the checkpoint it would not show
+                    self._stop_ahead(p.name, active.generation, head)
                 state = "ahead of log"
-            elif active[1] != p.version:
+            elif active.version != p.version:
                 state = "stale (version changed: will rebuild)"
-            elif state != "failed":
-                state = "caught up" if active[3] >= head else "behind"
-            owner = active[8] if active[9] is not None and active[9] > now else None
-            out.append(ProjectionStatus(name=p.name, version=active[1], generation=active[0], checkpoint=active[3],
-                                        head=head, lag=max(0, head - active[3]), state=state, error=active[5],
-                                        error_position=active[6], owner=owner, rebuilding=rebuilding))
+            elif active.state == "failed":
+                state = "failed"
+            else:
+                state = "caught up" if active.position >= head else "behind"
+            owner = active.owner if active.lease_until is not None and active.lease_until > now else None
+            out.append(ProjectionStatus(name=p.name, version=active.version, generation=active.generation, checkpoint=active.position,
+                                        head=head, lag=max(0, head - active.position), state=state, error=active.error,
+                                        error_position=active.error_position, owner=owner, rebuilding=rebuilding))
         return out

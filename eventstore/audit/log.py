@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
+from ..clock import utc_now as _now
 from . import merkle, notes, proofs
 from ..errors import DerivedDataDamaged, UserError, VerificationError
-from ..records import Problem, Row, VerifyReport
+from ..records import Problem, ProblemKind, Row, VerifyReport
 
 if TYPE_CHECKING:
     from .state import AuditorState
@@ -44,7 +44,7 @@ class _Mismatch(Exception):
 
 
 class TreeProblem(msgspec.Struct, frozen=True, kw_only=True):
-    kind: str
+    kind: Literal["node", "extra", "checkpoint", "log"]
     """``node`` (a stored node differs from the log), ``extra`` (a node beyond the synced
     tree), ``checkpoint`` (a stored checkpoint's root differs from the log's), ``log``."""
     message: str
@@ -64,8 +64,6 @@ class TreeReport(msgspec.Struct, frozen=True, kw_only=True):
     problems: list[TreeProblem]
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 class TransparencyLog:
@@ -368,7 +366,7 @@ class TransparencyLog:
         cp = checkpoint.checkpoint
         head, head_hash = self.backend.head()
 
-        def problem(position: int, kind: str, message: str) -> VerifyReport:
+        def problem(position: int, kind: ProblemKind, message: str) -> VerifyReport:
             return VerifyReport(ok=False, checked=0, from_position=1, to_position=head, head_position=head,
                                 head_hash=head_hash.hex() if head_hash else None,
                                 problem=Problem(position=position, kind=kind, message=message))

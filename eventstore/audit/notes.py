@@ -35,7 +35,7 @@ ALG_COSIGNATURE_V1 = 0x04
 DASH = "\u2014"
 
 
-def _check_name(name: str) -> str:
+def _check_key_name(name: str) -> str:
     if not name or any(c.isspace() for c in name) or "+" in name:
         raise NoteFormatError(f"key name {name!r} must be non-empty, without spaces or '+'")
     try:
@@ -77,7 +77,7 @@ class Verifier:
         if len(parts) != 3:
             raise NoteFormatError("a verifier key has the form <name>+<hex key id>+<base64 key>")
         name, hid, b64 = parts
-        _check_name(name)
+        _check_key_name(name)
         raw = _b64decode(b64, "the verifier key")
         if len(raw) != 33 or raw[0] not in (ALG_ED25519, ALG_COSIGNATURE_V1):
             raise NoteFormatError("the verifier key is not an Ed25519 key (algorithm 0x01 or 0x04, 32 bytes)")
@@ -104,7 +104,7 @@ class Signer:
 
     @classmethod
     def generate(cls, name: str, *, cosigner: bool = False) -> Signer:
-        _check_name(name)
+        _check_key_name(name)
         seed = Ed25519PrivateKey.generate().private_bytes_raw()
         return cls(name, ALG_COSIGNATURE_V1 if cosigner else ALG_ED25519, seed)
 
@@ -126,7 +126,7 @@ class Signer:
         if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
             raise NoteFormatError("a signing key has the form PRIVATE+KEY+<name>+<hex key id>+<base64 key>")
         name, hid, b64 = parts[2:]
-        _check_name(name)
+        _check_key_name(name)
         raw = _b64decode(b64, "the signing key")
         if len(raw) != 33 or raw[0] not in (ALG_ED25519, ALG_COSIGNATURE_V1):
             raise NoteFormatError("the signing key is not an Ed25519 key")

@@ -164,7 +164,7 @@ class ProofCheck(msgspec.Struct, frozen=True, kw_only=True):
     """Outcome of ``verify-proof``."""
 
     ok: bool
-    kind: str
+    kind: Literal["tlog-proof", "inclusion", "consistency", "invalid"]
     message: str
     position: int | None = None
     tree_size: int | None = None

@@ -141,13 +141,15 @@ def progress(description: str, total: int | None) -> Iterator[Any]:
         yield lambda done, total=None: None
         return
     from rich.console import Console
+    from rich.table import Column
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     # The description keeps at most a third of the line and the bar takes what is left, so
     # the counts and the time stay readable on an 80-column terminal.
     width = Console(stderr=True).width
     with Progress(
-        TextColumn("{task.description}", width=max(10, width // 3)), BarColumn(bar_width=None),
+        TextColumn("{task.description}", table_column=Column(max_width=max(10, width // 3), no_wrap=True,
+                                                              overflow="ellipsis")), BarColumn(bar_width=None),
         MofNCompleteColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=True, expand=True,
     ) as bar:
         task = bar.add_task(description, total=total)
