@@ -365,3 +365,90 @@ def test_each_problem_names_its_position_kind_and_reason_and_counts_the_rows_bef
     bad = bad._replace(hash=entry_hash(2, "a", 2, "t", "x", bad.data_digest, bytes(32), bad.prev_hash))
     _fails([same[0], bad], 2, "metadata_digest",
            "metadata does not hash to metadata_digest: the metadata was changed", 1)
+
+
+# -- the stored tree reads O(log n) rows, each range once -------------------------------
+
+def test_stored_tree_uses_its_nodes_and_reads_each_range_once(tmp_path: Path) -> None:
+    with EventStore.open(tmp_path / "q.db", durability="process") as store:
+        store.append("s", [NewEvent(type="t", data={"i": i}) for i in range(600)])
+        assert store.tree.sync() == 592
+        leaves = [merkle.leaf_hash(r.hash) for rows in store.iter_rows() for r in rows]
+        seen: list[tuple[str, tuple]] = []
+        query = store.backend.query
+
+        def recording(sql: str, params: tuple = ()) -> list:  # type: ignore[type-arg]
+            seen.append((sql, tuple(params)))
+            return query(sql, params)
+
+        store.backend.query = recording  # type: ignore[method-assign]
+
+        def reads(table: str) -> list[tuple[str, tuple]]:  # type: ignore[type-arg]
+            return [(s, p) for s, p in seen if f"FROM {table} " in s]
+
+        assert store.tree.root(592) == merkle.root_of_leaves(leaves[:592])
+        assert not reads("events") and len(reads("merkle_nodes")) == 3  # 512 + 64 + 16
+        seen.clear()
+        assert store.tree.root(600) == merkle.root_of_leaves(leaves)
+        assert [p for _, p in reads("events")] == [(592, 600)]
+        seen.clear()
+        assert store.tree.root(8) == merkle.root_of_leaves(leaves[:8])
+        assert not reads("merkle_nodes") and len(reads("events")) == 1
+        for make in (lambda: store.tree.inclusion_proof(300, 600), lambda: store.tree.consistency_proof(300, 600)):
+            seen.clear()
+            make()
+            assert len(seen) == len(set(seen)), "a range was read twice"
+        with store.backend.transaction() as tx:
+            tx.execute("DELETE FROM merkle_nodes WHERE level = 4 AND idx = 36")
+        seen.clear()
+        assert store.tree.root(592) == merkle.root_of_leaves(leaves[:592])
+        assert [p for _, p in reads("events")] == [(576, 592)]  # the 16 leaves, in one read
+
+
+# -- parsing edge cases ----------------------------------------------------------------
+
+def test_tlog_proof_without_lines_and_with_stray_characters(receipt: tuple[str, Signer, EventStore]) -> None:
+    text, log, _ = receipt
+    head, _, note = text.partition("\n\n")
+    lines = head.split("\n")
+    with pytest.raises(UserError, match="missing 'index N'"):
+        proofs.check_tlog_proof(lines[0] + "\n\n" + note, log.verifier)
+    stray_extra = "\n".join(lines[:1] + ["extra !" + lines[1][6:]] + lines[2:]) + "\n\n" + note
+    with pytest.raises(UserError, match="extra line"):
+        proofs.check_tlog_proof(stray_extra, log.verifier)
+    stray_hash = "\n".join(lines[:3] + ["!" + lines[3]] + lines[4:]) + "\n\n" + note
+    with pytest.raises(VerificationError, match="not base64"):
+        proofs.check_tlog_proof(stray_hash, log.verifier)
+
+
+def test_proof_check_results_name_kind_position_and_size(receipt: tuple[str, Signer, EventStore]) -> None:
+    text, log, store = receipt
+    w = Signer.generate("witness.example/w", cosigner=True)
+    r = proofs.check_proof_text(text, [], log.verifier)
+    assert (r.ok, r.kind, r.position, r.tree_size) == (True, "tlog-proof", 3, 5)
+    assert r.message == "entry 3 (t on 's') is in log.example/x at tree size 5"
+    r = proofs.check_proof_text(text, [], log.verifier, (w.verifier,))  # a witness asked for must have cosigned
+    assert r.ok is False and "witness" in r.message
+    old = store.checkpoints()[-1][3]
+    store.append("s", [NewEvent(type="t", data={})])
+    new = store.checkpoint(log).format()
+    c = store.prove_consistency(5, 6, origin="log.example/x")
+    r = proofs.check_proof_text(msgspec.json.encode(c).decode(), [old, new], log.verifier)
+    assert (r.ok, r.kind, r.position, r.tree_size) == (True, "consistency", None, 6)
+    assert r.message == "the tree of size 5 is a prefix of the tree of size 6: the log only grew"
+    r = proofs.check_proof_text(msgspec.json.encode(c).decode(), [old, new], log.verifier, (w.verifier,))
+    assert r.ok is False and "witness" in r.message
+    bad = msgspec.structs.replace(c, hashes=[])
+    r = proofs.check_proof_text(msgspec.json.encode(bad).decode(), [old, new], log.verifier)
+    assert r.ok is False and r.kind == "invalid"
+
+
+def test_note_parse_edge_cases() -> None:
+    log = Signer.generate("log.example/x")
+    sig = sign_note("b\n", log).signatures[0].line()
+    assert Note.parse("a\n\nb\n\n" + sig).text == "a\n\nb\n"  # the last blank line separates
+    assert Note.parse("\n\n" + sig).text == "\n"
+    five = "\u2014 n " + base64.b64encode(b"\x01\x02\x03\x04\x05").decode() + "\n"
+    assert Note.parse("t\n\n" + five).signatures[0].signature == b"\x05"
+    with pytest.raises(NoteFormatError, match="no signatures"):
+        Note.parse("t\n\n")
