@@ -26,16 +26,27 @@ import msgspec
 from eventstore.records import NewEvent
 from eventstore.store import EventStore
 
-PAYLOAD = {"session_id": "s-0001", "message_id": "m-0001", "role": "assistant", "model": "claude-sonnet",
-           "content": "x" * 180, "tokens_used": 321, "finish_reason": "stop"}
+PAYLOAD = {
+    "session_id": "s-0001",
+    "message_id": "m-0001",
+    "role": "assistant",
+    "model": "claude-sonnet",
+    "content": "x" * 180,
+    "tokens_used": 321,
+    "finish_reason": "stop",
+}
 METADATA = {"agent_id": "agent-7", "correlation_id": "c-1234"}
 EVENT = NewEvent(type="message.appended", data=PAYLOAD, metadata=METADATA)
 
 
 def events(n: int, start: int = 0) -> list[NewEvent]:
     """Distinct events of the benchmark's shape (no two share a payload object)."""
-    return [NewEvent(type="message.appended", data={**PAYLOAD, "message_id": f"m-{start + i:08d}"},
-                     metadata={**METADATA}) for i in range(n)]
+    return [
+        NewEvent(type="message.appended", data={**PAYLOAD, "message_id": f"m-{start + i:08d}"}, metadata={**METADATA})
+        for i in range(n)
+    ]
+
+
 ROW_BYTES = len(msgspec.json.encode(PAYLOAD)) + len(msgspec.json.encode(METADATA))
 
 
@@ -59,24 +70,45 @@ def _median(fn: Callable[[], float], repeat: int) -> float:
     return statistics.median(fn() for _ in range(repeat))
 
 
-def _figure(case: str, ours: float, baseline: str, base: float, target: str = "",
-            lo: float | None = None, hi: float | None = None, unit: str = "events/s", note: str = "") -> Figure:
+def _figure(
+    case: str,
+    ours: float,
+    baseline: str,
+    base: float,
+    target: str = "",
+    lo: float | None = None,
+    hi: float | None = None,
+    unit: str = "events/s",
+    note: str = "",
+) -> Figure:
     ratio = ours / base if base else float("inf")
     met = None if lo is None else (ratio >= lo and (hi is None or ratio <= hi))
-    return Figure(case=case, ours=round(ours, 1), baseline=baseline, base=round(base, 1), ratio=round(ratio, 3),
-                  target=target, met=met, unit=unit, note=note)
+    return Figure(
+        case=case,
+        ours=round(ours, 1),
+        baseline=baseline,
+        base=round(base, 1),
+        ratio=round(ratio, 3),
+        target=target,
+        met=met,
+        unit=unit,
+        note=note,
+    )
 
 
 # -- baselines ------------------------------------------------------------------------
+
 
 def _raw_sqlite(path: str, synchronous: str = "FULL") -> sqlite3.Connection:
     """A plain table with the same columns as ``events`` and the UNIQUE(stream_id, version) index."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
-    conn.execute("CREATE TABLE IF NOT EXISTS events (position INTEGER PRIMARY KEY, stream_id TEXT, version INTEGER, "
-                 "type TEXT, data BLOB, metadata BLOB, data_digest BLOB, metadata_digest BLOB, recorded_at TEXT, "
-                 "prev_hash BLOB, hash BLOB)")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS events (position INTEGER PRIMARY KEY, stream_id TEXT, version INTEGER, "
+        "type TEXT, data BLOB, metadata BLOB, data_digest BLOB, metadata_digest BLOB, recorded_at TEXT, "
+        "prev_hash BLOB, hash BLOB)"
+    )
     conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS ev_sv ON events (stream_id, version)")
     return conn
 
@@ -86,8 +118,19 @@ def _raw_row(i: int, stream: str, version: int) -> tuple[Any, ...]:
     data = msgspec.json.encode({**PAYLOAD, "message_id": f"m-{i:08d}"})
     meta = msgspec.json.encode(METADATA)
     h = hashlib.sha256(data).digest()
-    return (i, stream, version, "message.appended", data, meta, h, hashlib.sha256(meta).digest(),
-            "2026-01-01T00:00:00.000000Z", h, h)
+    return (
+        i,
+        stream,
+        version,
+        "message.appended",
+        data,
+        meta,
+        h,
+        hashlib.sha256(meta).digest(),
+        "2026-01-01T00:00:00.000000Z",
+        h,
+        h,
+    )
 
 
 _RAW_INSERT = "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)"
@@ -114,7 +157,7 @@ def raw_executemany(d: str, n: int, batch: int) -> float:
     t = time.perf_counter()
     for k in range(0, n, batch):
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(_RAW_INSERT, rows[k:k + batch])
+        conn.executemany(_RAW_INSERT, rows[k : k + batch])
         conn.execute("COMMIT")
     rate = _rate(n, time.perf_counter() - t)
     conn.close()
@@ -127,10 +170,12 @@ def raw_hash_scan(path: str) -> float:
     t = time.perf_counter()
     prev = bytes(32)
     n = 0
-    for row in conn.execute("SELECT position, stream_id, version, type, data, metadata, recorded_at, hash "
-                            "FROM events ORDER BY position"):
-        prev = hashlib.sha256(b"".join((prev, str(row[0]).encode(), row[1].encode(), row[3].encode(),
-                                        row[4], row[5], row[6].encode()))).digest()
+    for row in conn.execute(
+        "SELECT position, stream_id, version, type, data, metadata, recorded_at, hash FROM events ORDER BY position"
+    ):
+        prev = hashlib.sha256(
+            b"".join((prev, str(row[0]).encode(), row[1].encode(), row[3].encode(), row[4], row[5], row[6].encode()))
+        ).digest()
         n += 1
     rate = _rate(n, time.perf_counter() - t)
     conn.close()
@@ -180,8 +225,9 @@ def eventsourcing_saves(d: str, n: int, per_save: int) -> float | None:
     rec.create_table()
     state = msgspec.json.encode(PAYLOAD) + msgspec.json.encode(METADATA)
     oid = uuid.uuid4()
-    batches = [[StoredEvent(oid, k + j + 1, "bench:Event", state) for j in range(per_save)]
-               for k in range(0, n, per_save)]
+    batches = [
+        [StoredEvent(oid, k + j + 1, "bench:Event", state) for j in range(per_save)] for k in range(0, n, per_save)
+    ]
     t = time.perf_counter()
     for b in batches:
         rec.insert_events(b)
@@ -202,8 +248,17 @@ def _es_session() -> type:
             self.messages = 0
 
         @event("MessageAppended")
-        def append_message(self, message_id: str, role: str, model: str, content: str, tokens_used: int,
-                           finish_reason: str, agent_id: str, correlation_id: str) -> None:
+        def append_message(
+            self,
+            message_id: str,
+            role: str,
+            model: str,
+            content: str,
+            tokens_used: int,
+            finish_reason: str,
+            agent_id: str,
+            correlation_id: str,
+        ) -> None:
             self.messages += 1
 
     return Session
@@ -212,8 +267,12 @@ def _es_session() -> type:
 def _es_app(d: str) -> Any:
     from eventsourcing.application import Application
 
-    return Application(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                            "SQLITE_DBNAME": os.path.join(d, f"esapp-{uuid.uuid4().hex}.db")})
+    return Application(
+        env={
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": os.path.join(d, f"esapp-{uuid.uuid4().hex}.db"),
+        }
+    )
 
 
 def eventsourcing_synchronous(d: str) -> int | None:
@@ -248,7 +307,7 @@ def eventsourcing_app_saves(d: str, n: int, per_save: int) -> float | None:
         todo = [{**fields, "message_id": f"m-{i:08d}"} for i in range(n // per_save * per_save)]
         t = time.perf_counter()
         for k in range(0, len(todo), per_save):
-            for kwargs in todo[k:k + per_save]:
+            for kwargs in todo[k : k + per_save]:
                 session.append_message(**kwargs)
             app.save(session)
         return _rate(len(todo), time.perf_counter() - t)
@@ -258,14 +317,16 @@ def eventsourcing_app_saves(d: str, n: int, per_save: int) -> float | None:
 
 # -- ours -----------------------------------------------------------------------------
 
+
 class SingleRun(msgspec.Struct):
     rate: float
     commits: int
     seconds: float
 
 
-def ours_single_run(d: str, n: int, threads: int = 1, url: str | None = None,
-                    durability: Literal["full", "process"] = "full") -> SingleRun:
+def ours_single_run(
+    d: str, n: int, threads: int = 1, url: str | None = None, durability: Literal["full", "process"] = "full"
+) -> SingleRun:
     """``threads`` threads share one store, each appending ``n // threads`` events one at a time."""
     url = url or os.path.join(d, f"ours-{uuid.uuid4().hex}.db")
     with EventStore.open(url, durability=durability) as store:
@@ -358,8 +419,14 @@ def _alternate(*fns: Callable[[], float | None], repeat: int) -> list[float | No
     return [statistics.median(r) if r else None for r in runs]
 
 
-def run_sqlite(*, quick: bool = False, scale: float | None = None, repeat: int = 3, directory: str | None = None,
-               progress: Callable[[str], None] | None = None) -> list[Figure]:
+def run_sqlite(
+    *,
+    quick: bool = False,
+    scale: float | None = None,
+    repeat: int = 3,
+    directory: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[Figure]:
     """The event-log suite of issue 2 on SQLite at the default durability (synchronous=FULL).
 
     ``scale`` multiplies ``SQLITE_SIZES`` (default 1, or 0.2 with ``quick``).
@@ -385,10 +452,19 @@ def run_sqlite(*, quick: bool = False, scale: float | None = None, repeat: int =
         ours1, raw1 = _alternate(ours1_run, lambda: raw_single_commits(d, n1), repeat=repeat)
         assert ours1 is not None and raw1 is not None
         commits1 = min(r.commits for r in runs1)
-        figures.append(_figure("single appends, 1 thread", ours1, "raw sqlite3 one-row commits", raw1,
-                               ">= 0.7 and <= 1.5", 0.7, 1.5,
-                               note=f"{sync_note}; {commits1:,} commits for {n1:,} appends; "
-                                    "above 1.5 would mean an append does not sync"))
+        figures.append(
+            _figure(
+                "single appends, 1 thread",
+                ours1,
+                "raw sqlite3 one-row commits",
+                raw1,
+                ">= 0.7 and <= 1.5",
+                0.7,
+                1.5,
+                note=f"{sync_note}; {commits1:,} commits for {n1:,} appends; "
+                "above 1.5 would mean an append does not sync",
+            )
+        )
 
         say("single-event appends, 8 threads")
         n8 = sizes["threads8"]
@@ -398,49 +474,88 @@ def run_sqlite(*, quick: bool = False, scale: float | None = None, repeat: int =
             runs8.append(ours_single_run(d, n8, threads=8))
             return runs8[-1].rate
 
-        o8, es_app1, es_rec1 = _alternate(ours8, lambda: eventsourcing_app_saves(d, n1, 1),
-                                          lambda: eventsourcing_saves(d, n1, 1), repeat=repeat)
+        o8, es_app1, es_rec1 = _alternate(
+            ours8, lambda: eventsourcing_app_saves(d, n1, 1), lambda: eventsourcing_saves(d, n1, 1), repeat=repeat
+        )
         assert o8 is not None
         per_commit = statistics.median(n8 / r.commits for r in runs8)
         # Where the time goes: a commit costs about one disk sync (a raw one-row commit), so the
         # syncs' share of the wall time is commits x (1 / raw1); the rest is Python holding the GIL
         # (validation, hashing, hand-offs between the threads). Without syncs, the GIL is the limit.
         sync_share = statistics.median(min(1.0, r.commits / raw1 / r.seconds) for r in runs8)
-        nosync = statistics.median(ours_single_run(d, n8, threads=8, durability="process").rate
-                                   for _ in range(repeat))
+        nosync = statistics.median(ours_single_run(d, n8, threads=8, durability="process").rate for _ in range(repeat))
         handoff = statistics.median(thread_handoff_us() for _ in range(repeat))
-        note8 = (f"{per_commit:.1f} events per commit; disk syncs ~{sync_share:.0%} of the time; "
-                 f"{nosync:,.0f}/s without syncs (GIL-bound); a thread hand-off takes {handoff:.0f} µs")
+        note8 = (
+            f"{per_commit:.1f} events per commit; disk syncs ~{sync_share:.0%} of the time; "
+            f"{nosync:,.0f}/s without syncs (GIL-bound); a thread hand-off takes {handoff:.0f} µs"
+        )
         if es_app1 is not None:
-            figures.append(_figure("single appends, 8 threads", o8, "eventsourcing Application, 1 event/save",
-                                   es_app1, ">= 3 (aim 5)", 3.0, note=note8))
+            figures.append(
+                _figure(
+                    "single appends, 8 threads",
+                    o8,
+                    "eventsourcing Application, 1 event/save",
+                    es_app1,
+                    ">= 3 (aim 5)",
+                    3.0,
+                    note=note8,
+                )
+            )
         if es_rec1 is not None:
-            figures.append(_figure("single appends, 8 threads", o8, "eventsourcing recorder, 1 pre-encoded event/save",
-                                   es_rec1, "(for reference)",
-                                   note="its persistence alone: no aggregate, no encoding"))
-        figures.append(_figure("single appends, 8 threads", o8, "raw sqlite3 one-row commits", raw1,
-                               "(group commit gain)", note=note8 if es_app1 is None else ""))
+            figures.append(
+                _figure(
+                    "single appends, 8 threads",
+                    o8,
+                    "eventsourcing recorder, 1 pre-encoded event/save",
+                    es_rec1,
+                    "(for reference)",
+                    note="its persistence alone: no aggregate, no encoding",
+                )
+            )
+        figures.append(
+            _figure(
+                "single appends, 8 threads",
+                o8,
+                "raw sqlite3 one-row commits",
+                raw1,
+                "(group commit gain)",
+                note=note8 if es_app1 is None else "",
+            )
+        )
 
         say("1,000-event batches")
         nb = sizes["batch1000"]
-        oursb, rawb = _alternate(lambda: ours_batches(d, nb, 1000), lambda: raw_executemany(d, nb, 1000),
-                                 repeat=repeat)
+        oursb, rawb = _alternate(lambda: ours_batches(d, nb, 1000), lambda: raw_executemany(d, nb, 1000), repeat=repeat)
         assert oursb is not None and rawb is not None
         figures.append(_figure("1,000-event batches", oursb, "raw sqlite3 executemany(1000)", rawb, ">= 0.5", 0.5))
 
         say("100-event batches")
         n100 = sizes["batch100"]
         ours100, es_app100, es_rec100, raw100 = _alternate(
-            lambda: ours_batches(d, n100, 100), lambda: eventsourcing_app_saves(d, n100, 100),
-            lambda: eventsourcing_saves(d, n100, 100), lambda: raw_executemany(d, n100, 100), repeat=repeat)
+            lambda: ours_batches(d, n100, 100),
+            lambda: eventsourcing_app_saves(d, n100, 100),
+            lambda: eventsourcing_saves(d, n100, 100),
+            lambda: raw_executemany(d, n100, 100),
+            repeat=repeat,
+        )
         assert ours100 is not None and raw100 is not None
         if es_app100 is not None:
-            figures.append(_figure("100-event batches", ours100, "eventsourcing Application, 100 events/save",
-                                   es_app100, ">= 1.2", 1.2))
+            figures.append(
+                _figure(
+                    "100-event batches", ours100, "eventsourcing Application, 100 events/save", es_app100, ">= 1.2", 1.2
+                )
+            )
         if es_rec100 is not None:
-            figures.append(_figure("100-event batches", ours100, "eventsourcing recorder, 100 pre-encoded/save",
-                                   es_rec100, "(for reference)",
-                                   note="its persistence alone: no aggregate, no encoding"))
+            figures.append(
+                _figure(
+                    "100-event batches",
+                    ours100,
+                    "eventsourcing recorder, 100 pre-encoded/save",
+                    es_rec100,
+                    "(for reference)",
+                    note="its persistence alone: no aggregate, no encoding",
+                )
+            )
         figures.append(_figure("100-event batches", ours100, "raw sqlite3 executemany(100)", raw100))
 
         say("verify")
@@ -448,13 +563,23 @@ def run_sqlite(*, quick: bool = False, scale: float | None = None, repeat: int =
         fill(vpath, sizes["verify"])
         oursv, rawv = _alternate(lambda: ours_verify(vpath), lambda: raw_hash_scan(vpath), repeat=repeat)
         assert oursv is not None and rawv is not None
-        figures.append(_figure("verify", oursv, "raw scan hashing every row", rawv, ">= 0.5", 0.5,
-                               note="ours hashes each payload and entry: 2-3 SHA-256 per row"))
+        figures.append(
+            _figure(
+                "verify",
+                oursv,
+                "raw scan hashing every row",
+                rawv,
+                ">= 0.5",
+                0.5,
+                note="ours hashes each payload and entry: 2-3 SHA-256 per row",
+            )
+        )
     return figures
 
 
-def run_postgres(url: str, *, quick: bool = False, repeat: int = 3,
-                 progress: Callable[[str], None] | None = None) -> list[Figure]:
+def run_postgres(
+    url: str, *, quick: bool = False, repeat: int = 3, progress: Callable[[str], None] | None = None
+) -> list[Figure]:
     """Appends on PostgreSQL beside raw psycopg inserts (``url`` names an empty, disposable database)."""
     import psycopg
 
@@ -465,9 +590,11 @@ def run_postgres(url: str, *, quick: bool = False, repeat: int = 3,
     def reset() -> None:
         with psycopg.connect(url, autocommit=True) as c:
             c.execute("DROP TABLE IF EXISTS raw_events")
-            c.execute("CREATE TABLE raw_events (position BIGINT PRIMARY KEY, stream_id TEXT, version BIGINT, "
-                      "type TEXT, data BYTEA, metadata BYTEA, data_digest BYTEA, metadata_digest BYTEA, "
-                      "recorded_at TEXT, prev_hash BYTEA, hash BYTEA, UNIQUE (stream_id, version))")
+            c.execute(
+                "CREATE TABLE raw_events (position BIGINT PRIMARY KEY, stream_id TEXT, version BIGINT, "
+                "type TEXT, data BYTEA, metadata BYTEA, data_digest BYTEA, metadata_digest BYTEA, "
+                "recorded_at TEXT, prev_hash BYTEA, hash BYTEA, UNIQUE (stream_id, version))"
+            )
 
     def raw(n: int, batch: int) -> float:
         reset()
@@ -476,8 +603,9 @@ def run_postgres(url: str, *, quick: bool = False, repeat: int = 3,
             t = time.perf_counter()
             for k in range(0, n, batch):
                 with c.transaction(), c.cursor() as cur:
-                    cur.executemany("INSERT INTO raw_events VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                                    rows[k:k + batch])
+                    cur.executemany(
+                        "INSERT INTO raw_events VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", rows[k : k + batch]
+                    )
             return _rate(n, time.perf_counter() - t)
 
     def ours(n: int, threads: int = 1, batch: int = 1) -> float:
@@ -500,14 +628,25 @@ def run_postgres(url: str, *, quick: bool = False, repeat: int = 3,
 
     say("postgres: single appends, 1 writer")
     raw1 = _median(lambda: raw(n1, 1), repeat)
-    f = [_figure("pg single appends, 1 writer", _median(lambda: ours(n1), repeat), "raw psycopg one-row commits",
-                 raw1)]
+    f = [_figure("pg single appends, 1 writer", _median(lambda: ours(n1), repeat), "raw psycopg one-row commits", raw1)]
     say("postgres: single appends, 8 writers")
-    f.append(_figure("pg single appends, 8 writers", _median(lambda: ours(n8, threads=8), repeat),
-                     "raw psycopg one-row commits", raw1))
+    f.append(
+        _figure(
+            "pg single appends, 8 writers",
+            _median(lambda: ours(n8, threads=8), repeat),
+            "raw psycopg one-row commits",
+            raw1,
+        )
+    )
     say("postgres: 1,000-event batches")
-    f.append(_figure("pg 1,000-event batches", _median(lambda: ours(nb, batch=1000), repeat),
-                     "raw psycopg executemany(1000)", _median(lambda: raw(nb, 1000), repeat)))
+    f.append(
+        _figure(
+            "pg 1,000-event batches",
+            _median(lambda: ours(nb, batch=1000), repeat),
+            "raw psycopg executemany(1000)",
+            _median(lambda: raw(nb, 1000), repeat),
+        )
+    )
     return f
 
 
@@ -526,8 +665,13 @@ def run_projections(n: int = 100_000, *, directory: str | None = None) -> list[F
             t = time.perf_counter()
             runner.rebuild_many([p.name for p in runner.projections])
             rebuild_rate = _rate(count, time.perf_counter() - t)
-    f = _figure(f"rebuild all 5 read models ({count:,} events)", rebuild_rate, "read_all (decode only)",
-                read_rate, ">= 50,000 events/s")
+    f = _figure(
+        f"rebuild all 5 read models ({count:,} events)",
+        rebuild_rate,
+        "read_all (decode only)",
+        read_rate,
+        ">= 50,000 events/s",
+    )
     f.met = rebuild_rate >= 50_000
     return [f]
 
@@ -546,31 +690,56 @@ def _fill_catalogue(path: str, n: int) -> None:
             elif k == 39:
                 ev = NewEvent(type="session.status_changed", data={"session_id": s, "status": "completed"})
             elif k % 4 == 1:
-                ev = NewEvent(type="message.appended", data={"session_id": s, "message_id": f"{s}-{k}",
-                                                             "role": "assistant", "content": "x" * 100,
-                                                             "tokens_used": rng.randint(1, 500)})
+                ev = NewEvent(
+                    type="message.appended",
+                    data={
+                        "session_id": s,
+                        "message_id": f"{s}-{k}",
+                        "role": "assistant",
+                        "content": "x" * 100,
+                        "tokens_used": rng.randint(1, 500),
+                    },
+                )
             elif k % 4 == 2:
-                ev = NewEvent(type="tool.started", data={"session_id": s, "execution_id": f"{s}-{k}",
-                                                         "tool_name": "t", "input": {"q": k}})
+                ev = NewEvent(
+                    type="tool.started",
+                    data={"session_id": s, "execution_id": f"{s}-{k}", "tool_name": "t", "input": {"q": k}},
+                )
             elif k % 4 == 3:
-                ev = NewEvent(type="tool.finished", data={"session_id": s, "execution_id": f"{s}-{k - 1}",
-                                                          "status": "completed", "duration_ms": 12.0})
+                ev = NewEvent(
+                    type="tool.finished",
+                    data={"session_id": s, "execution_id": f"{s}-{k - 1}", "status": "completed", "duration_ms": 12.0},
+                )
             else:
-                ev = NewEvent(type="metric.recorded", data={"metric": "latency", "value": rng.random() * 100,
-                                                            "stage": "gen"})
+                ev = NewEvent(
+                    type="metric.recorded", data={"metric": "latency", "value": rng.random() * 100, "stage": "gen"}
+                )
             batch.append(ev)
             if len(batch) == 1000:
                 store.append(f"bench-{i // 1000}", batch)
                 batch = []
         if batch:
             store.append("bench-last", batch)
-        store.append("slo", [NewEvent(type="slo.defined", data={"slo_id": "p95", "metric": "latency",
-                                                                "objective": "p95", "threshold": 90.0,
-                                                                "severity": "warning"})])
+        store.append(
+            "slo",
+            [
+                NewEvent(
+                    type="slo.defined",
+                    data={
+                        "slo_id": "p95",
+                        "metric": "latency",
+                        "objective": "p95",
+                        "threshold": 90.0,
+                        "severity": "warning",
+                    },
+                )
+            ],
+        )
 
 
-def run_checkpoint(n: int = 1_000_000, *, directory: str | None = None,
-                   progress: Callable[[str], None] | None = None) -> list[Figure]:
+def run_checkpoint(
+    n: int = 1_000_000, *, directory: str | None = None, progress: Callable[[str], None] | None = None
+) -> list[Figure]:
     """Checkpoint and proof times over ``n`` events once the tree is maintained, and the
     time an auditor takes to check each proof offline."""
     from eventstore.audit import merkle
@@ -620,8 +789,13 @@ def run_checkpoint(n: int = 1_000_000, *, directory: str | None = None,
             check_inc_s = (time.perf_counter() - t) / k
             t = time.perf_counter()
             for c in consistency:
-                merkle.verify_consistency(c.old_size, c.new_size, bytes.fromhex(c.old_root),
-                                          bytes.fromhex(c.new_root), [bytes.fromhex(h) for h in c.hashes])
+                merkle.verify_consistency(
+                    c.old_size,
+                    c.new_size,
+                    bytes.fromhex(c.old_root),
+                    bytes.fromhex(c.new_root),
+                    [bytes.fromhex(h) for h in c.hashes],
+                )
             check_con_s = (time.perf_counter() - t) / k
             t = time.perf_counter()
             report = store.verify()
@@ -629,20 +803,61 @@ def run_checkpoint(n: int = 1_000_000, *, directory: str | None = None,
     ms = 1000.0
     return [
         _figure(f"tree maintenance ({n:,} events)", sync_rate, "verify (full rehash)", verify_rate),
-        Figure(case=f"first checkpoint of an origin over {n:,} events (verifies every entry)",
-               ours=round(first_s * ms, 2), baseline="", base=0, ratio=0, unit="ms"),
-        Figure(case=f"checkpoint over {n + 10_007:,} events, 10,007 new since the last", ours=round(checkpoint_s * ms, 2),
-               baseline="", base=0, ratio=0, target="< 1000 ms", met=checkpoint_s < 1.0, unit="ms"),
-        Figure(case="root at an arbitrary size", ours=round(root_s * ms, 2), baseline="", base=0, ratio=0,
-               unit="ms"),
-        Figure(case="inclusion proof", ours=round(inc_s * ms, 3), baseline="", base=0, ratio=0, target="< 1 ms",
-               met=inc_s < 0.001, unit="ms"),
-        Figure(case="consistency proof", ours=round(con_s * ms, 3), baseline="", base=0, ratio=0, target="< 1 ms",
-               met=con_s < 0.001, unit="ms"),
-        Figure(case="offline check of an inclusion proof", ours=round(check_inc_s * ms, 3), baseline="", base=0,
-               ratio=0, unit="ms"),
-        Figure(case="offline check of a consistency proof", ours=round(check_con_s * ms, 3), baseline="", base=0,
-               ratio=0, unit="ms"),
+        Figure(
+            case=f"first checkpoint of an origin over {n:,} events (verifies every entry)",
+            ours=round(first_s * ms, 2),
+            baseline="",
+            base=0,
+            ratio=0,
+            unit="ms",
+        ),
+        Figure(
+            case=f"checkpoint over {n + 10_007:,} events, 10,007 new since the last",
+            ours=round(checkpoint_s * ms, 2),
+            baseline="",
+            base=0,
+            ratio=0,
+            target="< 1000 ms",
+            met=checkpoint_s < 1.0,
+            unit="ms",
+        ),
+        Figure(case="root at an arbitrary size", ours=round(root_s * ms, 2), baseline="", base=0, ratio=0, unit="ms"),
+        Figure(
+            case="inclusion proof",
+            ours=round(inc_s * ms, 3),
+            baseline="",
+            base=0,
+            ratio=0,
+            target="< 1 ms",
+            met=inc_s < 0.001,
+            unit="ms",
+        ),
+        Figure(
+            case="consistency proof",
+            ours=round(con_s * ms, 3),
+            baseline="",
+            base=0,
+            ratio=0,
+            target="< 1 ms",
+            met=con_s < 0.001,
+            unit="ms",
+        ),
+        Figure(
+            case="offline check of an inclusion proof",
+            ours=round(check_inc_s * ms, 3),
+            baseline="",
+            base=0,
+            ratio=0,
+            unit="ms",
+        ),
+        Figure(
+            case="offline check of a consistency proof",
+            ours=round(check_con_s * ms, 3),
+            baseline="",
+            base=0,
+            ratio=0,
+            unit="ms",
+        ),
     ]
 
 

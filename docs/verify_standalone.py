@@ -20,8 +20,14 @@ def entry_hash(position, stream_id, version, type_, recorded_at, data_digest, me
         return struct.pack(">I", len(raw)) + raw
 
     return hashlib.sha256(
-        DOMAIN + struct.pack(">QQ", position, version) + lp(stream_id) + lp(type_) + lp(recorded_at)
-        + data_digest + metadata_digest + prev_hash
+        DOMAIN
+        + struct.pack(">QQ", position, version)
+        + lp(stream_id)
+        + lp(type_)
+        + lp(recorded_at)
+        + data_digest
+        + metadata_digest
+        + prev_hash
     ).digest()
 
 
@@ -33,8 +39,19 @@ def verify(path):
         "recorded_at, prev_hash, hash FROM events ORDER BY position"
     )
     expected, prev, versions, checked = 1, bytes(32), {}, 0
-    for (position, stream_id, version, type_, data, metadata, data_digest, metadata_digest,
-         recorded_at, prev_hash, stored) in rows:
+    for (
+        position,
+        stream_id,
+        version,
+        type_,
+        data,
+        metadata,
+        data_digest,
+        metadata_digest,
+        recorded_at,
+        prev_hash,
+        stored,
+    ) in rows:
         if position != expected:
             return checked, f"position {expected}: missing (next row is {position})"
         if data is not None and hashlib.sha256(data).digest() != data_digest:
@@ -43,8 +60,10 @@ def verify(path):
             return checked, f"position {position}: metadata does not match metadata_digest"
         if prev_hash != prev:
             return checked, f"position {position}: prev_hash is not the previous entry's hash"
-        if entry_hash(position, stream_id, version, type_, recorded_at, data_digest, metadata_digest,
-                      prev_hash) != stored:
+        if (
+            entry_hash(position, stream_id, version, type_, recorded_at, data_digest, metadata_digest, prev_hash)
+            != stored
+        ):
             return checked, f"position {position}: hash does not match the entry's columns"
         if version != versions.get(stream_id, 0) + 1:
             return checked, f"position {position}: stream {stream_id!r} jumps to version {version}"

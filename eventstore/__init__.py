@@ -67,11 +67,24 @@ __all__ = [
     "upcaster",
 ]
 
-_AUDIT_NAMES = frozenset({
-    "Checkpoint", "ConsistencyProof", "EntryHeader", "InclusionProof", "SignedCheckpoint", "Signer", "Verifier",
-    "check_consistency", "check_inclusion", "check_tlog_proof", "cosign", "open_checkpoint", "verify_consistency",
-    "verify_inclusion",
-})
+_AUDIT_NAMES = frozenset(
+    {
+        "Checkpoint",
+        "ConsistencyProof",
+        "EntryHeader",
+        "InclusionProof",
+        "SignedCheckpoint",
+        "Signer",
+        "Verifier",
+        "check_consistency",
+        "check_inclusion",
+        "check_tlog_proof",
+        "cosign",
+        "open_checkpoint",
+        "verify_consistency",
+        "verify_inclusion",
+    }
+)
 """Audit names this package exported before they moved to ``eventstore.audit``; still importable from here."""
 
 

@@ -6,9 +6,9 @@ width, so the text sorts as the time does.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def utc_now() -> str:
     """UTC now, microseconds, ``Z`` (isoformat, then "+00:00" -> "Z": faster than strftime)."""
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"
+    return datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"

@@ -51,9 +51,7 @@ def check_json(value: Any, path: str, depth: int = 1) -> Any:
     if t is int:
         if INT_MIN <= value <= INT_MAX:
             return value
-        raise InvalidEvent(
-            f"integer {value} at {path} does not fit in 64 bits; store it as a string", path=path
-        )
+        raise InvalidEvent(f"integer {value} at {path} does not fit in 64 bits; store it as a string", path=path)
     if t is float:
         if math.isfinite(value):
             return value
@@ -63,9 +61,11 @@ def check_json(value: Any, path: str, depth: int = 1) -> Any:
             raise InvalidEvent(f"{path} is nested deeper than {MAX_DEPTH} levels of objects and arrays", path=path)
         if t is dict:
             if RESERVED_KEY in value:
-                raise InvalidEvent(f"{path}.{RESERVED_KEY}: the key {RESERVED_KEY!r} is reserved for fields the store "
-                                   "encrypts (name the field in NewEvent.personal instead)",
-                                   path=f"{path}.{RESERVED_KEY}")
+                raise InvalidEvent(
+                    f"{path}.{RESERVED_KEY}: the key {RESERVED_KEY!r} is reserved for fields the store "
+                    "encrypts (name the field in NewEvent.personal instead)",
+                    path=f"{path}.{RESERVED_KEY}",
+                )
             for k, v in value.items():
                 if type(k) is not str:
                     raise InvalidEvent(f"object key {k!r} at {path} is not a string", path=path)
@@ -102,9 +102,7 @@ def encode_object(value: Any, path: str) -> tuple[bytes, dict[str, Any]]:
     if isinstance(value, msgspec.Struct):
         value = msgspec.to_builtins(value, str_keys=True)
     if type(value) is not dict:
-        raise InvalidEvent(
-            f"{path} must be a JSON object, not {type(value).__name__}", path=path
-        )
+        raise InvalidEvent(f"{path} must be a JSON object, not {type(value).__name__}", path=path)
     if RESERVED_KEY in value:
         check_json(value, path)  # raises, naming the path
     for k, v in value.items():
@@ -133,8 +131,9 @@ def _check_unicode(value: Any, path: str) -> None:
         try:
             value.encode()
         except UnicodeEncodeError:
-            raise InvalidEvent(f"string at {path} is not valid Unicode (lone surrogate); it cannot be stored as UTF-8",
-                               path=path) from None
+            raise InvalidEvent(
+                f"string at {path} is not valid Unicode (lone surrogate); it cannot be stored as UTF-8", path=path
+            ) from None
     elif type(value) is dict:
         for k, v in value.items():
             _check_unicode(k, f"{path} (key {k!r})")

@@ -115,9 +115,20 @@ class GroupCommit:
             if r.error is not None:
                 raise r.error
         # Receipts are built by each caller, not the leader: this overlaps the next commit's sync.
-        return [[Receipt(position=row.position, stream_id=row.stream_id, version=row.version, hash=row.hash.hex(),
-                         prev_hash=row.prev_hash.hex(), recorded_at=row.recorded_at) for row in r.rows]
-                for r in reqs]
+        return [
+            [
+                Receipt(
+                    position=row.position,
+                    stream_id=row.stream_id,
+                    version=row.version,
+                    hash=row.hash.hex(),
+                    prev_hash=row.prev_hash.hex(),
+                    recorded_at=row.recorded_at,
+                )
+                for row in r.rows
+            ]
+            for r in reqs
+        ]
 
     def commit(self, batch: list[Request], atomic: bool = False) -> None:
         """Commit a batch and mark each request done, with its rows or its error.
@@ -183,10 +194,27 @@ class GroupCommit:
                     for ev in req.events:
                         position += 1
                         version += 1
-                        h = entry_hash_of(position, version, stream_lp, ev.type_lp, rec_lp, ev.data_digest,
-                                          ev.metadata_digest, prev)
-                        rows.append(new_row(Row, (position, stream_id, version, ev.type, ev.data, ev.metadata,
-                                                  ev.data_digest, ev.metadata_digest, recorded_at, prev, h)))
+                        h = entry_hash_of(
+                            position, version, stream_lp, ev.type_lp, rec_lp, ev.data_digest, ev.metadata_digest, prev
+                        )
+                        rows.append(
+                            new_row(
+                                Row,
+                                (
+                                    position,
+                                    stream_id,
+                                    version,
+                                    ev.type,
+                                    ev.data,
+                                    ev.metadata,
+                                    ev.data_digest,
+                                    ev.metadata_digest,
+                                    recorded_at,
+                                    prev,
+                                    h,
+                                ),
+                            )
+                        )
                         prev = h
                     versions[stream_id] = version
                     req.rows = rows[first:]

@@ -57,9 +57,7 @@ class WrongExpectedVersion(UserError):
         self.stream_id = stream_id
         self.expected = expected
         self.actual = actual
-        super().__init__(
-            f"wrong expected version for stream {stream_id!r}: expected {expected}, actual {actual}"
-        )
+        super().__init__(f"wrong expected version for stream {stream_id!r}: expected {expected}, actual {actual}")
 
 
 class ConfigurationError(UserError):
@@ -160,5 +158,8 @@ class CredentialRefused(EventStoreError):
     def __init__(self, name: str, reason: str):
         self.name = name
         self.reason = reason
-        super().__init__({"revoked": "the credential was revoked", "expired": "the credential has expired"}.get(
-            reason, "the credential is not valid"))
+        super().__init__(
+            {"revoked": "the credential was revoked", "expired": "the credential has expired"}.get(
+                reason, "the credential is not valid"
+            )
+        )

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Callable, Iterable
+from typing import Any
 
 HASH_SCHEME = "eventstore:entry:v1"
 ENTRY_DOMAIN = HASH_SCHEME.encode() + b"\x00"
@@ -39,17 +41,46 @@ def lp(s: str) -> bytes:
     return _u32(len(b)) + b
 
 
-def preimage_from_parts(position: int, version: int, stream_lp: bytes, type_lp: bytes, recorded_at_lp: bytes,
-                        data_digest: bytes, metadata_digest: bytes, prev_hash: bytes) -> bytes:
+def preimage_from_parts(
+    position: int,
+    version: int,
+    stream_lp: bytes,
+    type_lp: bytes,
+    recorded_at_lp: bytes,
+    data_digest: bytes,
+    metadata_digest: bytes,
+    prev_hash: bytes,
+) -> bytes:
     """The hash preimage from its parts, the names already ``lp()``-encoded: the one place the
     layout is written. Writers and verifiers encode names that repeat once and call this."""
-    return b"".join((ENTRY_DOMAIN, _head(position, version), stream_lp, type_lp, recorded_at_lp,
-                     data_digest, metadata_digest, prev_hash))
+    return b"".join(
+        (
+            ENTRY_DOMAIN,
+            _head(position, version),
+            stream_lp,
+            type_lp,
+            recorded_at_lp,
+            data_digest,
+            metadata_digest,
+            prev_hash,
+        )
+    )
 
 
-def hash_from_parts(position: int, version: int, stream_lp: bytes, type_lp: bytes, recorded_at_lp: bytes,
-                    data_digest: bytes, metadata_digest: bytes, prev_hash: bytes,
-                    _join=b"".join, _sha=_sha256, _domain=ENTRY_DOMAIN, _pack=_head) -> bytes:  # type: ignore[no-untyped-def]
+def hash_from_parts(
+    position: int,
+    version: int,
+    stream_lp: bytes,
+    type_lp: bytes,
+    recorded_at_lp: bytes,
+    data_digest: bytes,
+    metadata_digest: bytes,
+    prev_hash: bytes,
+    _join: Callable[[Iterable[bytes]], bytes] = b"".join,
+    _sha: Callable[[bytes], Any] = _sha256,
+    _domain: bytes = ENTRY_DOMAIN,
+    _pack: Callable[[int, int], bytes] = _head,
+) -> bytes:
     """The entry hash from pre-encoded parts: what the append path and ``verify`` call per event.
 
     The same bytes as ``preimage_from_parts``, joined here rather than by calling it, with
@@ -57,8 +88,20 @@ def hash_from_parts(position: int, version: int, stream_lp: bytes, type_lp: byte
     second call or four global lookups cost more than the hash (tests/test_format_vectors.py
     checks the two agree).
     """
-    return _sha(_join((_domain, _pack(position, version), stream_lp, type_lp, recorded_at_lp,
-                       data_digest, metadata_digest, prev_hash))).digest()
+    return _sha(
+        _join(
+            (
+                _domain,
+                _pack(position, version),
+                stream_lp,
+                type_lp,
+                recorded_at_lp,
+                data_digest,
+                metadata_digest,
+                prev_hash,
+            )
+        )
+    ).digest()
 
 
 def entry_preimage(
@@ -72,8 +115,9 @@ def entry_preimage(
     prev_hash: bytes,
 ) -> bytes:
     """The exact bytes hashed into an entry hash (exposed for test vectors and auditors)."""
-    return preimage_from_parts(position, version, lp(stream_id), lp(type), lp(recorded_at), data_digest,
-                               metadata_digest, prev_hash)
+    return preimage_from_parts(
+        position, version, lp(stream_id), lp(type), lp(recorded_at), data_digest, metadata_digest, prev_hash
+    )
 
 
 def entry_hash(
@@ -87,5 +131,6 @@ def entry_hash(
     prev_hash: bytes,
 ) -> bytes:
     """The 32-byte hash of one log entry."""
-    return _sha256(entry_preimage(position, stream_id, version, type, recorded_at, data_digest, metadata_digest,
-                                  prev_hash)).digest()
+    return _sha256(
+        entry_preimage(position, stream_id, version, type, recorded_at, data_digest, metadata_digest, prev_hash)
+    ).digest()

@@ -34,9 +34,12 @@ class Catalogue:
     """A vocabulary: Structs that validate event types on append, personal fields per type,
     and the schema versions and upcasters of each type (docs/events.md)."""
 
-    def __init__(self, schemas: Mapping[str, type[msgspec.Struct]] | None = None,
-                 personal: Mapping[str, Sequence[str]] | None = None,
-                 registry: upcasting.Registry | None = None):
+    def __init__(
+        self,
+        schemas: Mapping[str, type[msgspec.Struct]] | None = None,
+        personal: Mapping[str, Sequence[str]] | None = None,
+        registry: upcasting.Registry | None = None,
+    ):
         self.schemas: dict[str, type[msgspec.Struct]] = dict(schemas or {})
         self.personal: dict[str, tuple[str, ...]] = {t: tuple(f) for t, f in (personal or {}).items()}
         self.registry = upcasting.Registry() if registry is None else registry
@@ -83,8 +86,10 @@ def check_name(value: Any, what: str) -> str:
         try:
             size = len(value.encode())
         except UnicodeEncodeError as e:
-            raise InvalidEvent(f"{what} is not valid Unicode (character {e.start} is a lone surrogate "
-                               f"{value[e.start]!a}); use UTF-8 text") from None
+            raise InvalidEvent(
+                f"{what} is not valid Unicode (character {e.start} is a lone surrogate "
+                f"{value[e.start]!a}); use UTF-8 text"
+            ) from None
     if size > MAX_NAME_BYTES:
         raise InvalidEvent(f"{what} is longer than {MAX_NAME_BYTES} bytes")
     if "\x00" in value:
@@ -102,15 +107,15 @@ class Prepared:
 
     __slots__ = ("type", "type_lp", "data", "metadata", "data_digest", "metadata_digest")
 
-    def __init__(self, type: str, type_lp: bytes, data: bytes, metadata: bytes, data_digest: bytes,
-                 metadata_digest: bytes):
+    def __init__(
+        self, type: str, type_lp: bytes, data: bytes, metadata: bytes, data_digest: bytes, metadata_digest: bytes
+    ):
         self.type = type
         self.type_lp = type_lp  # lp(type) of the hash preimage (hashing.entry_preimage)
         self.data = data
         self.metadata = metadata
         self.data_digest = data_digest
         self.metadata_digest = metadata_digest
-
 
 
 _TYPE_LP: dict[str, bytes] = {}
@@ -120,9 +125,9 @@ _TYPE_LP_MAX = 10_000
 _EMPTY_OBJECT_DIGEST = digest(b"{}")  # the metadata of most events
 
 
-
-def to_recorded(row: Row, keys: shredding.KeyStore | CachedKeys | None = None,
-                registry: upcasting.Registry | None = None) -> RecordedEvent:
+def to_recorded(
+    row: Row, keys: shredding.KeyStore | CachedKeys | None = None, registry: upcasting.Registry | None = None
+) -> RecordedEvent:
     """Decode a stored row: decrypt personal fields (if ``keys``), then upcast.
 
     Never raises on stored bytes: whatever cannot be decoded (payload that is not
@@ -208,8 +213,9 @@ class EventMapper:
         self.catalogue = catalogue
         self.keys = keys
         self.max_event_bytes = max_event_bytes
-        self.decode: Callable[[Row], RecordedEvent] = functools.partial(to_recorded, keys=keys,
-                                                                        registry=catalogue.registry)
+        self.decode: Callable[[Row], RecordedEvent] = functools.partial(
+            to_recorded, keys=keys, registry=catalogue.registry
+        )
         """``to_recorded`` with this mapper's keys and upcasters (a C-level partial: reads call it per row)."""
 
     def prepare(self, events: Sequence[NewEvent]) -> list[Prepared]:
@@ -220,7 +226,11 @@ class EventMapper:
             raise InvalidEvent("append needs a non-empty list of NewEvent")
         out: list[Prepared] = []
         limit = self.max_event_bytes
-        encode_object, validate, version_of = codec.encode_object, self.catalogue.validate, self.catalogue.registry.version_of
+        encode_object, validate, version_of = (
+            codec.encode_object,
+            self.catalogue.validate,
+            self.catalogue.registry.version_of,
+        )
         sha256, type_lps = hashlib.sha256, _TYPE_LP
         # Events of one append often carry equal metadata: hash those bytes once.
         last_metadata, last_metadata_digest = b"{}", _EMPTY_OBJECT_DIGEST

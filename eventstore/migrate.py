@@ -91,7 +91,9 @@ def load_migrations(dialect: str, directory: Path | None = None) -> list[Migrati
     found = sorted((parse_migration(p) for p in directory.glob("*.sql")), key=lambda m: m.version)
     for expected, m in enumerate(found, start=1):
         if m.version != expected:
-            raise MigrationError(f"migration versions must be 1..n without gaps; found {m.version:04d} where {expected:04d} belongs")
+            raise MigrationError(
+                f"migration versions must be 1..n without gaps; found {m.version:04d} where {expected:04d} belongs"
+            )
     return found
 
 
@@ -164,8 +166,6 @@ class Migrator:
         if not m.down:
             raise MigrationError(f"migration {m.version:04d}_{m.name} has no down section")
         if m.down_destructive and not allow_destructive:
-            raise MigrationError(
-                f"rolling back {m.version:04d}_{m.name} deletes data; run it with --allow-destructive"
-            )
+            raise MigrationError(f"rolling back {m.version:04d}_{m.name} deletes data; run it with --allow-destructive")
         self.backend.apply_migration(m, "down")
         return m

@@ -68,9 +68,21 @@ class Receipt(msgspec.Struct, frozen=True, kw_only=True):
 
 
 ProblemKind = Literal[
-    "gap", "data_digest", "metadata_digest", "link", "hash", "version", "type", "unreadable",  # the chain
-    "missing", "receipt",  # a receipt
-    "signature", "origin", "rollback", "fork", "truncated",  # a checkpoint and an auditor's state
+    "gap",
+    "data_digest",
+    "metadata_digest",
+    "link",
+    "hash",
+    "version",
+    "type",
+    "unreadable",  # the chain
+    "missing",
+    "receipt",  # a receipt
+    "signature",
+    "origin",
+    "rollback",
+    "fork",
+    "truncated",  # a checkpoint and an auditor's state
 ]
 """What a verification found wrong (docs/cli.md, "Errors and verdicts")."""
 

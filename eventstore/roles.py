@@ -33,8 +33,16 @@ if TYPE_CHECKING:
 APPENDER, PROJECTOR, AUDITOR = "eventstore_appender", "eventstore_projector", "eventstore_auditor"
 ROLES = (APPENDER, PROJECTOR, AUDITOR)
 
-TABLES = ("events", "schema_migrations", "subject_keys", "merkle_nodes", "merkle_state", "checkpoints",
-          "projection_state", "append_lock")
+TABLES = (
+    "events",
+    "schema_migrations",
+    "subject_keys",
+    "merkle_nodes",
+    "merkle_state",
+    "checkpoints",
+    "projection_state",
+    "append_lock",
+)
 """The store's own tables (migrations/postgres); read models are the projector's."""
 
 SCHEMA = "SCHEMA"
@@ -110,18 +118,25 @@ def apply(store: EventStore, schema: str | None = None) -> RolesReport:
         try:
             with conn.transaction():
                 if schema is None:
-                    row = conn.execute("SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = "
-                                       "c.relnamespace WHERE c.oid = to_regclass('events')").fetchone()
+                    row = conn.execute(
+                        "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                        "c.relnamespace WHERE c.oid = to_regclass('events')"
+                    ).fetchone()
                     if row is None:
-                        raise ConfigurationError("no events table on the search path: name the store's "
-                                                 "schema with --schema")
+                        raise ConfigurationError(
+                            "no events table on the search path: name the store's schema with --schema"
+                        )
                     schema = str(row[0])
                 missing = conn.execute(
                     "SELECT t FROM unnest(%s::text[]) AS t WHERE to_regclass(quote_ident(%s) || '.' || "
-                    "quote_ident(t)) IS NULL", (list(TABLES), schema)).fetchall()
+                    "quote_ident(t)) IS NULL",
+                    (list(TABLES), schema),
+                ).fetchall()
                 if missing:
-                    raise ConfigurationError(f"schema {schema!r} lacks the store's table {missing[0][0]!r}: "
-                                             "name the store's schema and apply its migrations first")
+                    raise ConfigurationError(
+                        f"schema {schema!r} lacks the store's table {missing[0][0]!r}: "
+                        "name the store's schema and apply its migrations first"
+                    )
                 for role in ROLES:
                     if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
                         conn.execute(f"CREATE ROLE {quote(role)} NOLOGIN")
@@ -132,22 +147,33 @@ def apply(store: EventStore, schema: str | None = None) -> RolesReport:
                 # in the projector role (or superuser); without it, say so instead of failing.
                 try:
                     with conn.transaction():
-                        conn.execute(f"ALTER DEFAULT PRIVILEGES FOR ROLE {quote(PROJECTOR)} IN SCHEMA "
-                                     f"{quote(schema)} GRANT SELECT ON TABLES TO {quote(AUDITOR)}")
+                        conn.execute(
+                            f"ALTER DEFAULT PRIVILEGES FOR ROLE {quote(PROJECTOR)} IN SCHEMA "
+                            f"{quote(schema)} GRANT SELECT ON TABLES TO {quote(AUDITOR)}"
+                        )
                         for (name,) in conn.execute(
-                                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                                "WHERE n.nspname = %s AND c.relkind IN ('r', 'v') AND "
-                                "pg_get_userbyid(c.relowner) = %s", (schema, PROJECTOR)).fetchall():
+                            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                            "WHERE n.nspname = %s AND c.relkind IN ('r', 'v') AND "
+                            "pg_get_userbyid(c.relowner) = %s",
+                            (schema, PROJECTOR),
+                        ).fetchall():
                             conn.execute(f"GRANT SELECT ON {quote(schema)}.{quote(name)} TO {quote(AUDITOR)}")
                 except psycopg.errors.InsufficientPrivilege:
-                    notes.append(f"auditors cannot read read models: only a superuser or a member of {PROJECTOR} "
-                                 f"can let them (ALTER DEFAULT PRIVILEGES FOR ROLE {PROJECTOR} IN SCHEMA {schema} "
-                                 f"GRANT SELECT ON TABLES TO {AUDITOR})")
+                    notes.append(
+                        f"auditors cannot read read models: only a superuser or a member of {PROJECTOR} "
+                        f"can let them (ALTER DEFAULT PRIVILEGES FOR ROLE {PROJECTOR} IN SCHEMA {schema} "
+                        f"GRANT SELECT ON TABLES TO {AUDITOR})"
+                    )
         except psycopg.Error as e:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise UserError(f"cannot apply roles (run 'roles apply' as the owner of the store's tables, "
-                            f"with CREATEROLE): {first}; nothing was changed") from None
+            raise UserError(
+                f"cannot apply roles (run 'roles apply' as the owner of the store's tables, "
+                f"with CREATEROLE): {first}; nothing was changed"
+            ) from None
     assert schema is not None
-    return RolesReport(schema=schema, created=created,
-                       grants={role: [_describe(p, o, schema) for p, o in GRANTS[role]] for role in ROLES},
-                       notes=notes)
+    return RolesReport(
+        schema=schema,
+        created=created,
+        grants={role: [_describe(p, o, schema) for p, o in GRANTS[role]] for role in ROLES},
+        notes=notes,
+    )

@@ -26,10 +26,13 @@ import msgspec
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .clock import utc_now as _now
 from . import codec
-from .errors import EventStoreError, InvalidEvent
-from .errors import SubjectErased  # noqa: F401  (defined in eventstore.errors, the one hierarchy)
+from .clock import utc_now as _now
+from .errors import (
+    EventStoreError,
+    InvalidEvent,
+    SubjectErased,  # noqa: F401  (defined in eventstore.errors, the one hierarchy)
+)
 
 if TYPE_CHECKING:
     from .backends.base import Backend
@@ -82,8 +85,9 @@ class KeyStore:
         if not subjects:
             return {}
         marks = ",".join("?" * len(subjects))
-        rows = self.backend.query(f"SELECT subject_id, key_hex FROM subject_keys WHERE subject_id IN ({marks})",
-                                  subjects)
+        rows = self.backend.query(
+            f"SELECT subject_id, key_hex FROM subject_keys WHERE subject_id IN ({marks})", subjects
+        )
         return {s: (None if k is None else _key_bytes(k)) for s, k in rows}
 
     @staticmethod
@@ -94,10 +98,12 @@ class KeyStore:
         so that the key goes if and only if the record is committed.
         """
         now = _now()
-        return ("INSERT INTO subject_keys (subject_id, key_hex, created_at, erased_at, erased_by) "
-                "VALUES (?, NULL, ?, ?, ?) ON CONFLICT (subject_id) DO UPDATE SET key_hex = NULL, "
-                "erased_at = excluded.erased_at, erased_by = excluded.erased_by",
-                (subject, now, now, requested_by))
+        return (
+            "INSERT INTO subject_keys (subject_id, key_hex, created_at, erased_at, erased_by) "
+            "VALUES (?, NULL, ?, ?, ?) ON CONFLICT (subject_id) DO UPDATE SET key_hex = NULL, "
+            "erased_at = excluded.erased_at, erased_by = excluded.erased_by",
+            (subject, now, now, requested_by),
+        )
 
 
 def _key_bytes(key_hex: Any) -> bytes:
@@ -106,8 +112,6 @@ def _key_bytes(key_hex: Any) -> bytes:
     except (TypeError, ValueError):
         return b""
     return key if len(key) == 32 else b""
-
-
 
 
 def encrypt_fields(data: dict[str, Any], type: str, subject: str, fields: Iterable[str], key: bytes) -> dict[str, Any]:
@@ -122,8 +126,14 @@ def encrypt_fields(data: dict[str, Any], type: str, subject: str, fields: Iterab
             raise InvalidEvent(f"field {field!r} is already encrypted", path=f"$.data.{field}")
         nonce = os.urandom(12)
         ct = aes.encrypt(nonce, codec.encode(value), _aad(subject, type, field))
-        out[field] = {ENVELOPE: {"v": 1, "subject": subject, "nonce": base64.b64encode(nonce).decode(),
-                                 "ct": base64.b64encode(ct).decode()}}
+        out[field] = {
+            ENVELOPE: {
+                "v": 1,
+                "subject": subject,
+                "nonce": base64.b64encode(nonce).decode(),
+                "ct": base64.b64encode(ct).decode(),
+            }
+        }
     return out
 
 
@@ -155,8 +165,9 @@ def subjects_in(data: Any) -> set[str]:
     return out
 
 
-def decrypt_fields(data: dict[str, Any], type: str,
-                   keys: dict[str, bytes | None]) -> tuple[dict[str, Any], list[str], list[str]]:
+def decrypt_fields(
+    data: dict[str, Any], type: str, keys: dict[str, bytes | None]
+) -> tuple[dict[str, Any], list[str], list[str]]:
     """Decrypt envelopes with the keys at hand: (data, erased fields, problems).
 
     Never raises on stored bytes. A field reads as ``None`` and is listed in
@@ -190,8 +201,10 @@ def decrypt_fields(data: dict[str, Any], type: str,
         except InvalidTag:
             plain = None
         if plain is None:
-            problems.append(f"$.data.{field}: ciphertext does not authenticate under subject {subject!r}'s key "
-                            "(tampered, or not written by this store)")
+            problems.append(
+                f"$.data.{field}: ciphertext does not authenticate under subject {subject!r}'s key "
+                "(tampered, or not written by this store)"
+            )
             continue
         try:
             out[field] = codec.decode(plain)

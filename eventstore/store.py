@@ -58,8 +58,16 @@ NO_STREAM = 0
 
 Durability = Literal["full", "process"]
 
-__all__ = ["ANY", "DEFAULT_MAX_EVENT_BYTES", "MAX_NAME_BYTES", "NO_STREAM", "EventStore", "erasure_stream",
-           "open_backend", "to_recorded"]
+__all__ = [
+    "ANY",
+    "DEFAULT_MAX_EVENT_BYTES",
+    "MAX_NAME_BYTES",
+    "NO_STREAM",
+    "EventStore",
+    "erasure_stream",
+    "open_backend",
+    "to_recorded",
+]
 
 
 def erasure_stream(subject: str) -> str:
@@ -149,8 +157,9 @@ class EventStore:
         """
         if durability not in ("full", "process"):
             raise ConfigurationError(f"durability must be 'full' or 'process', not {durability!r}")
-        backend = open_backend(os.fspath(url), durability=durability, create=create and not readonly,
-                               readonly=readonly, **backend_options)
+        backend = open_backend(
+            os.fspath(url), durability=durability, create=create and not readonly, readonly=readonly, **backend_options
+        )
         try:
             migrator = Migrator(backend)
             if readonly:
@@ -261,9 +270,7 @@ class EventStore:
         finally:
             commits.leave()
 
-    def append_many(
-        self, batch: Sequence[tuple[str, Sequence[NewEvent], int | None]]
-    ) -> list[list[Receipt]]:
+    def append_many(self, batch: Sequence[tuple[str, Sequence[NewEvent], int | None]]) -> list[list[Receipt]]:
         """Append to several streams in one transaction: all or none.
 
         Each item is ``(stream_id, events, expected_version)``. If any expected
@@ -325,7 +332,9 @@ class EventStore:
             except _DECODE_ERRORS as e:
                 raise _tampered(rows, e) from None
 
-    def iter_rows(self, from_position: int = 1, to_position: int | None = None, batch_size: int = 1000) -> Iterator[list[Row]]:
+    def iter_rows(
+        self, from_position: int = 1, to_position: int | None = None, batch_size: int = 1000
+    ) -> Iterator[list[Row]]:
         """Raw stored rows in pages (for verification and tools that need the bytes)."""
         if batch_size < 1:
             raise ConfigurationError("batch_size must be at least 1")
@@ -360,19 +369,40 @@ class EventStore:
         try:
             head, head_hash = self.backend.head()
         except DatabaseDamaged as e:
-            return self._report(False, 0, start, start - 1, 0, None,
-                                Problem(position=start, kind="unreadable", message=f"the log's head cannot be read: {e}"))
+            return self._report(
+                False,
+                0,
+                start,
+                start - 1,
+                0,
+                None,
+                Problem(position=start, kind="unreadable", message=f"the log's head cannot be read: {e}"),
+            )
         end = head if to_position is None else min(to_position, head)
         prev = GENESIS_HASH
         if start > 1:
             try:
                 before = self.backend.row_at(start - 1)
             except DatabaseDamaged as e:
-                return self._report(False, 0, start, end, head, head_hash, Problem(
-                    position=start - 1, kind="unreadable", message=f"position {start - 1} cannot be read: {e}"))
+                return self._report(
+                    False,
+                    0,
+                    start,
+                    end,
+                    head,
+                    head_hash,
+                    Problem(position=start - 1, kind="unreadable", message=f"position {start - 1} cannot be read: {e}"),
+                )
             if before is None:
-                return self._report(False, 0, start, end, head, head_hash,
-                                    Problem(position=start - 1, kind="missing", message=f"no entry at position {start - 1}"))
+                return self._report(
+                    False,
+                    0,
+                    start,
+                    end,
+                    head,
+                    head_hash,
+                    Problem(position=start - 1, kind="missing", message=f"no entry at position {start - 1}"),
+                )
             prev = before.hash
 
         def version_before(stream_id: str, version: int, position: int) -> int:
@@ -395,8 +425,9 @@ class EventStore:
             checker._fail(checker.next_position, "gap", f"positions {checker.next_position}..{end} are missing")
         return self._report(checker.problem is None, checker.checked, start, end, head, head_hash, checker.problem)
 
-    def _find_unreadable(self, checker: ChainVerifier, last: int, error: DatabaseDamaged,
-                         on_rows: Callable[[list[Row]], None] | None) -> None:
+    def _find_unreadable(
+        self, checker: ChainVerifier, last: int, error: DatabaseDamaged, on_rows: Callable[[list[Row]], None] | None
+    ) -> None:
         """A batch could not be read: read (and check) its rows one by one to name the first unreadable
         position. Damage that only a range scan meets (an interior page) is named at the batch's start."""
         for position in range(checker.next_position, last + 1):
@@ -411,14 +442,25 @@ class EventStore:
                 return
             if on_rows is not None:
                 on_rows([row])
-        checker._fail(checker.next_position, "unreadable",
-                      f"the entries from position {checker.next_position} cannot be read: {error}")
+        checker._fail(
+            checker.next_position,
+            "unreadable",
+            f"the entries from position {checker.next_position} cannot be read: {error}",
+        )
 
     @staticmethod
-    def _report(ok: bool, checked: int, start: int, end: int, head: int, head_hash: bytes | None,
-                problem: Problem | None) -> VerifyReport:
-        return VerifyReport(ok=ok, checked=checked, from_position=start, to_position=end,
-                            head_position=head, head_hash=head_hash.hex() if head_hash else None, problem=problem)
+    def _report(
+        ok: bool, checked: int, start: int, end: int, head: int, head_hash: bytes | None, problem: Problem | None
+    ) -> VerifyReport:
+        return VerifyReport(
+            ok=ok,
+            checked=checked,
+            from_position=start,
+            to_position=end,
+            head_position=head,
+            head_hash=head_hash.hex() if head_hash else None,
+            problem=problem,
+        )
 
     def verify_receipt(self, receipt: Receipt) -> VerifyReport:
         """Check a receipt against the stored row at its position (recomputing the row's hash)."""
@@ -435,7 +477,9 @@ class EventStore:
         except DatabaseDamaged as e:
             return fail("unreadable", f"the entries at and before position {pos} cannot be read: {e}")
         if row is None:
-            return fail("missing", f"the log has no entry at position {pos} (head is {head}): it was cut below this receipt")
+            return fail(
+                "missing", f"the log has no entry at position {pos} (head is {head}): it was cut below this receipt"
+            )
         wrong = wrong_type(row)
         if wrong is not None:
             return fail("type", wrong)
@@ -445,13 +489,17 @@ class EventStore:
             return fail("metadata_digest", "the stored metadata does not hash to its digest: the metadata was changed")
         recomputed = recompute_hash(row)
         if recomputed.hex() != receipt.hash:
-            return fail("hash", "the entry at this position no longer hashes to the receipt's hash: it was changed or replaced")
+            return fail(
+                "hash", "the entry at this position no longer hashes to the receipt's hash: it was changed or replaced"
+            )
         if row.hash != recomputed:
             return fail("hash", "the stored hash does not match the entry's columns")
         if row.prev_hash.hex() != receipt.prev_hash:
             return fail("link", "prev_hash differs from the receipt's")
         if (row.stream_id, row.version, row.recorded_at) != (receipt.stream_id, receipt.version, receipt.recorded_at):
-            return fail("receipt", "the receipt's stream, version or time differs from the entry's: the receipt was altered")
+            return fail(
+                "receipt", "the receipt's stream, version or time differs from the entry's: the receipt was altered"
+            )
         if pos > 1:
             if before is None or before.hash != row.prev_hash:
                 return fail("link", f"the entry at position {pos - 1} does not link to this one")
@@ -495,16 +543,20 @@ class EventStore:
                     data = event.data
                     if not registry.evolved:  # to_recorded skipped upcasting: still check versions
                         try:
-                            data, _ = registry.upcast(row.type, upcasting.stored_version(event.metadata),
-                                                                data)
+                            data, _ = registry.upcast(row.type, upcasting.stored_version(event.metadata), data)
                         except upcasting.UpcastError as e:
                             error = str(e)
                     if error is None:
                         error = upcasting.check_struct(row.type, data, self.catalogue.schemas.get(row.type))
                 if error is not None and len(problems) < max_problems:
-                    problems.append(upcasting.EventProblem(position=row.position, type=row.type,
-                                                           schema_version=upcasting.stored_version(event.metadata),
-                                                           error=error))
+                    problems.append(
+                        upcasting.EventProblem(
+                            position=row.position,
+                            type=row.type,
+                            schema_version=upcasting.stored_version(event.metadata),
+                            error=error,
+                        )
+                    )
             if progress:
                 progress(checked, total)
         return upcasting.EventsCheckReport(ok=not problems, checked=checked, problems=problems)
@@ -513,9 +565,16 @@ class EventStore:
         events, streams, types = self.backend.counts()
         head, head_hash = self.backend.head()
         applied = self.backend.applied_migrations()
-        return Stats(url=self.url, events=events, streams=streams, types=types, head_position=head,
-                     head_hash=head_hash.hex() if head_hash else None, size_bytes=self.backend.size_bytes(),
-                     schema_version=max((a.version for a in applied), default=0))
+        return Stats(
+            url=self.url,
+            events=events,
+            streams=streams,
+            types=types,
+            head_position=head,
+            head_hash=head_hash.hex() if head_hash else None,
+            size_bytes=self.backend.size_bytes(),
+            schema_version=max((a.version for a in applied), default=0),
+        )
 
     # -- checkpoints and proofs: delegators to eventstore.audit ---------------------
     # The transparency log sits above the log (eventstore.audit imports this module, never the
@@ -550,18 +609,27 @@ class EventStore:
         """
         return self.transparency.checkpoint(signer)
 
-    def prove_inclusion(self, position: int, tree_size: int | None = None, *, origin: str = "",
-                        root: bytes | None = None) -> InclusionProof:
+    def prove_inclusion(
+        self, position: int, tree_size: int | None = None, *, origin: str = "", root: bytes | None = None
+    ) -> InclusionProof:
         """An inclusion proof of the entry at ``position`` in the tree of ``tree_size`` entries,
         verified before it is returned (against ``root`` if given)."""
         return self.transparency.prove_inclusion(position, tree_size, origin=origin, root=root)
 
-    def prove_consistency(self, old_size: int, new_size: int | None = None, *, origin: str = "",
-                          old_root: bytes | None = None, new_root: bytes | None = None) -> ConsistencyProof:
+    def prove_consistency(
+        self,
+        old_size: int,
+        new_size: int | None = None,
+        *,
+        origin: str = "",
+        old_root: bytes | None = None,
+        new_root: bytes | None = None,
+    ) -> ConsistencyProof:
         """A proof that the tree of ``old_size`` entries is a prefix of the one of ``new_size``,
         verified before it is returned."""
-        return self.transparency.prove_consistency(old_size, new_size, origin=origin, old_root=old_root,
-                                                   new_root=new_root)
+        return self.transparency.prove_consistency(
+            old_size, new_size, origin=origin, old_root=old_root, new_root=new_root
+        )
 
     def tlog_proof(self, position: int, checkpoint: SignedCheckpoint) -> str:
         """An offline receipt (c2sp.org/tlog-proof@v1) for one entry under a signed checkpoint."""

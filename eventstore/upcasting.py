@@ -63,13 +63,14 @@ class Registry:
         """Bring ``data`` from ``version`` to the current version of ``type``."""
         target = self.current.get(type, version)
         if version > target:
-            raise UpcastError(f"{type!r} event has schema version {version}, newer than this "
-                              f"eventstore knows ({target}); upgrade eventstore")
+            raise UpcastError(
+                f"{type!r} event has schema version {version}, newer than this "
+                f"eventstore knows ({target}); upgrade eventstore"
+            )
         while version < target:
             step = self._steps.get((type, version))
             if step is None:
-                raise UpcastError(f"no upcaster registered for {type!r} from schema version {version} "
-                                  f"to {version + 1}")
+                raise UpcastError(f"no upcaster registered for {type!r} from schema version {version} to {version + 1}")
             try:
                 data = step(dict(data))
             except Exception as e:  # an upcaster bug must name the event type and version

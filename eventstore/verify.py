@@ -22,8 +22,17 @@ _sha256 = hashlib.sha256
 _TYPE_ERRORS = (TypeError, AttributeError, ValueError, OverflowError, struct.error)
 """What hashing raises on a value of the wrong storage type (str for bytes, NULL, a float...)."""
 _TYPES: tuple[tuple[type, ...], ...] = (
-    (int,), (str,), (int,), (str,), (bytes, type(None)), (bytes, type(None)),
-    (bytes,), (bytes,), (str,), (bytes,), (bytes,),
+    (int,),
+    (str,),
+    (int,),
+    (str,),
+    (bytes, type(None)),
+    (bytes, type(None)),
+    (bytes,),
+    (bytes,),
+    (str,),
+    (bytes,),
+    (bytes,),
 )
 """The Python type of each column of Row, in order; BLOB columns read back as bytes, TEXT as str."""
 _HASH_COLUMNS = frozenset({"data_digest", "metadata_digest", "prev_hash", "hash"})
@@ -35,11 +44,15 @@ def wrong_type(row: tuple[object, ...]) -> str | None:
         return f"the row has {len(row)} columns, not {len(COLUMNS)}"
     for name, value, types in zip(COLUMNS, row, _TYPES):
         if type(value) not in types:
-            found = {str: "text", bytes: "a blob", int: "an integer", float: "a real number",
-                     type(None): "NULL"}.get(type(value), type(value).__name__)
+            found = {str: "text", bytes: "a blob", int: "an integer", float: "a real number", type(None): "NULL"}.get(
+                type(value), type(value).__name__
+            )
             wanted = {str: "text", bytes: "a blob", int: "an integer"}[types[0]]
-            hint = " (a blob rewritten as text, e.g. by replace() in the sqlite3 shell)" \
-                if types[0] is bytes and type(value) is str else ""
+            hint = (
+                " (a blob rewritten as text, e.g. by replace() in the sqlite3 shell)"
+                if types[0] is bytes and type(value) is str
+                else ""
+            )
             return f"column {name} holds {found}, not {wanted}{hint}: the entry was changed"
         if name in _HASH_COLUMNS and len(value) != 32:  # type: ignore[arg-type]
             return f"column {name} holds {len(value)} bytes, not 32: the entry was changed"  # type: ignore[arg-type]
@@ -96,11 +109,24 @@ class ChainVerifier:
         # turns it into a problem at that position. A try block costs nothing until it raises.
         try:
             for row in rows:
-                (position, stream_id, version, type_, data, metadata,
-                 data_digest, metadata_digest, recorded_at, prev_hash, stored_hash) = row
+                (
+                    position,
+                    stream_id,
+                    version,
+                    type_,
+                    data,
+                    metadata,
+                    data_digest,
+                    metadata_digest,
+                    recorded_at,
+                    prev_hash,
+                    stored_hash,
+                ) = row
                 if position != nxt:
                     if position > nxt:
-                        self._fail(nxt, "gap", f"positions {nxt}..{position - 1} are missing (next entry found is {position})")
+                        self._fail(
+                            nxt, "gap", f"positions {nxt}..{position - 1} are missing (next entry found is {position})"
+                        )
                     else:
                         self._fail(nxt, "gap", f"expected position {nxt}, found {position} again or out of order")
                     break
@@ -116,11 +142,18 @@ class ChainVerifier:
                         meta_ok = sha(metadata).digest() == metadata_digest
                         last_meta, last_meta_digest = metadata, metadata_digest
                     if not meta_ok:
-                        self._fail(position, "metadata_digest",
-                                   "metadata does not hash to metadata_digest: the metadata was changed")
+                        self._fail(
+                            position,
+                            "metadata_digest",
+                            "metadata does not hash to metadata_digest: the metadata was changed",
+                        )
                         break
                 if prev_hash != prev:
-                    self._fail(position, "link", "prev_hash does not equal the previous entry's hash: an entry was removed, inserted or reordered")
+                    self._fail(
+                        position,
+                        "link",
+                        "prev_hash does not equal the previous entry's hash: an entry was removed, inserted or reordered",
+                    )
                     break
                 stream_lp = lps.get(stream_id)
                 if stream_lp is None:
@@ -130,8 +163,9 @@ class ChainVerifier:
                     type_lp = lps[type_] = lp(type_)
                 if recorded_at != last_recorded_at:
                     last_recorded_at, recorded_at_lp = recorded_at, lp(recorded_at)
-                h = entry_hash_of(position, version, stream_lp, type_lp, recorded_at_lp, data_digest,
-                                  metadata_digest, prev_hash)
+                h = entry_hash_of(
+                    position, version, stream_lp, type_lp, recorded_at_lp, data_digest, metadata_digest, prev_hash
+                )
                 if h != stored_hash:
                     self._fail(position, "hash", "entry hash does not match the entry's columns: the entry was changed")
                     break
@@ -164,5 +198,13 @@ class ChainVerifier:
 
 def recompute_hash(row: Row) -> bytes:
     """The entry hash a row's columns give (its stored ``hash`` is not used)."""
-    return entry_hash(row.position, row.stream_id, row.version, row.type, row.recorded_at,
-                      row.data_digest, row.metadata_digest, row.prev_hash)
+    return entry_hash(
+        row.position,
+        row.stream_id,
+        row.version,
+        row.type,
+        row.recorded_at,
+        row.data_digest,
+        row.metadata_digest,
+        row.prev_hash,
+    )

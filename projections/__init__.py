@@ -39,17 +39,37 @@ def summary(store: EventStore) -> dict[str, Any]:
         "sessions_by_status": dict(q("SELECT status, count(*) FROM sessions GROUP BY status ORDER BY status")),
         "messages": q("SELECT count(*) FROM messages")[0][0],
         "tokens_used": q("SELECT coalesce(sum(tokens_used), 0) FROM sessions")[0][0],
-        "tool_executions_by_status": dict(q("SELECT status, count(*) FROM tool_executions GROUP BY status "
-                                            "ORDER BY status")),
-        "tool_failures_by_tool": dict(q("SELECT tool_name, count(*) FROM tool_executions WHERE status <> "
-                                        "'completed' AND status <> 'started' GROUP BY tool_name ORDER BY tool_name")),
-        "slo_breaches": [dict(zip(("slo_id", "severity", "observed", "threshold", "position"), r)) for r in
-                         q("SELECT slo_id, severity, observed, threshold, position FROM slo_violations "
-                           "ORDER BY position")],
-        "metrics": [dict(zip(("metric", "stage", "count", "p50", "p95", "p99"), r)) for r in
-                    q("SELECT metric, stage, count, p50, p95, p99 FROM metrics ORDER BY metric, stage")],
+        "tool_executions_by_status": dict(
+            q("SELECT status, count(*) FROM tool_executions GROUP BY status ORDER BY status")
+        ),
+        "tool_failures_by_tool": dict(
+            q(
+                "SELECT tool_name, count(*) FROM tool_executions WHERE status <> "
+                "'completed' AND status <> 'started' GROUP BY tool_name ORDER BY tool_name"
+            )
+        ),
+        "slo_breaches": [
+            dict(zip(("slo_id", "severity", "observed", "threshold", "position"), r))
+            for r in q("SELECT slo_id, severity, observed, threshold, position FROM slo_violations ORDER BY position")
+        ],
+        "metrics": [
+            dict(zip(("metric", "stage", "count", "p50", "p95", "p99"), r))
+            for r in q("SELECT metric, stage, count, p50, p95, p99 FROM metrics ORDER BY metric, stage")
+        ],
     }
 
 
-__all__ = ["Messages", "Metrics", "Projection", "ProjectionStatus", "Runner", "Sessions", "SloViolations", "Tables",
-           "ToolExecutions", "all_projections", "run_all", "summary"]
+__all__ = [
+    "Messages",
+    "Metrics",
+    "Projection",
+    "ProjectionStatus",
+    "Runner",
+    "Sessions",
+    "SloViolations",
+    "Tables",
+    "ToolExecutions",
+    "all_projections",
+    "run_all",
+    "summary",
+]

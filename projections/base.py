@@ -46,13 +46,15 @@ class Tables:
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
         self.executemany(
             f"INSERT INTO {{{table}}} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}", rows)
+            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}",
+            rows,
+        )
 
     def fetch_by_keys(self, template: str, keys: Sequence[Any], chunk: int = 500) -> list[tuple[Any, ...]]:
         """Run ``template`` (with ``IN ({keys})``) for many keys, in chunks."""
         out: list[tuple[Any, ...]] = []
         for i in range(0, len(keys), chunk):
-            part = list(keys[i:i + chunk])
+            part = list(keys[i : i + chunk])
             sql = self.sql(template.replace("({keys})", "(" + ",".join("?" * len(part)) + ")"))
             out += self.tx.execute(sql, part)
         return out

@@ -8,8 +8,18 @@ from eventstore.records import RecordedEvent
 
 from .base import Projection, Tables
 
-COLUMNS = ("message_id", "session_id", "role", "content", "tokens_used", "model", "parent_id", "finish_reason",
-           "position", "recorded_at")
+COLUMNS = (
+    "message_id",
+    "session_id",
+    "role",
+    "content",
+    "tokens_used",
+    "model",
+    "parent_id",
+    "finish_reason",
+    "position",
+    "recorded_at",
+)
 
 
 class Messages(Projection):
@@ -38,7 +48,16 @@ class Messages(Projection):
         rows: dict[str, tuple] = {}
         for e in events:  # a repeated message_id: the later event wins
             d = e.data
-            rows[d["message_id"]] = (d["message_id"], d["session_id"], d["role"], d.get("content"),
-                                     d.get("tokens_used"), d.get("model"), d.get("parent_id"),
-                                     d.get("finish_reason"), e.position, e.recorded_at)
+            rows[d["message_id"]] = (
+                d["message_id"],
+                d["session_id"],
+                d["role"],
+                d.get("content"),
+                d.get("tokens_used"),
+                d.get("model"),
+                d.get("parent_id"),
+                d.get("finish_reason"),
+                e.position,
+                e.recorded_at,
+            )
         db.upsert("messages", COLUMNS, ("message_id",), rows.values())

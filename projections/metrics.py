@@ -18,8 +18,22 @@ from .base import Projection, Tables
 from .stats import percentile
 
 WINDOW = 1000
-COLUMNS = ("metric", "stage", "unit", "count", "total", "min", "max", "mean", "p50", "p95", "p99", "recent",
-           "updated_at", "last_position")
+COLUMNS = (
+    "metric",
+    "stage",
+    "unit",
+    "count",
+    "total",
+    "min",
+    "max",
+    "mean",
+    "p50",
+    "p95",
+    "p99",
+    "recent",
+    "updated_at",
+    "last_position",
+)
 
 
 class Metrics(Projection):
@@ -50,8 +64,9 @@ class Metrics(Projection):
     def apply(self, events: Sequence[RecordedEvent], db: Tables) -> None:
         touched: dict[tuple[str, str], dict[str, Any]] = {}
         metric_names = sorted({e.data["metric"] for e in events})
-        for r in db.fetch_by_keys("SELECT " + ", ".join(COLUMNS) + " FROM {metrics} WHERE metric IN ({keys})",
-                                  metric_names):
+        for r in db.fetch_by_keys(
+            "SELECT " + ", ".join(COLUMNS) + " FROM {metrics} WHERE metric IN ({keys})", metric_names
+        ):
             row = dict(zip(COLUMNS, r))
             row["recent"] = codec.decode(row["recent"].encode())
             touched[(row["metric"], row["stage"])] = row
@@ -61,8 +76,16 @@ class Metrics(Projection):
             key = (d["metric"], d.get("stage") or "")
             found = touched.get(key)
             if found is None:
-                row = touched[key] = {"metric": key[0], "stage": key[1], "unit": None, "count": 0, "total": 0.0,
-                                      "min": value, "max": value, "recent": []}
+                row = touched[key] = {
+                    "metric": key[0],
+                    "stage": key[1],
+                    "unit": None,
+                    "count": 0,
+                    "total": 0.0,
+                    "min": value,
+                    "max": value,
+                    "recent": [],
+                }
             else:
                 row = found
             row["count"] += 1
@@ -82,8 +105,9 @@ class Metrics(Projection):
             if not row.pop("dirty", False):
                 continue
             s = sorted(row["recent"])
-            row.update(mean=row["total"] / row["count"], p50=percentile(s, 50), p95=percentile(s, 95),
-                       p99=percentile(s, 99))
+            row.update(
+                mean=row["total"] / row["count"], p50=percentile(s, 50), p95=percentile(s, 95), p99=percentile(s, 99)
+            )
             assert math.isfinite(row["mean"])
             out.append(tuple(codec.encode(row[c]).decode() if c == "recent" else row[c] for c in COLUMNS))
         db.upsert("metrics", COLUMNS, ("metric", "stage"), out)

@@ -37,14 +37,17 @@ from typing import Any, Literal, NamedTuple
 
 import msgspec
 
-from eventstore.clock import utc_now as _now
 from eventstore import EventStore
 from eventstore.backends.base import Tx
-from eventstore.errors import BackendError, UserError
+from eventstore.clock import utc_now as _now
+from eventstore.errors import (
+    BackendError,
+    LeaseLost,  # noqa: F401  (defined in eventstore.errors, the one hierarchy)
+    UserError,
+)
 from eventstore.records import RecordedEvent
 
 from .base import Projection, Tables
-from eventstore.errors import LeaseLost  # noqa: F401  (defined in eventstore.errors, the one hierarchy)
 
 Progress = Callable[[int, int], None]
 log = logging.getLogger(__name__)
@@ -92,8 +95,6 @@ class ProjectionStatus(msgspec.Struct, frozen=True, kw_only=True):
     def ok(self) -> bool:
         """False when the projection needs attention: failed, ahead of the log, or stale."""
         return self.state in ("caught up", "behind")
-
-
 
 
 def physical(table: str, generation: int) -> str:
@@ -178,9 +179,14 @@ class Runner:
 
     # -- state ---------------------------------------------------------------------
     def _rows(self, name: str) -> list[StateRow]:
-        return [StateRow(*r) for r in self.backend.query(
-            "SELECT generation, version, active, position, state, error, error_position, needs_rebuild, owner, "
-            "lease_until FROM projection_state WHERE name = ? ORDER BY generation", (name,))]
+        return [
+            StateRow(*r)
+            for r in self.backend.query(
+                "SELECT generation, version, active, position, state, error, error_position, needs_rebuild, owner, "
+                "lease_until FROM projection_state WHERE name = ? ORDER BY generation",
+                (name,),
+            )
+        ]
 
     def _active(self, name: str) -> StateRow | None:
         return next((r for r in self._rows(name) if r.active), None)
@@ -204,9 +210,11 @@ class Runner:
             tx.execute(f"DROP TABLE IF EXISTS {t}")
         for stmt in p.statements(names):
             tx.execute(stmt)
-        tx.execute("INSERT INTO projection_state (name, generation, version, active, position, state, updated_at) "
-                   "VALUES (?, ?, ?, ?, 0, ?, ?)",
-                   (p.name, generation, p.version, 1 if active else 0, "idle" if active else "rebuilding", _now()))
+        tx.execute(
+            "INSERT INTO projection_state (name, generation, version, active, position, state, updated_at) "
+            "VALUES (?, ?, ?, ?, 0, ?, ?)",
+            (p.name, generation, p.version, 1 if active else 0, "idle" if active else "rebuilding", _now()),
+        )
 
     def _point_views(self, tx: Tx, p: Projection, generation: int) -> None:
         for t in p.tables:
@@ -221,7 +229,8 @@ class Runner:
                 got = tx.execute(
                     "UPDATE projection_state SET owner = ?, lease_until = ? WHERE name = ? AND generation = ? "
                     "AND (owner IS NULL OR owner = ? OR lease_until < ?) RETURNING name",
-                    (self.worker_id, now + self.lease_seconds, name, generation, self.worker_id, now))
+                    (self.worker_id, now + self.lease_seconds, name, generation, self.worker_id, now),
+                )
         except Exception as e:
             if not _is_busy(e):
                 raise
@@ -234,8 +243,9 @@ class Runner:
     def release(self) -> None:
         """Give up this worker's leases (on clean shutdown) so others need not wait."""
         with self.backend.transaction() as tx:
-            tx.execute("UPDATE projection_state SET owner = NULL, lease_until = NULL WHERE owner = ?",
-                       (self.worker_id,))
+            tx.execute(
+                "UPDATE projection_state SET owner = NULL, lease_until = NULL WHERE owner = ?", (self.worker_id,)
+            )
 
     # -- catch-up ------------------------------------------------------------------
     def run_once(self, progress: Progress | None = None) -> dict[str, int]:
@@ -244,8 +254,11 @@ class Runner:
         Projections whose version changed, or that saw an erasure, are rebuilt first.
         """
         applied = {p.name: 0 for p in self.projections}
-        stale = [p.name for p in self.projections
-                 if (row := self._active(p.name)) is not None and (row.version != p.version or row.needs_rebuild)]
+        stale = [
+            p.name
+            for p in self.projections
+            if (row := self._active(p.name)) is not None and (row.version != p.version or row.needs_rebuild)
+        ]
         if stale:
             self.rebuild_many(stale, progress=progress)
         head = self.backend.head()[0]
@@ -264,8 +277,7 @@ class Runner:
             if not owned:
                 return applied
             start = min(pos for _, _, pos in owned) + 1
-            events = list(self.store.read_all(start, to_position=start + self._batch - 1,
-                                              batch_size=self._batch))
+            events = list(self.store.read_all(start, to_position=start + self._batch - 1, batch_size=self._batch))
             if not events:
                 return applied
             try:
@@ -292,9 +304,17 @@ class Runner:
             tx.execute(
                 "UPDATE projection_state SET state = 'ahead', error = ?, error_position = position, updated_at = ? "
                 "WHERE name = ? AND generation = ? AND position > ? AND state <> 'ahead'",
-                ((f"checkpoint is past the log head ({head}): the log was restored from an older backup or cut; "
-                  f"the read model holds events the log no longer has: run 'eventstore project rebuild {name}'"),
-                 _now(), name, generation, head))
+                (
+                    (
+                        f"checkpoint is past the log head ({head}): the log was restored from an older backup or cut; "
+                        f"the read model holds events the log no longer has: run 'eventstore project rebuild {name}'"
+                    ),
+                    _now(),
+                    name,
+                    generation,
+                    head,
+                ),
+            )
 
     def _apply_batch(self, owned: list[tuple[Projection, int, int]], events: list[RecordedEvent]) -> dict[str, int]:
         """Apply one batch to every owned projection in a single, time-bounded transaction."""
@@ -310,15 +330,22 @@ class Runner:
                     watchdog.start()
                     tx: Tx = guard
                 else:  # PostgreSQL ends this transaction if its worker stalls (and releases its row locks)
-                    raw.execute(f"SET LOCAL idle_in_transaction_session_timeout = "
-                                f"{max(1, int(self.max_transaction_seconds * 1000))}")
+                    raw.execute(
+                        f"SET LOCAL idle_in_transaction_session_timeout = "
+                        f"{max(1, int(self.max_transaction_seconds * 1000))}"
+                    )
                     tx = raw
                 counts = self._apply_in(tx, owned, events)
         except Exception as e:
             if guard is not None and guard.dead:
                 self._batch = max(1, self._batch // 2)
-                log.warning("projection batch of %d events overran %.1fs and was rolled back; next batch: %d events "
-                            "(%s)", len(events), self.max_transaction_seconds, self._batch, e)
+                log.warning(
+                    "projection batch of %d events overran %.1fs and was rolled back; next batch: %d events (%s)",
+                    len(events),
+                    self.max_transaction_seconds,
+                    self._batch,
+                    e,
+                )
                 raise _Overran("the batch transaction overran its time") from None
             if not sqlite and type(e).__module__.startswith("psycopg"):  # e.g. ended by the idle timeout
                 raise BackendError(f"projection batch rolled back: {str(e).strip()}") from None
@@ -329,8 +356,9 @@ class Runner:
                 watchdog.join()  # a rollback in progress ends before the next transaction starts
         return counts
 
-    def _apply_in(self, tx: Tx, owned: list[tuple[Projection, int, int]],
-                  events: list[RecordedEvent]) -> dict[str, int]:
+    def _apply_in(
+        self, tx: Tx, owned: list[tuple[Projection, int, int]], events: list[RecordedEvent]
+    ) -> dict[str, int]:
         counts: dict[str, int] = {}
         last = events[-1].position
         unreadable = [e for e in events if getattr(e, "unreadable", None)]  # once per batch, not per projection
@@ -340,13 +368,15 @@ class Runner:
             mine = [e for e in events if e.position > position and (not p.types or e.type in p.types)]
             bad = next((e for e in mine if getattr(e, "unreadable", None)), None) if unreadable else None
             if bad is not None:  # an undecodable payload fails the projection at that event
-                mine = mine[:mine.index(bad)]
+                mine = mine[: mine.index(bad)]
             db = Tables(tx, {t: physical(t, generation) for t in p.tables})
             failed_at, error = self._apply_isolated(tx, p, mine, db)
             if failed_at is None and bad is not None:
-                failed_at, error = bad.position, f"event cannot be read: {bad.unreadable}"  # type: ignore[attr-defined]
-            erased = p.personal and any(e.type == "subject.erased" and e.position > position
-                                        and (failed_at is None or e.position < failed_at) for e in events)
+                failed_at, error = bad.position, f"event cannot be read: {bad.unreadable}"
+            erased = p.personal and any(
+                e.type == "subject.erased" and e.position > position and (failed_at is None or e.position < failed_at)
+                for e in events
+            )
             if failed_at is None:
                 counts[p.name] = len(mine)
                 done = self._checkpoint(tx, p.name, generation, last, erased)
@@ -358,8 +388,16 @@ class Runner:
                 raise LeaseLost(p.name)
         return counts
 
-    def _checkpoint(self, tx: Tx, name: str, generation: int, position: int, erased: bool,
-                    failed_at: int | None = None, error: str | None = None) -> bool:
+    def _checkpoint(
+        self,
+        tx: Tx,
+        name: str,
+        generation: int,
+        position: int,
+        erased: bool,
+        failed_at: int | None = None,
+        error: str | None = None,
+    ) -> bool:
         """Move the checkpoint, in the batch's transaction, fenced on this worker's lease.
 
         Returns False (and the caller rolls the batch back) if another worker owns it now.
@@ -369,17 +407,20 @@ class Runner:
                 "UPDATE projection_state SET position = ?, state = 'running', error = NULL, "
                 "error_position = NULL, needs_rebuild = CASE WHEN ? = 1 THEN 1 ELSE needs_rebuild END, "
                 "updated_at = ? WHERE name = ? AND generation = ? AND owner = ? RETURNING name",
-                (position, 1 if erased else 0, _now(), name, generation, self.worker_id))
+                (position, 1 if erased else 0, _now(), name, generation, self.worker_id),
+            )
         else:
             done = tx.execute(
                 "UPDATE projection_state SET position = ?, state = 'failed', error = ?, error_position = ?, "
                 "needs_rebuild = CASE WHEN ? = 1 THEN 1 ELSE needs_rebuild END, updated_at = ? "
                 "WHERE name = ? AND generation = ? AND owner = ? RETURNING name",
-                (position, error, failed_at, 1 if erased else 0, _now(), name, generation, self.worker_id))
+                (position, error, failed_at, 1 if erased else 0, _now(), name, generation, self.worker_id),
+            )
         return bool(done)
 
-    def _apply_isolated(self, tx: Tx, p: Projection, events: list[RecordedEvent],
-                        db: Tables) -> tuple[int | None, str | None]:
+    def _apply_isolated(
+        self, tx: Tx, p: Projection, events: list[RecordedEvent], db: Tables
+    ) -> tuple[int | None, str | None]:
         """Apply events; on an error, keep what precedes the failing event and report it."""
         if not events:
             return None, None
@@ -402,8 +443,14 @@ class Runner:
                 return e.position, f"{type(exc).__name__}: {exc}"
         return None, None  # pragma: no cover - the batch failed but no single event did
 
-    def follow(self, stop: threading.Event | None = None, *, poll: float = 1.0,
-               on_batch: Callable[[dict[str, int]], None] | None = None, max_backoff: float = 5.0) -> None:
+    def follow(
+        self,
+        stop: threading.Event | None = None,
+        *,
+        poll: float = 1.0,
+        on_batch: Callable[[dict[str, int]], None] | None = None,
+        max_backoff: float = 5.0,
+    ) -> None:
         """Catch up, then keep following the live tail until ``stop`` is set.
 
         A database outage (``BackendError``: PostgreSQL restarting, a connection lost
@@ -452,18 +499,21 @@ class Runner:
                     if not r.active:
                         for t in p.tables:
                             tx.execute(f"DROP TABLE IF EXISTS {physical(t, r.generation)}")
-                        tx.execute("DELETE FROM projection_state WHERE name = ? AND generation = ?", (name, r.generation))
+                        tx.execute(
+                            "DELETE FROM projection_state WHERE name = ? AND generation = ?", (name, r.generation)
+                        )
                 self._create_generation(tx, p, generation, active=not any(r.active for r in rows))
-                tx.execute("UPDATE projection_state SET owner = ?, lease_until = ? WHERE name = ? "
-                           "AND generation = ?", (self.worker_id, time.time() + self.lease_seconds, name, generation))
+                tx.execute(
+                    "UPDATE projection_state SET owner = ?, lease_until = ? WHERE name = ? AND generation = ?",
+                    (self.worker_id, time.time() + self.lease_seconds, name, generation),
+                )
             building[name] = generation
         positions = dict.fromkeys(names, 0)
         active = list(names)
         while active:
             head = self.backend.head()[0]
             start = min(positions[n] for n in active) + 1
-            events = list(self.store.read_all(start, to_position=start + self._batch - 1,
-                                              batch_size=self._batch))
+            events = list(self.store.read_all(start, to_position=start + self._batch - 1, batch_size=self._batch))
             if not events:
                 break
             for n in active:
@@ -487,16 +537,20 @@ class Runner:
     def _swap(self, p: Projection, generation: int) -> None:
         """Point the public views at ``generation`` and drop the older generations, atomically."""
         with self.backend.transaction() as tx:
-            for r in tx.execute("SELECT generation FROM projection_state WHERE name = ? AND generation <> ?",
-                                (p.name, generation)):
+            for r in tx.execute(
+                "SELECT generation FROM projection_state WHERE name = ? AND generation <> ?", (p.name, generation)
+            ):
                 for t in p.tables:
                     tx.execute(f"DROP VIEW IF EXISTS {t}")
                     tx.execute(f"DROP TABLE IF EXISTS {physical(t, r[0])}")
                 tx.execute("DELETE FROM projection_state WHERE name = ? AND generation = ?", (p.name, r[0]))
             self._point_views(tx, p, generation)
-            tx.execute("UPDATE projection_state SET active = 1, needs_rebuild = 0, "
-                       "state = CASE WHEN state = 'failed' THEN state ELSE 'running' END "
-                       "WHERE name = ? AND generation = ?", (p.name, generation))
+            tx.execute(
+                "UPDATE projection_state SET active = 1, needs_rebuild = 0, "
+                "state = CASE WHEN state = 'failed' THEN state ELSE 'running' END "
+                "WHERE name = ? AND generation = ?",
+                (p.name, generation),
+            )
 
     # -- status --------------------------------------------------------------------
     def status(self) -> list[ProjectionStatus]:
@@ -531,7 +585,19 @@ class Runner:
             else:
                 state = "caught up" if active.position >= head else "behind"
             owner = active.owner if active.lease_until is not None and active.lease_until > now else None
-            out.append(ProjectionStatus(name=p.name, version=active.version, generation=active.generation, checkpoint=active.position,
-                                        head=head, lag=max(0, head - active.position), state=state, error=active.error,
-                                        error_position=active.error_position, owner=owner, rebuilding=rebuilding))
+            out.append(
+                ProjectionStatus(
+                    name=p.name,
+                    version=active.version,
+                    generation=active.generation,
+                    checkpoint=active.position,
+                    head=head,
+                    lag=max(0, head - active.position),
+                    state=state,
+                    error=active.error,
+                    error_position=active.error_position,
+                    owner=owner,
+                    rebuilding=rebuilding,
+                )
+            )
         return out

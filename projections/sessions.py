@@ -9,8 +9,21 @@ from eventstore.records import RecordedEvent
 
 from .base import Projection, Tables
 
-COLUMNS = ("session_id", "status", "name", "task", "kind", "model", "message_count", "tokens_used", "tool_calls",
-           "tool_failures", "started_at", "updated_at", "last_position")
+COLUMNS = (
+    "session_id",
+    "status",
+    "name",
+    "task",
+    "kind",
+    "model",
+    "message_count",
+    "tokens_used",
+    "tool_calls",
+    "tool_failures",
+    "started_at",
+    "updated_at",
+    "last_position",
+)
 
 
 class Sessions(Projection):
@@ -18,8 +31,9 @@ class Sessions(Projection):
     version = 1
     tables = ("sessions",)
     personal = True
-    types = frozenset({"session.started", "session.status_changed", "message.appended", "tool.started",
-                       "tool.finished"})
+    types = frozenset(
+        {"session.started", "session.status_changed", "message.appended", "tool.started", "tool.finished"}
+    )
     ddl = """
     CREATE TABLE {sessions} (
         session_id    TEXT PRIMARY KEY,
@@ -43,8 +57,9 @@ class Sessions(Projection):
         keys = sorted({e.data["session_id"] for e in events})
         rows: dict[str, dict[str, Any]] = {
             r[0]: dict(zip(COLUMNS, r))
-            for r in db.fetch_by_keys("SELECT " + ", ".join(COLUMNS) + " FROM {sessions} WHERE session_id IN ({keys})",
-                                      keys)
+            for r in db.fetch_by_keys(
+                "SELECT " + ", ".join(COLUMNS) + " FROM {sessions} WHERE session_id IN ({keys})", keys
+            )
         }
         for e in events:
             d = e.data
@@ -52,8 +67,13 @@ class Sessions(Projection):
             row = rows.get(sid)
             if row is None:
                 row = rows[sid] = {c: None for c in COLUMNS} | {
-                    "session_id": sid, "status": "active", "message_count": 0, "tokens_used": 0,
-                    "tool_calls": 0, "tool_failures": 0}
+                    "session_id": sid,
+                    "status": "active",
+                    "message_count": 0,
+                    "tokens_used": 0,
+                    "tool_calls": 0,
+                    "tool_failures": 0,
+                }
             if e.type == "session.started":
                 for f in ("name", "task", "kind", "model"):
                     if d.get(f) is not None:

@@ -20,10 +20,34 @@ from .base import Projection, Tables
 from .stats import objective
 
 DEFAULT_WINDOW = 100
-SLO_COLUMNS = ("slo_id", "metric", "stage", "objective", "threshold", "severity", "window_size", "observed",
-               "in_breach", "open_position", "recent", "defined_at")
-VIOLATION_COLUMNS = ("slo_id", "position", "metric", "stage", "objective", "observed", "peak", "threshold",
-                     "severity", "started_at", "ended_at", "ended_position")
+SLO_COLUMNS = (
+    "slo_id",
+    "metric",
+    "stage",
+    "objective",
+    "threshold",
+    "severity",
+    "window_size",
+    "observed",
+    "in_breach",
+    "open_position",
+    "recent",
+    "defined_at",
+)
+VIOLATION_COLUMNS = (
+    "slo_id",
+    "position",
+    "metric",
+    "stage",
+    "objective",
+    "observed",
+    "peak",
+    "threshold",
+    "severity",
+    "started_at",
+    "ended_at",
+    "ended_position",
+)
 
 
 class SloViolations(Projection):
@@ -72,8 +96,10 @@ class SloViolations(Projection):
         open_ids = [(s["slo_id"], s["open_position"]) for s in slos.values() if s["in_breach"]]
         episodes: dict[tuple[str, int], dict[str, Any]] = {}
         for slo_id, pos in open_ids:
-            r = db.execute("SELECT " + ", ".join(VIOLATION_COLUMNS) + " FROM {slo_violations} "
-                           "WHERE slo_id = ? AND position = ?", (slo_id, pos))
+            r = db.execute(
+                "SELECT " + ", ".join(VIOLATION_COLUMNS) + " FROM {slo_violations} WHERE slo_id = ? AND position = ?",
+                (slo_id, pos),
+            )
             if r:
                 episodes[(slo_id, pos)] = dict(zip(VIOLATION_COLUMNS, r[0]))
         touched: set[str] = set()
@@ -82,12 +108,19 @@ class SloViolations(Projection):
             if e.type == "slo.defined":
                 old = slos.get(d["slo_id"])
                 slos[d["slo_id"]] = {
-                    "slo_id": d["slo_id"], "metric": d["metric"], "stage": d.get("stage"),
-                    "objective": d["objective"], "threshold": float(d["threshold"]), "severity": d["severity"],
+                    "slo_id": d["slo_id"],
+                    "metric": d["metric"],
+                    "stage": d.get("stage"),
+                    "objective": d["objective"],
+                    "threshold": float(d["threshold"]),
+                    "severity": d["severity"],
                     "window_size": d.get("window") or DEFAULT_WINDOW,
-                    "observed": old["observed"] if old else None, "in_breach": old["in_breach"] if old else 0,
+                    "observed": old["observed"] if old else None,
+                    "in_breach": old["in_breach"] if old else 0,
                     "open_position": old["open_position"] if old else None,
-                    "recent": old["recent"] if old else [], "defined_at": e.recorded_at}
+                    "recent": old["recent"] if old else [],
+                    "defined_at": e.recorded_at,
+                }
                 touched.add(d["slo_id"])
                 continue
             stage = d.get("stage")
@@ -105,10 +138,19 @@ class SloViolations(Projection):
                 if breached and not slo["in_breach"]:
                     slo["in_breach"], slo["open_position"] = 1, e.position
                     episodes[(slo["slo_id"], e.position)] = {
-                        "slo_id": slo["slo_id"], "position": e.position, "metric": slo["metric"],
-                        "stage": slo["stage"], "objective": slo["objective"], "observed": observed, "peak": observed,
-                        "threshold": slo["threshold"], "severity": slo["severity"], "started_at": e.recorded_at,
-                        "ended_at": None, "ended_position": None}
+                        "slo_id": slo["slo_id"],
+                        "position": e.position,
+                        "metric": slo["metric"],
+                        "stage": slo["stage"],
+                        "objective": slo["objective"],
+                        "observed": observed,
+                        "peak": observed,
+                        "threshold": slo["threshold"],
+                        "severity": slo["severity"],
+                        "started_at": e.recorded_at,
+                        "ended_at": None,
+                        "ended_position": None,
+                    }
                 elif slo["in_breach"]:
                     ep = episodes[(slo["slo_id"], slo["open_position"])]
                     if breached:
@@ -116,8 +158,19 @@ class SloViolations(Projection):
                     else:
                         ep["ended_at"], ep["ended_position"] = e.recorded_at, e.position
                         slo["in_breach"], slo["open_position"] = 0, None
-        db.upsert("slos", SLO_COLUMNS, ("slo_id",),
-                  [tuple(codec.encode(s[c]).decode() if c == "recent" else s[c] for c in SLO_COLUMNS)
-                   for k, s in slos.items() if k in touched])
-        db.upsert("slo_violations", VIOLATION_COLUMNS, ("slo_id", "position"),
-                  [tuple(ep[c] for c in VIOLATION_COLUMNS) for ep in episodes.values()])
+        db.upsert(
+            "slos",
+            SLO_COLUMNS,
+            ("slo_id",),
+            [
+                tuple(codec.encode(s[c]).decode() if c == "recent" else s[c] for c in SLO_COLUMNS)
+                for k, s in slos.items()
+                if k in touched
+            ],
+        )
+        db.upsert(
+            "slo_violations",
+            VIOLATION_COLUMNS,
+            ("slo_id", "position"),
+            [tuple(ep[c] for c in VIOLATION_COLUMNS) for ep in episodes.values()],
+        )

@@ -9,8 +9,21 @@ from eventstore.records import RecordedEvent
 
 from .base import Projection, Tables, json_text
 
-COLUMNS = ("execution_id", "session_id", "tool_name", "message_id", "status", "input", "output", "error",
-           "duration_ms", "retry_count", "started_at", "finished_at", "position")
+COLUMNS = (
+    "execution_id",
+    "session_id",
+    "tool_name",
+    "message_id",
+    "status",
+    "input",
+    "output",
+    "error",
+    "duration_ms",
+    "retry_count",
+    "started_at",
+    "finished_at",
+    "position",
+)
 
 
 class ToolExecutions(Projection):
@@ -43,23 +56,36 @@ class ToolExecutions(Projection):
         keys = sorted({e.data["execution_id"] for e in events})
         rows: dict[str, dict[str, Any]] = {
             r[0]: dict(zip(COLUMNS, r))
-            for r in db.fetch_by_keys("SELECT " + ", ".join(COLUMNS) +
-                                      " FROM {tool_executions} WHERE execution_id IN ({keys})", keys)
+            for r in db.fetch_by_keys(
+                "SELECT " + ", ".join(COLUMNS) + " FROM {tool_executions} WHERE execution_id IN ({keys})", keys
+            )
         }
         for e in events:
             d = e.data
             row = rows.get(d["execution_id"])
             if row is None:
                 row = rows[d["execution_id"]] = {c: None for c in COLUMNS} | {
-                    "execution_id": d["execution_id"], "session_id": d["session_id"], "status": "started"}
+                    "execution_id": d["execution_id"],
+                    "session_id": d["session_id"],
+                    "status": "started",
+                }
             if e.type == "tool.started":
-                row.update(tool_name=d["tool_name"], message_id=d.get("message_id"), input=json_text(d["input"]),
-                           started_at=e.recorded_at)
+                row.update(
+                    tool_name=d["tool_name"],
+                    message_id=d.get("message_id"),
+                    input=json_text(d["input"]),
+                    started_at=e.recorded_at,
+                )
                 if row["finished_at"] is None:
                     row["status"] = "started"
             else:
-                row.update(status=d["status"], output=json_text(d.get("output")), error=d.get("error"),
-                           duration_ms=d.get("duration_ms"), retry_count=d.get("retry_count"),
-                           finished_at=e.recorded_at)
+                row.update(
+                    status=d["status"],
+                    output=json_text(d.get("output")),
+                    error=d.get("error"),
+                    duration_ms=d.get("duration_ms"),
+                    retry_count=d.get("retry_count"),
+                    finished_at=e.recorded_at,
+                )
             row["position"] = e.position
         db.upsert("tool_executions", COLUMNS, ("execution_id",), [tuple(r[c] for c in COLUMNS) for r in rows.values()])

@@ -17,7 +17,7 @@ from pathlib import Path
 # not exclude a whole function, and proofs.py is not ours to annotate with pragmas).
 NOT_SCORED = ("eventstore.proofs.x_bench_checkpoint__",)
 
-_STRING = re.compile(r'''f?"(?:[^"\\]|\\.)*"|f?'(?:[^'\\]|\\.)*'|\bNone\b''')
+_STRING = re.compile(r"""f?"(?:[^"\\]|\\.)*"|f?'(?:[^'\\]|\\.)*'|\bNone\b""")
 
 
 def module_of(name: str) -> str:
@@ -57,7 +57,9 @@ def main(path: str) -> int:
     by_module: dict[str, Counter[str]] = defaultdict(Counter)
     for name, status in statuses.items():
         by_module[module_of(name)]["message" if name in message else status] += 1
-    print("| module | mutants | killed | survived: message text | survived: other | score | score without message text |")
+    print(
+        "| module | mutants | killed | survived: message text | survived: other | score | score without message text |"
+    )
     print("|---|---|---|---|---|---|---|")
     total: Counter[str] = Counter()
     for module, c in sorted(by_module.items()) + [("all", total)]:
@@ -65,11 +67,15 @@ def main(path: str) -> int:
             total.update(c)
         n = sum(c.values())
         other = n - c["killed"] - c["message"]
-        print(f"| {module} | {n} | {c['killed']} | {c['message']} | {other} | {100 * c['killed'] / max(n, 1):.1f}% | "
-              f"{100 * c['killed'] / max(n - c['message'], 1):.1f}% |")
+        print(
+            f"| {module} | {n} | {c['killed']} | {c['message']} | {other} | {100 * c['killed'] / max(n, 1):.1f}% | "
+            f"{100 * c['killed'] / max(n - c['message'], 1):.1f}% |"
+        )
     with open("mutants/survivors.diff", "w") as out:
         for name in survivors:
-            out.write(f"# {name}: {statuses[name]}{' (message text)' if name in message else ''}\n{diffs.get(name, '')}\n")
+            out.write(
+                f"# {name}: {statuses[name]}{' (message text)' if name in message else ''}\n{diffs.get(name, '')}\n"
+            )
     print(f"\nsurvivors other than message text ({len(survivors) - len(message)}):")
     for name in survivors:
         if name not in message:

@@ -53,8 +53,9 @@ def _start_cluster() -> str:
     global _cluster_dir
     initdb, pg_ctl = _bin("initdb"), _bin("pg_ctl")
     if not initdb or not pg_ctl:
-        raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) are not installed and "
-                           "EVENTSTORE_TEST_PG is not set")
+        raise RuntimeError(
+            "PostgreSQL server binaries (initdb, pg_ctl) are not installed and EVENTSTORE_TEST_PG is not set"
+        )
     if os.geteuid() == 0 and shutil.which("runuser") is None:
         raise RuntimeError("running as root needs runuser to start PostgreSQL as the postgres user")
     base = tempfile.mkdtemp(prefix="eventstore-pg-")
@@ -62,13 +63,32 @@ def _start_cluster() -> str:
     if os.geteuid() == 0:
         shutil.chown(base, "postgres", "postgres")
     data, port = os.path.join(base, "data"), _free_port()
-    subprocess.run(_as_postgres([initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                                 "--locale=C.UTF-8" if _locale_ok() else "--no-locale"]),
-                   check=True, capture_output=True)
-    opts = (f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c shared_buffers=64MB -c max_connections=200 "
-            "-c fsync=on -c synchronous_commit=on")
-    subprocess.run(_as_postgres([pg_ctl, "-D", data, "-o", opts, "-l", os.path.join(base, "log"), "-w", "start"]),
-                   check=True, capture_output=True)
+    subprocess.run(
+        _as_postgres(
+            [
+                initdb,
+                "-D",
+                data,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8" if _locale_ok() else "--no-locale",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    opts = (
+        f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c shared_buffers=64MB -c max_connections=200 "
+        "-c fsync=on -c synchronous_commit=on"
+    )
+    subprocess.run(
+        _as_postgres([pg_ctl, "-D", data, "-o", opts, "-l", os.path.join(base, "log"), "-w", "start"]),
+        check=True,
+        capture_output=True,
+    )
     atexit.register(_stop_cluster, pg_ctl, data, base)
     return f"postgresql://postgres@127.0.0.1:{port}/postgres"
 
@@ -90,8 +110,11 @@ def server_url() -> str:
             _server = os.environ.get("EVENTSTORE_TEST_PG") or _start_cluster()
             _make_template(_server)
         except (RuntimeError, subprocess.CalledProcessError, OSError) as e:
-            detail = e.stderr.decode(errors="replace").strip() if isinstance(e, subprocess.CalledProcessError) \
-                and e.stderr else str(e)
+            detail = (
+                e.stderr.decode(errors="replace").strip()
+                if isinstance(e, subprocess.CalledProcessError) and e.stderr
+                else str(e)
+            )
             _reason = f"no PostgreSQL for the tests: {detail}"
     if _server is None:
         missing(_reason or "no PostgreSQL")

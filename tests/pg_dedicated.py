@@ -31,8 +31,13 @@ class Cluster:
         if os.geteuid() == 0:
             shutil.chown(self.base, "postgres", "postgres")
         self.data, self.port = os.path.join(self.base, "data"), pg_cluster._free_port()
-        subprocess.run(pg_cluster._as_postgres([initdb, "-D", self.data, "-U", "postgres", "--auth=trust", "-E",
-                                                "UTF8", "--no-locale"]), check=True, capture_output=True)
+        subprocess.run(
+            pg_cluster._as_postgres(
+                [initdb, "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale"]
+            ),
+            check=True,
+            capture_output=True,
+        )
         self.start()
 
     @property
@@ -44,11 +49,17 @@ class Cluster:
         return f"postgresql://{auth}@127.0.0.1:{port or self.port}/{dbname}"
 
     def _ctl(self, *args: str) -> None:
-        opts = (f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c shared_buffers=32MB "
-                "-c max_connections=60 -c fsync=on")
-        subprocess.run(pg_cluster._as_postgres([self.pg_ctl, "-D", self.data, "-o", opts, "-l",
-                                                os.path.join(self.base, "log"), "-w", *args]),
-                       check=True, capture_output=True)
+        opts = (
+            f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c shared_buffers=32MB "
+            "-c max_connections=60 -c fsync=on"
+        )
+        subprocess.run(
+            pg_cluster._as_postgres(
+                [self.pg_ctl, "-D", self.data, "-o", opts, "-l", os.path.join(self.base, "log"), "-w", *args]
+            ),
+            check=True,
+            capture_output=True,
+        )
 
     def start(self) -> None:
         self._ctl("start")
@@ -149,8 +160,9 @@ class Proxy:
                         self._kill(src, dst, state)
                         return
                     state["commit_sent"] = True
-                elif not upstream and state["commit_sent"] and self.cut == "after_commit" \
-                        and b"COMMIT\x00" in data:  # the server's "COMMIT" command tag: it committed
+                elif (
+                    not upstream and state["commit_sent"] and self.cut == "after_commit" and b"COMMIT\x00" in data
+                ):  # the server's "COMMIT" command tag: it committed
                     self.cut, self.cuts = None, self.cuts + 1
                     self._kill(src, dst, state)
                     return

@@ -9,8 +9,7 @@ from click.testing import CliRunner
 
 from eventstore.cli import main
 
-CASES = ["single appends, 1 thread", "single appends, 8 threads", "1,000-event batches", "100-event batches",
-         "verify"]
+CASES = ["single appends, 1 thread", "single appends, 8 threads", "1,000-event batches", "100-event batches", "verify"]
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +56,11 @@ def test_checkpoint_bench_reports_every_figure(tmp_path):
     figures = {f.case: f for f in run_checkpoint(300, directory=str(tmp_path))}
     assert "first checkpoint of an origin over 300 events (verifies every entry)" in figures
     assert "checkpoint over 10,307 events, 10,007 new since the last" in figures
-    for case in ("inclusion proof", "consistency proof", "offline check of an inclusion proof",
-                 "offline check of a consistency proof", "root at an arbitrary size"):
+    for case in (
+        "inclusion proof",
+        "consistency proof",
+        "offline check of an inclusion proof",
+        "offline check of a consistency proof",
+        "root at an arbitrary size",
+    ):
         assert figures[case].ours >= 0

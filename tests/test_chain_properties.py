@@ -15,8 +15,11 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from eventstore import EventStore, NewEvent, Receipt, WrongExpectedVersion
 
 json_leaf = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**64 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
 )
 json_value = st.recursive(
     json_leaf,
@@ -25,8 +28,9 @@ json_value = st.recursive(
 )
 payload = st.dictionaries(st.text(max_size=8), json_value, max_size=4)
 streams = st.sampled_from(["a", "b", "c", "séance-Ω"])
-events = st.lists(st.builds(NewEvent, type=st.sampled_from(["x", "y.z"]), data=payload, metadata=payload),
-                  min_size=1, max_size=4)
+events = st.lists(
+    st.builds(NewEvent, type=st.sampled_from(["x", "y.z"]), data=payload, metadata=payload), min_size=1, max_size=4
+)
 
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -95,8 +99,19 @@ TestLogMachine.settings = settings(max_examples=20, stateful_step_count=8, deadl
 
 # -- tampering ----------------------------------------------------------------------
 
-COLUMNS = ["position", "stream_id", "version", "type", "data", "metadata", "data_digest",
-           "metadata_digest", "recorded_at", "prev_hash", "hash"]
+COLUMNS = [
+    "position",
+    "stream_id",
+    "version",
+    "type",
+    "data",
+    "metadata",
+    "data_digest",
+    "metadata_digest",
+    "recorded_at",
+    "prev_hash",
+    "hash",
+]
 
 
 def _build(path: Path, n: int) -> list[Receipt]:
@@ -204,11 +219,12 @@ def test_full_recompute_by_an_attacker_is_caught_by_receipts(tmp_path: Path) -> 
     for r in rows[2:]:
         pos, stream, version, type_, data, meta, dd, md, at, _, _ = r
         if pos == 3:
-            data = data.replace(b"\"i\":2", b"\"i\":9")
+            data = data.replace(b'"i":2', b'"i":9')
             dd = digest(data)
         h = entry_hash(pos, stream, version, type_, at, dd, md, prev)
-        conn.execute("UPDATE events SET data=?, data_digest=?, prev_hash=?, hash=? WHERE position=?",
-                     (data, dd, prev, h, pos))
+        conn.execute(
+            "UPDATE events SET data=?, data_digest=?, prev_hash=?, hash=? WHERE position=?", (data, dd, prev, h, pos)
+        )
         prev = h
     conn.close()
     with EventStore.open(path, migrate=False) as store:

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eventstore import EventStore, InvalidEvent, NewEvent, WrongExpectedVersion
-from eventstore.errors import BackendError
 from eventstore.commit import Request as _Request
+from eventstore.errors import BackendError
 from eventstore.mapping import check_name as _check_name
 
 
@@ -33,7 +33,8 @@ BAD_NAMES = [
 
 @pytest.mark.parametrize("name,why", BAD_NAMES)
 def test_names_the_database_would_refuse_are_invalid_events_on_both_backends(
-        store: EventStore, name: str, why: str) -> None:
+    store: EventStore, name: str, why: str
+) -> None:
     with pytest.raises(InvalidEvent, match="stream id") as e:
         store.append(name, [ev()])
     assert why in str(e.value) or "Unicode" in str(e.value)

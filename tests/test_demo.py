@@ -18,7 +18,9 @@ print(r.events)
 
 
 def _demo(url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(check=False, args=[sys.executable, "-c", RUN, url], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        check=False, args=[sys.executable, "-c", RUN, url], capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.slow

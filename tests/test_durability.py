@@ -29,8 +29,9 @@ with EventStore.open(url, migrate=False) as store:
 
 
 def _spawn(url: str, name: str, n: int, batch: int = 1) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", APPENDER, url, name, str(n), str(batch)],
-                            stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", APPENDER, url, name, str(n), str(batch)], stdout=subprocess.PIPE, text=True
+    )
 
 
 def test_four_processes_append_concurrently_and_lose_nothing(tmp_path: Path) -> None:

@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from eventstore import EventStore, InvalidEvent, NewEvent, catalogue
-from eventstore.errors import BackendError, EventTooLarge
 from eventstore.cli import main
+from eventstore.errors import BackendError, EventTooLarge
 from eventstore.shredding import SubjectErased
 
 
@@ -35,10 +35,15 @@ def test_personal_fields_are_stored_encrypted_and_read_in_clear(sqlite_store: Ev
 
 def test_erase_keeps_the_chain_and_receipts_and_hides_the_fields(sqlite_store: EventStore) -> None:
     receipts = []
-    receipts += sqlite_store.append("s1", [NewEvent(type="message.appended", data=msg(1, "alice's secret"), subject="alice")])
-    receipts += sqlite_store.append("s1", [NewEvent(type="message.appended", data=msg(2, "bob's secret"), subject="bob")])
-    receipts += sqlite_store.append("s1", [NewEvent(type="note", data={"who": "alice", "text": "x"}, subject="alice",
-                                                    personal=("text",))])
+    receipts += sqlite_store.append(
+        "s1", [NewEvent(type="message.appended", data=msg(1, "alice's secret"), subject="alice")]
+    )
+    receipts += sqlite_store.append(
+        "s1", [NewEvent(type="message.appended", data=msg(2, "bob's secret"), subject="bob")]
+    )
+    receipts += sqlite_store.append(
+        "s1", [NewEvent(type="note", data={"who": "alice", "text": "x"}, subject="alice", personal=("text",))]
+    )
     before = sqlite_store.verify()
     erasure = sqlite_store.erase("alice", requested_by="dpo@example.com", reason="GDPR art. 17")
     assert erasure.position == 4
@@ -84,15 +89,19 @@ def assert_untouched(store: EventStore, head: int, key: str | None) -> None:
     assert next(store.read_all()).data["content"] == "alice's secret"
 
 
-@pytest.mark.parametrize("kwargs, error", [
-    ({"subject": "alice", "requested_by": "dpo", "reason": "bad \udc80 reason"}, InvalidEvent),
-    ({"subject": "alice", "requested_by": "dpo", "reason": "x" * (2 << 20)}, EventTooLarge),
-    ({"subject": "alice", "requested_by": "d\ud800"}, InvalidEvent),
-    ({"subject": "alice", "requested_by": ""}, InvalidEvent),
-    ({"subject": "alice", "requested_by": "dpo", "reason": 42}, InvalidEvent),
-])
-def test_erase_refuses_bad_arguments_before_touching_the_key(store: EventStore, kwargs: dict[str, Any],
-                                                             error: type[Exception]) -> None:
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"subject": "alice", "requested_by": "dpo", "reason": "bad \udc80 reason"}, InvalidEvent),
+        ({"subject": "alice", "requested_by": "dpo", "reason": "x" * (2 << 20)}, EventTooLarge),
+        ({"subject": "alice", "requested_by": "d\ud800"}, InvalidEvent),
+        ({"subject": "alice", "requested_by": ""}, InvalidEvent),
+        ({"subject": "alice", "requested_by": "dpo", "reason": 42}, InvalidEvent),
+    ],
+)
+def test_erase_refuses_bad_arguments_before_touching_the_key(
+    store: EventStore, kwargs: dict[str, Any], error: type[Exception]
+) -> None:
     store.append("s1", [NewEvent(type="message.appended", data=msg(1, "alice's secret"), subject="alice")])
     key = key_of(store, "alice")
     assert key is not None
@@ -120,7 +129,8 @@ def writer_class(store: EventStore) -> type:
 
 @pytest.mark.parametrize("fail", ["insert", "execute"])
 def test_a_failing_erase_transaction_keeps_the_key_and_writes_no_record(
-        store: EventStore, monkeypatch: pytest.MonkeyPatch, fail: str) -> None:
+    store: EventStore, monkeypatch: pytest.MonkeyPatch, fail: str
+) -> None:
     store.append("s1", [NewEvent(type="message.appended", data=msg(1, "alice's secret"), subject="alice")])
     key = key_of(store, "alice")
 
@@ -159,18 +169,23 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "session.started": {"session_id": "s1", "name": "P-name", "task": "P-task"},
     "message.appended": {"session_id": "s1", "message_id": "m1", "role": "user", "content": "P-content"},
     "tool.started": {"session_id": "s1", "execution_id": "e1", "tool_name": "t", "input": {"q": "P-input"}},
-    "tool.finished": {"session_id": "s1", "execution_id": "e1", "status": "failed", "output": ["P-output"],
-                      "error": "P-error"},
+    "tool.finished": {
+        "session_id": "s1",
+        "execution_id": "e1",
+        "status": "failed",
+        "output": ["P-output"],
+        "error": "P-error",
+    },
 }
 
 
 def documented_personal_fields() -> dict[str, set[str]]:
     """The personal fields docs/events.md promises, parsed from its list (independent of the code)."""
     text = (Path(__file__).parent.parent / "docs" / "events.md").read_text()
-    para = text[text.index("Fields of an event can be marked personal"):]
-    para = para[:para.index("or per append")]
+    para = text[text.index("Fields of an event can be marked personal") :]
+    para = para[: para.index("or per append")]
     out: dict[str, set[str]] = {}
-    for part in para[para.index("(") + 1:].split(";"):
+    for part in para[para.index("(") + 1 :].split(";"):
         type_, _, fields = part.partition(":")
         out[type_.strip().strip("`")] = set(re.findall(r"`([^`]+)`", fields))
     return out
@@ -205,8 +220,7 @@ def test_every_personal_field_reads_as_erased_in_reads_and_rebuilt_read_models(s
 
 # -- nothing of the key left in the SQLite files ---------------------------------------------------
 def file_bytes(db: str) -> bytes:
-    return b"".join(Path(db + suffix).read_bytes() for suffix in ("", "-wal", "-shm")
-                    if Path(db + suffix).exists())
+    return b"".join(Path(db + suffix).read_bytes() for suffix in ("", "-wal", "-shm") if Path(db + suffix).exists())
 
 
 def copies(blob: bytes, key_hex: str) -> int:
@@ -233,8 +247,7 @@ def test_no_copy_of_the_key_remains_in_the_sqlite_files(tmp_path: Path, other: s
             holder: Any = sqlite3.connect(db)
             holder.execute("SELECT count(*) FROM events").fetchone()  # opened, used, idle
         else:
-            holder = subprocess.Popen([sys.executable, "-c", HOLDER, db], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE)
+            holder = subprocess.Popen([sys.executable, "-c", HOLDER, db], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
             assert holder.stdout is not None and holder.stdout.readline() == b"open\n"
         try:
             assert copies(file_bytes(db), key_hex) > 0  # the scan does find it while it exists
@@ -279,8 +292,10 @@ def test_erase_vacuums_the_key_out_of_the_postgres_table_file(request: pytest.Fi
         def on_disk() -> int:
             with store.backend.transaction() as tx:  # flush shared buffers to the table's file
                 tx.execute("CHECKPOINT")
-            return copies(Path(rows[0][0], store.backend.query(
-                "SELECT pg_relation_filepath('subject_keys')")[0][0]).read_bytes(), key_hex)
+            return copies(
+                Path(rows[0][0], store.backend.query("SELECT pg_relation_filepath('subject_keys')")[0][0]).read_bytes(),
+                key_hex,
+            )
 
         if not os.access(path, os.R_OK):
             pytest.skip("the server's files are not readable by this user")

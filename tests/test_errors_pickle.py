@@ -22,8 +22,9 @@ from eventstore.errors import (
 SAMPLES: dict[str, BaseException] = {
     "WrongExpectedVersion": WrongExpectedVersion("session-1", 0, 3),
     "InvalidEvent": InvalidEvent("must be a string", path="$.data.x", line=7),
-    "AppendOutcomeUnknown": AppendOutcomeUnknown("the connection broke during COMMIT", first_position=5,
-                                                 last_position=7, last_hash="ab" * 32),
+    "AppendOutcomeUnknown": AppendOutcomeUnknown(
+        "the connection broke during COMMIT", first_position=5, last_position=7, last_hash="ab" * 32
+    ),
     "DatabaseDamaged": DatabaseDamaged("database disk image is malformed", page=12),
     "CredentialRefused": CredentialRefused("agent-7", "revoked"),
 }

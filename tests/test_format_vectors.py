@@ -35,8 +35,16 @@ def test_vectors_match_the_code_and_an_independent_hash() -> None:
         assert hashlib.sha256(data).hexdigest() == v["data_digest"]
         assert hashlib.sha256(meta).hexdigest() == v["metadata_digest"]
         assert v["prev_hash"] == prev.hex()  # the vectors form one chain
-        args = (int(v["position"]), v["stream_id"], int(v["version"]), v["type"], v["recorded_at"],
-                bytes.fromhex(v["data_digest"]), bytes.fromhex(v["metadata_digest"]), prev)
+        args = (
+            int(v["position"]),
+            v["stream_id"],
+            int(v["version"]),
+            v["type"],
+            v["recorded_at"],
+            bytes.fromhex(v["data_digest"]),
+            bytes.fromhex(v["metadata_digest"]),
+            prev,
+        )
         assert hashing.entry_preimage(*args).hex() == v["preimage_hex"]
         assert hashing.entry_hash(*args).hex() == v["hash"]
         # the preimage as the doc describes it, byte by byte
@@ -45,8 +53,16 @@ def test_vectors_match_the_code_and_an_independent_hash() -> None:
         def lp(s: str) -> bytes:
             return struct.pack(">I", len(s.encode())) + s.encode()
 
-        mine = (b"eventstore:entry:v1\x00" + struct.pack(">QQ", pos, ver) + lp(stream) + lp(typ) + lp(rec)
-                + args[5] + args[6] + prev)
+        mine = (
+            b"eventstore:entry:v1\x00"
+            + struct.pack(">QQ", pos, ver)
+            + lp(stream)
+            + lp(typ)
+            + lp(rec)
+            + args[5]
+            + args[6]
+            + prev
+        )
         assert mine.hex() == v["preimage_hex"]
         prev = bytes.fromhex(v["hash"])
 
@@ -58,18 +74,23 @@ def _store(path: Path) -> None:
 
 
 def _run(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(DOCS / "verify_standalone.py"), str(path)],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, str(DOCS / "verify_standalone.py"), str(path)], capture_output=True, text=True
+    )
 
 
-@pytest.mark.parametrize(("sql", "position"), [
-    ("UPDATE events SET data = CAST('{\"i\":99}' AS BLOB) WHERE position = 5", 5),
-    ("UPDATE events SET recorded_at = '2000-01-01T00:00:00.000000Z' WHERE position = 7", 7),
-    ("DELETE FROM events WHERE position = 4", 4),
-    ("UPDATE events SET stream_id = 'other' WHERE position = 9", 9),
-])
+@pytest.mark.parametrize(
+    ("sql", "position"),
+    [
+        ("UPDATE events SET data = CAST('{\"i\":99}' AS BLOB) WHERE position = 5", 5),
+        ("UPDATE events SET recorded_at = '2000-01-01T00:00:00.000000Z' WHERE position = 7", 7),
+        ("DELETE FROM events WHERE position = 4", 4),
+        ("UPDATE events SET stream_id = 'other' WHERE position = 9", 9),
+    ],
+)
 def test_standalone_verifier_accepts_a_real_log_and_names_the_tampered_position(
-        tmp_path: Path, sql: str, position: int) -> None:
+    tmp_path: Path, sql: str, position: int
+) -> None:
     path = tmp_path / "a.db"
     _store(path)
     ok = _run(path)

@@ -20,8 +20,11 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(out), str(ROOT)], capture_output=True, text=True)
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)],
+        capture_output=True,
+        text=True,
+    )
     assert build.returncode == 0, f"building the wheel failed:\n{build.stdout}\n{build.stderr}"
     wheels = list(out.glob("eventstore_audit-*.whl"))
     assert len(wheels) == 1, wheels
@@ -37,8 +40,11 @@ def test_wheel_ships_every_migration_byte_for_byte(wheel: Path) -> None:
     expected = _sources(ROOT / "migrations", "*/*.sql")
     assert {k.split("/")[0] for k in expected} >= {"sqlite", "postgres"}
     with zipfile.ZipFile(wheel) as z:
-        shipped = {n.removeprefix("eventstore/_migrations/"): z.read(n) for n in z.namelist()
-                   if n.startswith("eventstore/_migrations/")}
+        shipped = {
+            n.removeprefix("eventstore/_migrations/"): z.read(n)
+            for n in z.namelist()
+            if n.startswith("eventstore/_migrations/")
+        }
     assert shipped == expected
 
 
@@ -57,9 +63,11 @@ def test_installed_wheel_finds_its_migrations_outside_the_checkout(wheel: Path, 
     """Imported from the unpacked wheel (not the checkout), the store still creates its schema."""
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import eventstore; from eventstore import EventStore; "
-            "assert eventstore.__file__.startswith(sys.argv[1]), eventstore.__file__; "
-            "s = EventStore.open('w.db'); print(s.stats().schema_version)")
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import eventstore; from eventstore import EventStore; "
+        "assert eventstore.__file__.startswith(sys.argv[1]), eventstore.__file__; "
+        "s = EventStore.open('w.db'); print(s.stats().schema_version)"
+    )
     out = subprocess.run([sys.executable, "-I", "-c", code, str(site)], cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     newest = max(int(p.name[:4]) for p in (ROOT / "migrations" / "sqlite").glob("*.sql"))

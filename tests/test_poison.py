@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 
 from eventstore import EventStore, InvalidEvent, NewEvent, codec
 from eventstore.cli import main
-from eventstore.hashing import digest
-from eventstore.records import Row
 from eventstore.commit import Request as _Request
+from eventstore.hashing import digest
 from eventstore.mapping import Prepared as _Prepared
 from eventstore.mapping import to_recorded
+from eventstore.records import Row
 
 MSG = {"session_id": "s1", "message_id": "m1", "role": "user", "content": "hello"}
 
@@ -41,13 +41,17 @@ def append_raw(store: EventStore, stream: str, type_: str, data: bytes, metadata
 
 
 # -- refused on append ------------------------------------------------------------------------
-@pytest.mark.parametrize("data, path", [
-    ({"x": {"$personal": 1}}, "$.data.x.$personal"),
-    ({"$personal": {"v": 1}}, "$.data.$personal"),
-    ({"a": [1, {"b": {"$personal": None}}]}, "$.data.a[1].b.$personal"),
-])
-def test_the_envelope_key_is_refused_in_client_data_at_any_depth(store: EventStore, data: dict[str, object],
-                                                                  path: str) -> None:
+@pytest.mark.parametrize(
+    "data, path",
+    [
+        ({"x": {"$personal": 1}}, "$.data.x.$personal"),
+        ({"$personal": {"v": 1}}, "$.data.$personal"),
+        ({"a": [1, {"b": {"$personal": None}}]}, "$.data.a[1].b.$personal"),
+    ],
+)
+def test_the_envelope_key_is_refused_in_client_data_at_any_depth(
+    store: EventStore, data: dict[str, object], path: str
+) -> None:
     with pytest.raises(InvalidEvent) as e:
         store.append("s", [NewEvent(type="note", data=data)])
     assert e.value.path == path and path in str(e.value)
@@ -87,15 +91,22 @@ def test_a_lone_surrogate_is_refused_with_its_path(store: EventStore) -> None:
 
 def test_cli_append_refuses_the_envelope_key(tmp_path: Path) -> None:
     db = str(tmp_path / "p.db")
-    r = CliRunner().invoke(main, ["--db", db, "append", "--stream", "s", "--type", "note",
-                                  "--data", '{"x":{"$personal":1}}'])
+    r = CliRunner().invoke(
+        main, ["--db", db, "append", "--stream", "s", "--type", "note", "--data", '{"x":{"$personal":1}}']
+    )
     assert r.exit_code == 2 and "$.data.x.$personal" in r.output and "Traceback" not in r.output
 
 
 # -- read back whatever is stored -------------------------------------------------------------
 def envelope(subject: str, nonce: bytes = b"\0" * 12, ct: bytes = b"\1" * 32) -> dict[str, object]:
-    return {"$personal": {"v": 1, "subject": subject, "nonce": base64.b64encode(nonce).decode(),
-                          "ct": base64.b64encode(ct).decode()}}
+    return {
+        "$personal": {
+            "v": 1,
+            "subject": subject,
+            "nonce": base64.b64encode(nonce).decode(),
+            "ct": base64.b64encode(ct).decode(),
+        }
+    }
 
 
 def test_reads_never_raise_on_stored_bytes_and_say_why(store: EventStore) -> None:
@@ -165,23 +176,42 @@ def test_appended_events_near_the_bound_project(tmp_path: Path) -> None:
     from projections import run_all
 
     with EventStore.open(str(tmp_path / "d.db")) as store:
-        store.append("s1", [NewEvent(type="session.started", data={"session_id": "s1"}),
-                            NewEvent(type="tool.started", data={"session_id": "s1", "execution_id": "e1",
-                                                                "tool_name": "t", "input": nested(63)})])
+        store.append(
+            "s1",
+            [
+                NewEvent(type="session.started", data={"session_id": "s1"}),
+                NewEvent(
+                    type="tool.started",
+                    data={"session_id": "s1", "execution_id": "e1", "tool_name": "t", "input": nested(63)},
+                ),
+            ],
+        )
         applied = run_all(store)
         assert applied["tool_executions"] == 1 and applied["sessions"] >= 1
         assert os.path.exists(store.backend.path)  # type: ignore[attr-defined]
 
 
 # -- properties -----------------------------------------------------------------------------
-_json = st.recursive(st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.floats(allow_nan=False)
-                     | st.text(max_size=8),
-                     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
-                     max_leaves=12)
-_envelope = st.fixed_dictionaries({"$personal": st.one_of(
-    _json, st.fixed_dictionaries({"v": st.sampled_from([1, 2, "1"]), "subject": st.sampled_from(["k", "gone", "nobody", 3]),
-                                  "nonce": st.one_of(st.text(max_size=20), st.just("AAAAAAAAAAAAAAAA")),
-                                  "ct": st.one_of(st.text(max_size=40), st.just(base64.b64encode(b"\1" * 40).decode()))}))})
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+    max_leaves=12,
+)
+_envelope = st.fixed_dictionaries(
+    {
+        "$personal": st.one_of(
+            _json,
+            st.fixed_dictionaries(
+                {
+                    "v": st.sampled_from([1, 2, "1"]),
+                    "subject": st.sampled_from(["k", "gone", "nobody", 3]),
+                    "nonce": st.one_of(st.text(max_size=20), st.just("AAAAAAAAAAAAAAAA")),
+                    "ct": st.one_of(st.text(max_size=40), st.just(base64.b64encode(b"\1" * 40).decode())),
+                }
+            ),
+        )
+    }
+)
 
 
 class _Keys:
@@ -192,9 +222,14 @@ class _Keys:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.one_of(st.binary(max_size=40), _json.map(codec.encode),
-                      st.dictionaries(st.text(max_size=4), st.one_of(_json, _envelope), max_size=4).map(codec.encode)),
-       metadata=st.one_of(st.just(b"{}"), st.binary(max_size=10), _json.map(codec.encode)))
+@given(
+    data=st.one_of(
+        st.binary(max_size=40),
+        _json.map(codec.encode),
+        st.dictionaries(st.text(max_size=4), st.one_of(_json, _envelope), max_size=4).map(codec.encode),
+    ),
+    metadata=st.one_of(st.just(b"{}"), st.binary(max_size=10), _json.map(codec.encode)),
+)
 def test_to_recorded_never_raises_on_stored_bytes(data: bytes, metadata: bytes) -> None:
     """Whatever bytes a row holds, decoding returns an event; only intact ones have unreadable None,
     and a field reads as erased only when its subject's key was destroyed."""

@@ -79,12 +79,20 @@ def test_wrong_expected_version_names_stream_and_versions_and_writes_nothing(sql
         (NewEvent(type="x", data={"when": object()}), "not JSON-representable"),
         (NewEvent(type="x", data=[1, 2]), "$.data must be a JSON object"),
         (NewEvent(type="x", data={}, metadata={"m": {1, 2}}), "$.metadata.m"),
-        (NewEvent(type="message.appended", data={"session_id": "s", "message_id": "m", "role": "user",
-                                                 "content": "hi", "tokens_used": "many"}), "$.data.tokens_used"),
-        (NewEvent(type="message.appended", data={"session_id": "s", "message_id": "m", "role": "robot",
-                                                 "content": "hi"}), "$.data.role"),
-        (NewEvent(type="tool.started", data={"session_id": "s", "execution_id": "e", "tool_name": "t"}),
-         "input"),
+        (
+            NewEvent(
+                type="message.appended",
+                data={"session_id": "s", "message_id": "m", "role": "user", "content": "hi", "tokens_used": "many"},
+            ),
+            "$.data.tokens_used",
+        ),
+        (
+            NewEvent(
+                type="message.appended", data={"session_id": "s", "message_id": "m", "role": "robot", "content": "hi"}
+            ),
+            "$.data.role",
+        ),
+        (NewEvent(type="tool.started", data={"session_id": "s", "execution_id": "e", "tool_name": "t"}), "input"),
     ],
 )
 def test_bad_events_are_refused_with_the_path_and_nothing_is_written(

@@ -18,10 +18,20 @@ from eventstore.hashing import GENESIS_HASH
 from eventstore.records import COLUMNS, Row
 from eventstore.verify import ChainVerifier
 
-READ_ONLY = [["verify"], ["read"], ["read", "--stream", "s0"], ["stats"], ["events", "check"], ["project", "status"],
-             ["migrate", "status"], ["migrate", "plan"], ["verify-receipt", "RECEIPT"],
-             ["prove", "inclusion", "--position", "3", "--checkpoint", "CP"], ["receipt", "--position", "3", "--checkpoint", "CP"],
-             ["prove", "consistency", "--old", "CP", "--new", "CP"]]
+READ_ONLY = [
+    ["verify"],
+    ["read"],
+    ["read", "--stream", "s0"],
+    ["stats"],
+    ["events", "check"],
+    ["project", "status"],
+    ["migrate", "status"],
+    ["migrate", "plan"],
+    ["verify-receipt", "RECEIPT"],
+    ["prove", "inclusion", "--position", "3", "--checkpoint", "CP"],
+    ["receipt", "--position", "3", "--checkpoint", "CP"],
+    ["prove", "consistency", "--old", "CP", "--new", "CP"],
+]
 ENV = {"EVENTSTORE_DEBUG": "1"}
 
 
@@ -32,8 +42,9 @@ def _fill(args: list[str], files: dict[str, str]) -> list[str]:
 def _build(path: Path, n: int = 40, pad: int = 0) -> None:
     with EventStore.open(path) as store:
         for i in range(0, n, 10):
-            store.append_many([(f"s{j % 3}", [NewEvent(type="note", data={"i": i + j, "pad": "x" * pad})], None)
-                               for j in range(10)])
+            store.append_many(
+                [(f"s{j % 3}", [NewEvent(type="note", data={"i": i + j, "pad": "x" * pad})], None) for j in range(10)]
+            )
 
 
 @pytest.fixture
@@ -56,8 +67,9 @@ def _snapshot(db: Path) -> tuple[str, int]:
 
 
 @pytest.mark.parametrize("args", READ_ONLY, ids=[" ".join(a[:2]) for a in READ_ONLY])
-def test_read_only_commands_never_create_a_database(args: list[str], audited: tuple[Path, dict[str, str]],
-                                                    tmp_path: Path) -> None:
+def test_read_only_commands_never_create_a_database(
+    args: list[str], audited: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
     _, files = audited
     missing = tmp_path / "typo.db"
     r = CliRunner().invoke(main, ["--db", str(missing), *_fill(args, files)], env=ENV)
@@ -164,8 +176,14 @@ def _receipt_of(store: EventStore, position: int):  # type: ignore[no-untyped-de
 
     row = store.backend.row_at(position - 1)
     assert row is not None
-    return Receipt(position=position, stream_id="s", version=1, hash="00" * 32, prev_hash=row.hash.hex(),
-                   recorded_at=row.recorded_at)
+    return Receipt(
+        position=position,
+        stream_id="s",
+        version=1,
+        hash="00" * 32,
+        prev_hash=row.hash.hex(),
+        recorded_at=row.recorded_at,
+    )
 
 
 def _rows(n: int = 3) -> list[Row]:
@@ -183,9 +201,19 @@ def _rows(n: int = 3) -> list[Row]:
 
 
 WRONG = [None, "text", b"\x00" * 32, 1.5, 7, 2**64, -3]
-ALLOWED = {"position": int, "stream_id": str, "version": int, "type": str, "data": (bytes, type(None)),
-           "metadata": (bytes, type(None)), "data_digest": bytes, "metadata_digest": bytes, "recorded_at": str,
-           "prev_hash": bytes, "hash": bytes}
+ALLOWED = {
+    "position": int,
+    "stream_id": str,
+    "version": int,
+    "type": str,
+    "data": (bytes, type(None)),
+    "metadata": (bytes, type(None)),
+    "data_digest": bytes,
+    "metadata_digest": bytes,
+    "recorded_at": str,
+    "prev_hash": bytes,
+    "hash": bytes,
+}
 
 
 def _wrong_values() -> list[tuple[str, object]]:
@@ -304,8 +332,11 @@ def test_warns_about_a_signing_key_others_can_read(audited: tuple[Path, dict[str
 def test_a_witness_key_must_be_a_cosigner_key(audited: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
     db, files = audited
     pub = str(tmp_path / "k" / "verifier.pub")
-    r = CliRunner().invoke(main, ["--db", str(db), "verify", "--checkpoint", files["CP"], "--public-key", pub,
-                                  "--witness-key", pub], env=ENV)
+    r = CliRunner().invoke(
+        main,
+        ["--db", str(db), "verify", "--checkpoint", files["CP"], "--public-key", pub, "--witness-key", pub],
+        env=ENV,
+    )
     assert r.exit_code == 2 and "is a log's key, not a witness key" in r.stderr, r.output
 
 
@@ -338,8 +369,9 @@ def test_a_rollback_journal_database_stays_as_it_is(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["log.db"]
 
 
-def test_a_full_disk_when_saving_the_auditor_state_is_one_line(audited: tuple[Path, dict[str, str]], tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_full_disk_when_saving_the_auditor_state_is_one_line(
+    audited: tuple[Path, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     db, files = audited
 
     def full(*args: object, **kwargs: object) -> None:
@@ -347,8 +379,21 @@ def test_a_full_disk_when_saving_the_auditor_state_is_one_line(audited: tuple[Pa
 
     monkeypatch.setattr(os, "replace", full)
     state = tmp_path / "state.json"
-    r = CliRunner().invoke(main, ["--db", str(db), "verify", "--checkpoint", files["CP"], "--public-key",
-                                  str(tmp_path / "k" / "verifier.pub"), "--state", str(state)], env=ENV)
+    r = CliRunner().invoke(
+        main,
+        [
+            "--db",
+            str(db),
+            "verify",
+            "--checkpoint",
+            files["CP"],
+            "--public-key",
+            str(tmp_path / "k" / "verifier.pub"),
+            "--state",
+            str(state),
+        ],
+        env=ENV,
+    )
     assert r.exit_code == 2, r.output
     assert r.stderr == f"error: cannot write auditor state file {state}: No space left on device\n"
     assert not state.exists() and not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
@@ -377,13 +422,29 @@ def test_verify_as_another_user_in_a_read_only_directory() -> None:
     os.chmod(d / "log.db", 0o444)
     os.chmod(d, 0o555)
     os.chmod(tmp_path, 0o755)
-    code = ("import sys; from eventstore import EventStore; s = EventStore.open(sys.argv[1], readonly=True); "
-            "r = s.verify(); print(r.ok, r.checked)")
+    code = (
+        "import sys; from eventstore import EventStore; s = EventStore.open(sys.argv[1], readonly=True); "
+        "r = s.verify(); print(r.ok, r.checked)"
+    )
     root = Path(__file__).resolve().parents[1]
     try:
-        p = subprocess.run(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
-                            "-c", code, str(d / "log.db")], capture_output=True, text=True, cwd=root,
-                           env={**os.environ, "PYTHONPATH": str(root)}, timeout=60)
+        p = subprocess.run(
+            [
+                "/usr/bin/setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                sys.executable,
+                "-c",
+                code,
+                str(d / "log.db"),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=root,
+            env={**os.environ, "PYTHONPATH": str(root)},
+            timeout=60,
+        )
     finally:
         os.chmod(d, 0o755)
     after = _snapshot(d / "log.db"), sorted(x.name for x in d.iterdir())
@@ -416,4 +477,6 @@ def test_read_and_events_check_name_a_tampered_row(tmp_path: Path) -> None:
     for args in (["read"], ["read", "--stream", "s1"], ["events", "check"]):
         r = CliRunner().invoke(main, ["--db", str(db), *args], env=ENV)
         assert r.exit_code == 1, r.output
-        assert r.stdout.splitlines()[-1].startswith("FAILED (unreadable): position 12: column data holds text"), r.output
+        assert r.stdout.splitlines()[-1].startswith("FAILED (unreadable): position 12: column data holds text"), (
+            r.output
+        )

@@ -13,9 +13,9 @@ import pytest
 
 from eventstore import EventStore, NewEvent, UserError, VerificationError, merkle, notes, proofs
 from eventstore.hashing import entry_hash
+from eventstore.notes import Checkpoint, Note, NoteFormatError, Signer, cosign, open_checkpoint, sign_note
 from eventstore.records import Problem, Row
 from eventstore.verify import ChainVerifier
-from eventstore.notes import Checkpoint, Note, NoteFormatError, Signer, cosign, open_checkpoint, sign_note
 
 LEAVES = [merkle.leaf_hash(hashlib.sha256(bytes([i])).digest()) for i in range(40)]
 
@@ -30,6 +30,7 @@ def _flip(h: bytes) -> bytes:
 
 # -- Merkle proofs: every size and index of small trees --------------------------------
 
+
 def test_inclusion_proofs_of_every_leaf_of_every_small_tree_verify_and_no_altered_one_does() -> None:
     perfect = _perfect(LEAVES)
     for size in range(1, 34):
@@ -38,7 +39,7 @@ def test_inclusion_proofs_of_every_leaf_of_every_small_tree_verify_and_no_altere
             path = merkle.inclusion_path(index, size, perfect)
             merkle.verify_inclusion(index, size, LEAVES[index], path, root)
             for k in range(len(path)):
-                bad = path[:k] + [_flip(path[k])] + path[k + 1:]
+                bad = path[:k] + [_flip(path[k])] + path[k + 1 :]
                 with pytest.raises(VerificationError, match="root hash"):
                     merkle.verify_inclusion(index, size, LEAVES[index], bad, root)
             with pytest.raises(VerificationError, match="longer"):
@@ -60,7 +61,7 @@ def test_consistency_proofs_between_every_pair_of_small_trees_verify_and_no_alte
             path = merkle.consistency_path(old, new, perfect)
             merkle.verify_consistency(old, new, roots[old], roots[new], path)
             for k in range(len(path)):
-                bad = path[:k] + [_flip(path[k])] + path[k + 1:]
+                bad = path[:k] + [_flip(path[k])] + path[k + 1 :]
                 with pytest.raises(VerificationError, match="root"):
                     merkle.verify_consistency(old, new, roots[old], roots[new], bad)
             if old < new:
@@ -115,15 +116,20 @@ def test_stored_nodes_are_exactly_the_reference_subtree_roots(tmp_path: Path) ->
         assert {(lv, i) for lv, i, _ in nodes} == expected
         for lv, i, h in nodes:
             span = 1 << lv
-            assert bytes(h) == merkle.root_of_leaves(leaves[i * span:(i + 1) * span]), (lv, i)
+            assert bytes(h) == merkle.root_of_leaves(leaves[i * span : (i + 1) * span]), (lv, i)
         for n in (1, 15, 16, 17, 31, 32, 33, 255, 256, 257, 300, 511, 512, 513, 591, 592, 593, 600):
             assert store.tree.root(n) == merkle.root_of_leaves(leaves[:n]), n
         for index, size in ((0, 600), (299, 600), (511, 513), (592, 600)):
             path = store.tree.inclusion_proof(index, size)
             merkle.verify_inclusion(index, size, leaves[index], path, merkle.root_of_leaves(leaves[:size]))
         for old, size in ((1, 600), (256, 600), (300, 513), (592, 593)):
-            merkle.verify_consistency(old, size, merkle.root_of_leaves(leaves[:old]),
-                                      merkle.root_of_leaves(leaves[:size]), store.tree.consistency_proof(old, size))
+            merkle.verify_consistency(
+                old,
+                size,
+                merkle.root_of_leaves(leaves[:old]),
+                merkle.root_of_leaves(leaves[:size]),
+                store.tree.consistency_proof(old, size),
+            )
         with store.backend.transaction() as tx:
             tx.execute("DELETE FROM merkle_nodes WHERE level = 4 AND idx = 36")
             tx.execute("DELETE FROM merkle_nodes WHERE level = 9")
@@ -133,6 +139,7 @@ def test_stored_nodes_are_exactly_the_reference_subtree_roots(tmp_path: Path) ->
 
 
 # -- notes -----------------------------------------------------------------------------
+
 
 def test_a_signature_by_another_key_of_the_same_name_is_skipped_not_fatal() -> None:
     a, b = Signer.generate("log.example/x"), Signer.generate("log.example/x")
@@ -164,18 +171,24 @@ def test_note_and_checkpoint_parsing_is_strict() -> None:
     text = Checkpoint("log.example/x", 3, bytes(32)).text()
     raw = sign_note(text, log).format()
     assert Note.parse(raw).format() == raw
-    for bad, why in ((raw[:-1], "ending in a newline"), (text, "blank line"),
-                     (raw.replace("\u2014 ", "- "), "not a signature line"),
-                     (raw.replace("\u2014 log.example/x ", "\u2014 log.example/x  "), "signature line is"),
-                     (text + "\n\u2014 log.example/x AAAA\n", "too short"),
-                     (text + "\n\u2014 log.example/x AA!A\n", "not valid base64")):
+    for bad, why in (
+        (raw[:-1], "ending in a newline"),
+        (text, "blank line"),
+        (raw.replace("\u2014 ", "- "), "not a signature line"),
+        (raw.replace("\u2014 log.example/x ", "\u2014 log.example/x  "), "signature line is"),
+        (text + "\n\u2014 log.example/x AAAA\n", "too short"),
+        (text + "\n\u2014 log.example/x AA!A\n", "not valid base64"),
+    ):
         with pytest.raises(NoteFormatError, match=why):
             Note.parse(bad)
-    for body, why in (("log.example/x\n3\n", "origin line, a size line"), ("\n3\n" + "A" * 44 + "\n", "origin line is empty"),
-                      ("o\n03\n" + base64.b64encode(bytes(32)).decode() + "\n", "not a decimal"),
-                      ("o\n+3\n" + base64.b64encode(bytes(32)).decode() + "\n", "not a decimal"),
-                      ("o\n3\n" + base64.b64encode(bytes(31)).decode() + "\n", "not 32 bytes"),
-                      ("o\n3\n" + base64.b64encode(bytes(32)).decode(), "origin line")):
+    for body, why in (
+        ("log.example/x\n3\n", "origin line, a size line"),
+        ("\n3\n" + "A" * 44 + "\n", "origin line is empty"),
+        ("o\n03\n" + base64.b64encode(bytes(32)).decode() + "\n", "not a decimal"),
+        ("o\n+3\n" + base64.b64encode(bytes(32)).decode() + "\n", "not a decimal"),
+        ("o\n3\n" + base64.b64encode(bytes(31)).decode() + "\n", "not 32 bytes"),
+        ("o\n3\n" + base64.b64encode(bytes(32)).decode(), "origin line"),
+    ):
         with pytest.raises(NoteFormatError, match=why):
             Checkpoint.parse(body)
     cp = Checkpoint.parse("o\n0\n" + base64.b64encode(bytes(32)).decode() + "\next one\nextra two\n")
@@ -194,19 +207,33 @@ def test_key_text_forms_are_strict() -> None:
             Signer.generate(name)
     vt, st_ = s.verifier.to_text(), s.to_text()
     wrong_id = "00000000" if s.verifier.key_id.hex() != "00000000" else "11111111"
-    for bad, why in ((vt.replace(s.verifier.key_id.hex(), wrong_id), "key id does not match"),
-                     (vt.split("+")[0] + "+" + s.verifier.key_id.hex(), "has the form"), (vt[:-4] + "!!!!", "not valid base64"),
-                     (vt.split("+")[0] + "+" + s.verifier.key_id.hex() + "+" + base64.b64encode(b"\x02" + bytes(32)).decode(),
-                      "not an Ed25519 key"),
-                     (vt.split("+")[0] + "+" + s.verifier.key_id.hex() + "+" + base64.b64encode(b"\x01" + bytes(31)).decode(),
-                      "not an Ed25519 key")):
+    for bad, why in (
+        (vt.replace(s.verifier.key_id.hex(), wrong_id), "key id does not match"),
+        (vt.split("+")[0] + "+" + s.verifier.key_id.hex(), "has the form"),
+        (vt[:-4] + "!!!!", "not valid base64"),
+        (
+            vt.split("+")[0] + "+" + s.verifier.key_id.hex() + "+" + base64.b64encode(b"\x02" + bytes(32)).decode(),
+            "not an Ed25519 key",
+        ),
+        (
+            vt.split("+")[0] + "+" + s.verifier.key_id.hex() + "+" + base64.b64encode(b"\x01" + bytes(31)).decode(),
+            "not an Ed25519 key",
+        ),
+    ):
         with pytest.raises(NoteFormatError, match=why):
             notes.Verifier.from_text(bad)
-    for bad, why in ((st_.replace(s.verifier.key_id.hex(), wrong_id), "key id does not match"),
-                     (st_.replace("PRIVATE+KEY+", "PRIVATE+KEZ+"), "has the form"),
-                     ("PRIVATE+KEY+log.example/x+" + s.verifier.key_id.hex() + "+" + base64.b64encode(b"\x02" + bytes(32)).decode(),
-                      "not an Ed25519 key"),
-                     ("PRIVATE+KEY+a b+00000000+" + base64.b64encode(b"\x01" + bytes(32)).decode(), "without spaces")):
+    for bad, why in (
+        (st_.replace(s.verifier.key_id.hex(), wrong_id), "key id does not match"),
+        (st_.replace("PRIVATE+KEY+", "PRIVATE+KEZ+"), "has the form"),
+        (
+            "PRIVATE+KEY+log.example/x+"
+            + s.verifier.key_id.hex()
+            + "+"
+            + base64.b64encode(b"\x02" + bytes(32)).decode(),
+            "not an Ed25519 key",
+        ),
+        ("PRIVATE+KEY+a b+00000000+" + base64.b64encode(b"\x01" + bytes(32)).decode(), "without spaces"),
+    ):
         with pytest.raises(NoteFormatError, match=why):
             Signer.from_text(bad)
     with pytest.raises(UserError, match="cosigner key"):
@@ -214,6 +241,7 @@ def test_key_text_forms_are_strict() -> None:
 
 
 # -- tlog-proof parsing -------------------------------------------------------------
+
 
 @pytest.fixture
 def receipt(tmp_path: Path) -> tuple[str, Signer, EventStore]:
@@ -246,7 +274,11 @@ def test_tlog_proof_lines_are_parsed_strictly(receipt: tuple[str, Signer, EventS
         (variant(["c2sp.org/tlog-proof@v2"] + lines[1:]), UserError, "first line must be"),
         (variant(lines[:1] + lines[2:]), UserError, "carries no entry header"),
         (variant(lines[:1] + ["extra " + lines[1][6:-2] + "!!"] + lines[2:]), UserError, "extra line"),
-        (variant(lines[:1] + ["extra " + base64.b64encode(b'{"position": 1}').decode()] + lines[2:]), UserError, "extra line"),
+        (
+            variant(lines[:1] + ["extra " + base64.b64encode(b'{"position": 1}').decode()] + lines[2:]),
+            UserError,
+            "extra line",
+        ),
         (variant(lines[:2] + lines[3:]), UserError, "missing 'index N'"),
         (variant(lines[:2] + ["index x2"] + lines[3:]), UserError, "missing 'index N'"),
         (variant(lines[:2] + ["index \u0662"] + lines[3:]), UserError, "missing 'index N'"),
@@ -283,8 +315,10 @@ def test_json_proof_errors(receipt: tuple[str, Signer, EventStore]) -> None:
     with pytest.raises(VerificationError, match="leaf index is not the entry's position - 1"):
         proofs.check_inclusion(msgspec.structs.replace(inc, leaf_index=2), open_checkpoint(cp, log.verifier))
     with pytest.raises(VerificationError, match="does not hash to its stated hash"):
-        proofs.check_inclusion(msgspec.structs.replace(inc, entry=msgspec.structs.replace(inc.entry, type="x")),
-                               open_checkpoint(cp, log.verifier))
+        proofs.check_inclusion(
+            msgspec.structs.replace(inc, entry=msgspec.structs.replace(inc.entry, type="x")),
+            open_checkpoint(cp, log.verifier),
+        )
     with pytest.raises(UserError, match="exactly one --checkpoint"):
         proofs.check_proof_text(msgspec.json.encode(inc).decode(), [cp, cp], log.verifier)
     with pytest.raises(UserError, match="two --checkpoint"):
@@ -305,11 +339,14 @@ def test_every_problem_carries_its_message(sqlite_store: EventStore) -> None:
         tx.execute("DROP TRIGGER events_no_update")
         tx.execute("UPDATE events SET data = ? WHERE position = 2", (b'{"i":7}',))
     report = sqlite_store.verify()
-    assert report.problem is not None and report.problem.message == \
-        "data does not hash to data_digest: the payload was changed"
+    assert (
+        report.problem is not None
+        and report.problem.message == "data does not hash to data_digest: the payload was changed"
+    )
 
 
 # -- the chain verifier, fed rows directly ----------------------------------------------
+
 
 def _rows(specs: list[tuple[str, int, str, str]], first: int = 1, prev: bytes = bytes(32)) -> list[Row]:
     """Rows for (stream_id, version, type, recorded_at), correctly chained from ``prev``."""
@@ -349,25 +386,47 @@ def test_each_problem_names_its_position_kind_and_reason_and_counts_the_rows_bef
     rows = _rows(SPECS)
     _fails(rows[:2] + rows[4:], 3, "gap", "positions 3..4 are missing (next entry found is 5)", 2)
     _fails(rows[:3] + rows[1:], 4, "gap", "expected position 4, found 2 again or out of order", 3)
-    _fails(rows[:2] + [rows[2]._replace(data=b"{}")] + rows[3:], 3, "data_digest",
-           "data does not hash to data_digest: the payload was changed", 2)
-    _fails(rows[:3] + [rows[3]._replace(metadata=b"[]")] + rows[4:], 4, "metadata_digest",
-           "metadata does not hash to metadata_digest: the metadata was changed", 3)
-    _fails(rows[:1] + [rows[1]._replace(prev_hash=bytes(32))] + rows[2:], 2, "link",
-           "prev_hash does not equal the previous entry's hash: an entry was removed, inserted or reordered", 1)
-    _fails(rows[:4] + [rows[4]._replace(type="u")], 5, "hash",
-           "entry hash does not match the entry's columns: the entry was changed", 4)
+    _fails(
+        rows[:2] + [rows[2]._replace(data=b"{}")] + rows[3:],
+        3,
+        "data_digest",
+        "data does not hash to data_digest: the payload was changed",
+        2,
+    )
+    _fails(
+        rows[:3] + [rows[3]._replace(metadata=b"[]")] + rows[4:],
+        4,
+        "metadata_digest",
+        "metadata does not hash to metadata_digest: the metadata was changed",
+        3,
+    )
+    _fails(
+        rows[:1] + [rows[1]._replace(prev_hash=bytes(32))] + rows[2:],
+        2,
+        "link",
+        "prev_hash does not equal the previous entry's hash: an entry was removed, inserted or reordered",
+        1,
+    )
+    _fails(
+        rows[:4] + [rows[4]._replace(type="u")],
+        5,
+        "hash",
+        "entry hash does not match the entry's columns: the entry was changed",
+        4,
+    )
     bad_version = _rows(SPECS[:2] + [("a", 3, "t", "2026")])
     _fails(bad_version, 3, "version", "stream 'a' goes from version 1 to 3", 2)
     # metadata equal to the previous row's, under a digest that is not its hash
     same = _rows([("a", 1, "t", "x"), ("a", 2, "t", "x")])
     bad = same[1]._replace(metadata_digest=bytes(32))
     bad = bad._replace(hash=entry_hash(2, "a", 2, "t", "x", bad.data_digest, bytes(32), bad.prev_hash))
-    _fails([same[0], bad], 2, "metadata_digest",
-           "metadata does not hash to metadata_digest: the metadata was changed", 1)
+    _fails(
+        [same[0], bad], 2, "metadata_digest", "metadata does not hash to metadata_digest: the metadata was changed", 1
+    )
 
 
 # -- the stored tree reads O(log n) rows, each range once -------------------------------
+
 
 def test_stored_tree_uses_its_nodes_and_reads_each_range_once(tmp_path: Path) -> None:
     with EventStore.open(tmp_path / "q.db", durability="process") as store:
@@ -406,6 +465,7 @@ def test_stored_tree_uses_its_nodes_and_reads_each_range_once(tmp_path: Path) ->
 
 
 # -- parsing edge cases ----------------------------------------------------------------
+
 
 def test_tlog_proof_without_lines_and_with_stray_characters(receipt: tuple[str, Signer, EventStore]) -> None:
     text, log, _ = receipt

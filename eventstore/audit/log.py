@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING, Literal
 import msgspec
 
 from ..clock import utc_now as _now
-from . import merkle, notes, proofs
 from ..errors import DerivedDataDamaged, UserError, VerificationError
 from ..records import Problem, ProblemKind, Row, VerifyReport
+from . import merkle, notes, proofs
 
 if TYPE_CHECKING:
-    from .state import AuditorState
     from ..store import EventStore
+    from .state import AuditorState
 
 Progress = Callable[[int, int], None]
 
@@ -62,8 +62,6 @@ class TreeReport(msgspec.Struct, frozen=True, kw_only=True):
     nodes_checked: int
     checkpoints_checked: int
     problems: list[TreeProblem]
-
-
 
 
 class TransparencyLog:
@@ -100,6 +98,7 @@ class TransparencyLog:
             except VerificationError:
                 raise _Mismatch from None
         if size > m:
+
             def add(rows: list[Row]) -> None:
                 append = compact.append
                 leaf_hash = merkle.leaf_hash
@@ -117,8 +116,10 @@ class TransparencyLog:
 
     def _anchor(self, size: int) -> tuple[int, bytes] | None:
         """The newest stored checkpoint at or below ``size`` (any origin), as (size, root)."""
-        rows = self.backend.query("SELECT tree_size, root FROM checkpoints WHERE tree_size <= ? "
-                                  "ORDER BY tree_size DESC, id DESC LIMIT 1", (size,))
+        rows = self.backend.query(
+            "SELECT tree_size, root FROM checkpoints WHERE tree_size <= ? ORDER BY tree_size DESC, id DESC LIMIT 1",
+            (size,),
+        )
         return (rows[0][0], bytes(rows[0][1])) if rows else None
 
     def _explain(self, size: int, expected: bytes, what: str) -> Exception:
@@ -131,9 +132,12 @@ class TransparencyLog:
             return DerivedDataDamaged(
                 "the stored Merkle tree (merkle_nodes) does not match the log's entries: derived data was "
                 "damaged or tampered with; nothing was signed or handed out. Run 'eventstore audit check' "
-                "to see where and 'eventstore audit repair' to rebuild it")
-        return VerificationError(f"the log's first {size} entries do not have the checkpoint's root ({what}): "
-                                 "the log was truncated or rewritten, or the checkpoint is of another log")
+                "to see where and 'eventstore audit repair' to rebuild it"
+            )
+        return VerificationError(
+            f"the log's first {size} entries do not have the checkpoint's root ({what}): "
+            "the log was truncated or rewritten, or the checkpoint is of another log"
+        )
 
     def root(self, size: int | None = None) -> bytes:
         """RFC 9162 root of the first ``size`` entries (default: all), derived from the entries
@@ -142,8 +146,9 @@ class TransparencyLog:
         size = head if size is None else size
         if not 0 <= size <= head:
             raise UserError(f"tree size {size} is larger than the log ({head} entries)")
-        above = self.backend.query("SELECT tree_size, root FROM checkpoints WHERE tree_size >= ? "
-                                   "ORDER BY tree_size, id LIMIT 1", (size,))
+        above = self.backend.query(
+            "SELECT tree_size, root FROM checkpoints WHERE tree_size >= ? ORDER BY tree_size, id LIMIT 1", (size,)
+        )
         if above and size > 0:
             # Below a stored checkpoint: the stored tree's root for ``size`` is accepted only with
             # a consistency proof up to the checkpoint's root (O(log n) either way).
@@ -181,22 +186,31 @@ class TransparencyLog:
         an entry since fails verification, and when the stored tree is damaged.
         """
         size = self._head()
-        newest = self.backend.query("SELECT id, tree_size, root, note FROM checkpoints WHERE origin = ? "
-                                    "ORDER BY tree_size DESC, id DESC LIMIT 1", (signer.name,))
+        newest = self.backend.query(
+            "SELECT id, tree_size, root, note FROM checkpoints WHERE origin = ? "
+            "ORDER BY tree_size DESC, id DESC LIMIT 1",
+            (signer.name,),
+        )
         anchor: tuple[int, bytes] | None = None
         for row_id, old_size, old_root, note in newest:
             try:
                 signed = notes.open_checkpoint(note, signer.verifier)
             except (VerificationError, UserError) as e:
-                raise VerificationError(f"refusing to sign: the stored checkpoint {row_id} of size {old_size} does not "
-                                        f"carry this log's valid signature ({e}): the checkpoints table was tampered "
-                                        "with") from None
+                raise VerificationError(
+                    f"refusing to sign: the stored checkpoint {row_id} of size {old_size} does not "
+                    f"carry this log's valid signature ({e}): the checkpoints table was tampered "
+                    "with"
+                ) from None
             if (signed.checkpoint.size, signed.checkpoint.root) != (old_size, bytes(old_root)):
-                raise VerificationError(f"refusing to sign: the stored checkpoint {row_id} does not match its own note: "
-                                        "the checkpoints table was tampered with")
+                raise VerificationError(
+                    f"refusing to sign: the stored checkpoint {row_id} does not match its own note: "
+                    "the checkpoints table was tampered with"
+                )
             if old_size > size:
-                raise VerificationError(f"refusing to sign: the log has {size} entries, fewer than the checkpoint of "
-                                        f"size {old_size} signed earlier for {signer.name!r} (it was truncated)")
+                raise VerificationError(
+                    f"refusing to sign: the log has {size} entries, fewer than the checkpoint of "
+                    f"size {old_size} signed earlier for {signer.name!r} (it was truncated)"
+                )
             anchor = (old_size, bytes(old_root))
         what = f"the checkpoint of size {anchor[0] if anchor else 0} signed earlier for {signer.name!r}"
         try:
@@ -206,14 +220,17 @@ class TransparencyLog:
             err = self._explain(anchor[0], anchor[1], what)
             if isinstance(err, DerivedDataDamaged):
                 raise err from None
-            raise VerificationError(f"refusing to sign: the log no longer matches {what} (it was truncated or "
-                                    "rewritten)") from None
+            raise VerificationError(
+                f"refusing to sign: the log no longer matches {what} (it was truncated or rewritten)"
+            ) from None
         except VerificationError as e:
             raise VerificationError(f"refusing to sign: {e}") from None
         note_ = notes.sign_note(notes.Checkpoint(signer.name, size, root).text(), signer)
         with self.backend.transaction() as tx:
-            tx.execute("INSERT INTO checkpoints (origin, tree_size, root, note, created_at) VALUES (?, ?, ?, ?, ?)",
-                       (signer.name, size, root, note_.format(), _now()))
+            tx.execute(
+                "INSERT INTO checkpoints (origin, tree_size, root, note, created_at) VALUES (?, ?, ?, ?, ?)",
+                (signer.name, size, root, note_.format(), _now()),
+            )
         self.tree.sync(size)  # keep proofs O(log n); a cache, checked whenever used
         return notes.SignedCheckpoint(notes.Checkpoint.parse(note_.text), note_)
 
@@ -222,8 +239,9 @@ class TransparencyLog:
         """The root a proof for ``size`` must lead to: ``root`` if given (a checkpoint's), else derived."""
         return self.root(size) if root is None else root
 
-    def prove_inclusion(self, position: int, tree_size: int | None = None, *, origin: str = "",
-                        root: bytes | None = None) -> proofs.InclusionProof:
+    def prove_inclusion(
+        self, position: int, tree_size: int | None = None, *, origin: str = "", root: bytes | None = None
+    ) -> proofs.InclusionProof:
         """An inclusion proof of the entry at ``position`` in the tree of ``tree_size`` entries,
         checked before it is returned against ``root`` (a checkpoint's) or the derived root."""
         head = self._head()
@@ -239,8 +257,10 @@ class TransparencyLog:
         try:
             leaf = merkle.leaf_hash(entry.recompute())
         except VerificationError:
-            raise VerificationError(f"the entry at position {position} does not hash to its stored hash: it was "
-                                    "changed; no proof is given for it") from None
+            raise VerificationError(
+                f"the entry at position {position} does not hash to its stored hash: it was "
+                "changed; no proof is given for it"
+            ) from None
         perfect = self.tree.subtree_fn()
         path = merkle.inclusion_path(position - 1, size, perfect)
         what = f"the checkpoint of size {size}" if root is not None else f"the tree of size {size}"
@@ -249,11 +269,24 @@ class TransparencyLog:
             merkle.verify_inclusion(position - 1, size, leaf, path, expected)
         except VerificationError:
             raise self._explain(size, expected, what) from None
-        return proofs.InclusionProof(origin=origin, tree_size=size, root=expected.hex(), leaf_index=position - 1,
-                                     entry=entry, hashes=[h.hex() for h in path])
+        return proofs.InclusionProof(
+            origin=origin,
+            tree_size=size,
+            root=expected.hex(),
+            leaf_index=position - 1,
+            entry=entry,
+            hashes=[h.hex() for h in path],
+        )
 
-    def prove_consistency(self, old_size: int, new_size: int | None = None, *, origin: str = "",
-                          old_root: bytes | None = None, new_root: bytes | None = None) -> proofs.ConsistencyProof:
+    def prove_consistency(
+        self,
+        old_size: int,
+        new_size: int | None = None,
+        *,
+        origin: str = "",
+        old_root: bytes | None = None,
+        new_root: bytes | None = None,
+    ) -> proofs.ConsistencyProof:
         """A proof that the tree of ``old_size`` entries is a prefix of the one of ``new_size``,
         checked against the given (checkpoints') roots or roots derived from the entries."""
         head = self._head()
@@ -273,8 +306,14 @@ class TransparencyLog:
                 if not isinstance(err, DerivedDataDamaged):
                     raise err from None
             raise err from None
-        return proofs.ConsistencyProof(origin=origin, old_size=old_size, old_root=old_expected.hex(), new_size=new,
-                                       new_root=new_expected.hex(), hashes=[h.hex() for h in path])
+        return proofs.ConsistencyProof(
+            origin=origin,
+            old_size=old_size,
+            old_root=old_expected.hex(),
+            new_size=new,
+            new_root=new_expected.hex(),
+            hashes=[h.hex() for h in path],
+        )
 
     def tlog_proof(self, position: int, checkpoint: notes.SignedCheckpoint) -> str:
         """An offline receipt (c2sp.org/tlog-proof@v1) for one entry under a signed checkpoint,
@@ -316,8 +355,13 @@ class TransparencyLog:
 
         if not report.ok:
             assert report.problem is not None
-            problem(TreeProblem(kind="log", position=report.problem.position,
-                                message=f"the log does not verify: {report.problem.message}"))
+            problem(
+                TreeProblem(
+                    kind="log",
+                    position=report.problem.position,
+                    message=f"the log does not verify: {report.problem.message}",
+                )
+            )
         for key in sorted(set(stored) | set(computed)):
             s, c = stored.get(key), computed.get(key)
             if s == c:
@@ -325,27 +369,57 @@ class TransparencyLog:
             level, idx = key
             span = f"leaves {idx << level}..{((idx + 1) << level) - 1}"
             if c is None:
-                problem(TreeProblem(kind="extra", level=level, idx=idx,
-                                    message=f"stored node ({level}, {idx}) covers {span}, beyond the synced tree "
-                                            f"of {synced} leaves: planted or left over"))
+                problem(
+                    TreeProblem(
+                        kind="extra",
+                        level=level,
+                        idx=idx,
+                        message=f"stored node ({level}, {idx}) covers {span}, beyond the synced tree "
+                        f"of {synced} leaves: planted or left over",
+                    )
+                )
             elif s is None:
-                problem(TreeProblem(kind="node", level=level, idx=idx, message=f"node ({level}, {idx}) over {span} "
-                                                                               "is missing"))
+                problem(
+                    TreeProblem(
+                        kind="node", level=level, idx=idx, message=f"node ({level}, {idx}) over {span} is missing"
+                    )
+                )
             else:
-                problem(TreeProblem(kind="node", level=level, idx=idx,
-                                    message=f"stored node ({level}, {idx}) over {span} differs from the entries"))
+                problem(
+                    TreeProblem(
+                        kind="node",
+                        level=level,
+                        idx=idx,
+                        message=f"stored node ({level}, {idx}) over {span} differs from the entries",
+                    )
+                )
         for row_id, origin, size, root in checkpoints:
             if report.ok and size <= compact.size and found.get(size) != bytes(root):
-                problem(TreeProblem(kind="checkpoint", position=size,
-                                    message=f"stored checkpoint {row_id} ({origin}, size {size}) has a root the "
-                                            "log's entries do not give"))
+                problem(
+                    TreeProblem(
+                        kind="checkpoint",
+                        position=size,
+                        message=f"stored checkpoint {row_id} ({origin}, size {size}) has a root the "
+                        "log's entries do not give",
+                    )
+                )
             elif size > compact.size:
-                problem(TreeProblem(kind="checkpoint", position=size,
-                                    message=f"stored checkpoint {row_id} ({origin}) is of size {size}, but the log "
-                                            f"has {compact.size} entries: it was truncated"))
-        return TreeReport(ok=not problems, tree_size=compact.size, synced_size=synced,
-                          nodes_checked=len(set(stored) | set(computed)), checkpoints_checked=len(checkpoints),
-                          problems=problems)
+                problem(
+                    TreeProblem(
+                        kind="checkpoint",
+                        position=size,
+                        message=f"stored checkpoint {row_id} ({origin}) is of size {size}, but the log "
+                        f"has {compact.size} entries: it was truncated",
+                    )
+                )
+        return TreeReport(
+            ok=not problems,
+            tree_size=compact.size,
+            synced_size=synced,
+            nodes_checked=len(set(stored) | set(computed)),
+            checkpoints_checked=len(checkpoints),
+            problems=problems,
+        )
 
     def repair(self, progress: Progress | None = None) -> int:
         """Drop every stored node and rebuild the stored tree from the entries; return its size."""
@@ -367,22 +441,41 @@ class TransparencyLog:
         head, head_hash = self.backend.head()
 
         def problem(position: int, kind: ProblemKind, message: str) -> VerifyReport:
-            return VerifyReport(ok=False, checked=0, from_position=1, to_position=head, head_position=head,
-                                head_hash=head_hash.hex() if head_hash else None,
-                                problem=Problem(position=position, kind=kind, message=message))
+            return VerifyReport(
+                ok=False,
+                checked=0,
+                from_position=1,
+                to_position=head,
+                head_position=head,
+                head_hash=head_hash.hex() if head_hash else None,
+                problem=Problem(position=position, kind=kind, message=message),
+            )
 
         if state is not None:
             if state.origin != cp.origin:
-                return problem(0, "origin", f"the state file is for log {state.origin!r}, the checkpoint for {cp.origin!r}")
+                return problem(
+                    0, "origin", f"the state file is for log {state.origin!r}, the checkpoint for {cp.origin!r}"
+                )
             if cp.size < state.tree_size:
-                return problem(cp.size, "rollback", f"the checkpoint (size {cp.size}) is older than the one this "
-                                                    f"auditor already accepted (size {state.tree_size})")
+                return problem(
+                    cp.size,
+                    "rollback",
+                    f"the checkpoint (size {cp.size}) is older than the one this "
+                    f"auditor already accepted (size {state.tree_size})",
+                )
             if cp.size == state.tree_size and cp.root != base64.b64decode(state.root):
-                return problem(cp.size, "fork", f"the log signed two different roots for size {cp.size} (this "
-                                                "checkpoint and the one this auditor accepted): a split view")
+                return problem(
+                    cp.size,
+                    "fork",
+                    f"the log signed two different roots for size {cp.size} (this "
+                    "checkpoint and the one this auditor accepted): a split view",
+                )
         if head < cp.size:
-            return problem(head + 1, "truncated", f"the log has {head} entries, fewer than the checkpoint's {cp.size}: "
-                                                  "it was truncated")
+            return problem(
+                head + 1,
+                "truncated",
+                f"the log has {head} entries, fewer than the checkpoint's {cp.size}: it was truncated",
+            )
         wanted = {cp.size: cp.root}
         if state is not None:
             wanted[state.tree_size] = base64.b64decode(state.root)
@@ -403,7 +496,10 @@ class TransparencyLog:
         for size, root in sorted(wanted.items()):
             if found.get(size) != root:
                 what = "checkpoint" if size == cp.size else "auditor state"
-                return problem(size, "fork", f"the log's first {size} entries do not have the {what}'s root hash: "
-                                             "history was rewritten or forked")
+                return problem(
+                    size,
+                    "fork",
+                    f"the log's first {size} entries do not have the {what}'s root hash: "
+                    "history was rewritten or forked",
+                )
         return report
-

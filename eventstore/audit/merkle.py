@@ -123,8 +123,7 @@ def verify_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes],
         raise VerificationError("inclusion proof does not lead to the root hash")
 
 
-def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes,
-                       proof: Sequence[bytes]) -> None:
+def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]) -> None:
     """RFC 9162 2.1.4.2: raise VerificationError unless the old tree is a prefix of the new one."""
     if old_size < 1 or old_size > new_size:
         raise VerificationError(f"cannot prove consistency from size {old_size} to {new_size}")
@@ -183,8 +182,9 @@ class StoredTree:
         rows = self.backend.query("SELECT size FROM merkle_state WHERE id = 1")
         return rows[0][0] if rows else 0
 
-    def sync(self, target: int | None = None, batch: int = 1 << 16,
-             progress: Callable[[int, int], None] | None = None) -> int:
+    def sync(
+        self, target: int | None = None, batch: int = 1 << 16, progress: Callable[[int, int], None] | None = None
+    ) -> int:
         """Store the node of every complete 16-leaf chunk up to ``target`` (default: the
         head), and every parent those complete, computed from the log's entry hashes.
 
@@ -214,12 +214,17 @@ class StoredTree:
             for leaf in self._leaves(done, end):
                 compact.append(leaf)
             with self.backend.transaction() as tx:
-                tx.executemany("INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?) "
-                               "ON CONFLICT (level, idx) DO UPDATE SET hash = excluded.hash",
-                               [(lv, i, h) for (lv, i), h in new.items()])
-                tx.execute("INSERT INTO merkle_state (id, size) VALUES (1, ?) ON CONFLICT (id) DO UPDATE "
-                           "SET size = CASE WHEN merkle_state.size < excluded.size THEN excluded.size "
-                           "ELSE merkle_state.size END", (end,))
+                tx.executemany(
+                    "INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?) "
+                    "ON CONFLICT (level, idx) DO UPDATE SET hash = excluded.hash",
+                    [(lv, i, h) for (lv, i), h in new.items()],
+                )
+                tx.execute(
+                    "INSERT INTO merkle_state (id, size) VALUES (1, ?) ON CONFLICT (id) DO UPDATE "
+                    "SET size = CASE WHEN merkle_state.size < excluded.size THEN excluded.size "
+                    "ELSE merkle_state.size END",
+                    (end,),
+                )
             new.clear()
             done = end
             if progress:
@@ -239,8 +244,9 @@ class StoredTree:
     # -- reads ---------------------------------------------------------------------
     def _leaves(self, start: int, end: int) -> list[bytes]:
         """Leaf hashes of leaves [start, end) read from the log."""
-        rows = self.backend.query("SELECT hash FROM events WHERE position > ? AND position <= ? ORDER BY position",
-                                  (start, end))
+        rows = self.backend.query(
+            "SELECT hash FROM events WHERE position > ? AND position <= ? ORDER BY position", (start, end)
+        )
         if len(rows) != end - start:
             raise VerificationError(f"the log has no entries for leaves {start}..{end - 1}: it was cut")
         return [leaf_hash(bytes(r[0])) for r in rows]
@@ -317,8 +323,9 @@ class CompactRange:
         self._on_node = on_node
 
     @classmethod
-    def from_frontier(cls, size: int, hashes: Sequence[bytes],
-                      on_node: Callable[[int, int, bytes], None] | None = None) -> CompactRange:
+    def from_frontier(
+        cls, size: int, hashes: Sequence[bytes], on_node: Callable[[int, int, bytes], None] | None = None
+    ) -> CompactRange:
         """Resume at ``size`` from the roots of ``decompose(size)``, left to right."""
         if len(hashes) != size.bit_count():
             raise ValueError(f"a tree of size {size} has {size.bit_count()} frontier hashes, not {len(hashes)}")

@@ -27,8 +27,11 @@ from dataclasses import dataclass, field
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ..errors import UserError, VerificationError
-from ..errors import NoteFormatError  # noqa: F401  (defined in eventstore.errors, the one hierarchy)
+from ..errors import (
+    NoteFormatError,  # noqa: F401  (defined in eventstore.errors, the one hierarchy)
+    UserError,
+    VerificationError,
+)
 
 ALG_ED25519 = 0x01
 ALG_COSIGNATURE_V1 = 0x04
@@ -161,7 +164,7 @@ class Note:
         sep = raw.rfind("\n\n")
         if sep < 0 or not raw.endswith("\n"):
             raise NoteFormatError("a signed note is text, a blank line, and signature lines, ending in a newline")
-        text, block = raw[:sep + 1], raw[sep + 2:]
+        text, block = raw[: sep + 1], raw[sep + 2 :]
         sigs = []
         for line in block.splitlines():
             if not line.startswith(DASH + " "):
@@ -262,8 +265,9 @@ def open_checkpoint(raw: str, verifier: Verifier, witnesses: tuple[Verifier, ...
     """Parse a signed checkpoint and check the log's signature (and each given witness's)."""
     note = Note.parse(raw)
     if not note.signed_by(verifier):
-        raise VerificationError(f"the checkpoint carries no valid signature by {verifier.name} "
-                                f"(key id {verifier.key_id.hex()})")
+        raise VerificationError(
+            f"the checkpoint carries no valid signature by {verifier.name} (key id {verifier.key_id.hex()})"
+        )
     for w in witnesses:
         if not note.signed_by(w):
             raise VerificationError(f"the checkpoint carries no valid cosignature by witness {w.name}")

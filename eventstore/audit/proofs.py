@@ -18,11 +18,11 @@ from typing import Literal
 
 import msgspec
 
-from . import merkle
 from ..errors import UserError, VerificationError
 from ..hashing import entry_hash
-from .notes import SignedCheckpoint, Verifier, open_checkpoint
 from ..records import Row
+from . import merkle
+from .notes import SignedCheckpoint, Verifier, open_checkpoint
 
 TLOG_PROOF_HEADER = "c2sp.org/tlog-proof@v1"
 
@@ -42,16 +42,31 @@ class EntryHeader(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def from_row(cls, row: Row) -> EntryHeader:
-        return cls(position=row.position, stream_id=row.stream_id, version=row.version, type=row.type,
-                   recorded_at=row.recorded_at, data_digest=row.data_digest.hex(),
-                   metadata_digest=row.metadata_digest.hex(), prev_hash=row.prev_hash.hex(), hash=row.hash.hex())
+        return cls(
+            position=row.position,
+            stream_id=row.stream_id,
+            version=row.version,
+            type=row.type,
+            recorded_at=row.recorded_at,
+            data_digest=row.data_digest.hex(),
+            metadata_digest=row.metadata_digest.hex(),
+            prev_hash=row.prev_hash.hex(),
+            hash=row.hash.hex(),
+        )
 
     def recompute(self) -> bytes:
         """The entry hash from the fields; raises VerificationError if it differs from ``hash``."""
         try:
-            h = entry_hash(self.position, self.stream_id, self.version, self.type, self.recorded_at,
-                           bytes.fromhex(self.data_digest), bytes.fromhex(self.metadata_digest),
-                           bytes.fromhex(self.prev_hash))
+            h = entry_hash(
+                self.position,
+                self.stream_id,
+                self.version,
+                self.type,
+                self.recorded_at,
+                bytes.fromhex(self.data_digest),
+                bytes.fromhex(self.metadata_digest),
+                bytes.fromhex(self.prev_hash),
+            )
         except ValueError:
             raise VerificationError("the entry's digests are not hex") from None
         if h.hex() != self.hash:
@@ -95,8 +110,9 @@ def check_inclusion(proof: InclusionProof, checkpoint: SignedCheckpoint) -> Entr
     if proof.origin and proof.origin != cp.origin:
         raise VerificationError(f"the proof is for log {proof.origin!r}, the checkpoint for {cp.origin!r}")
     if proof.tree_size != cp.size or proof.root != cp.root.hex():
-        raise VerificationError(f"the proof is for tree size {proof.tree_size}, the checkpoint has size {cp.size} "
-                                "(or another root)")
+        raise VerificationError(
+            f"the proof is for tree size {proof.tree_size}, the checkpoint has size {cp.size} (or another root)"
+        )
     if proof.leaf_index != proof.entry.position - 1:
         raise VerificationError("the leaf index is not the entry's position - 1")
     h = proof.entry.recompute()
@@ -109,13 +125,17 @@ def check_consistency(proof: ConsistencyProof, old: SignedCheckpoint, new: Signe
     o, n = old.checkpoint, new.checkpoint
     if o.origin != n.origin or (proof.origin and proof.origin != o.origin):
         raise VerificationError("the checkpoints and the proof are not for the same log")
-    if (proof.old_size, proof.new_size) != (o.size, n.size) or proof.old_root != o.root.hex() \
-            or proof.new_root != n.root.hex():
+    if (
+        (proof.old_size, proof.new_size) != (o.size, n.size)
+        or proof.old_root != o.root.hex()
+        or proof.new_root != n.root.hex()
+    ):
         raise VerificationError("the proof does not connect these two checkpoints")
     merkle.verify_consistency(o.size, n.size, o.root, n.root, _unhex(proof.hashes))
 
 
 # -- C2SP tlog-proof -----------------------------------------------------------------
+
 
 def format_tlog_proof(entry: EntryHeader, hashes: list[bytes], checkpoint_note: str) -> str:
     extra = base64.b64encode(msgspec.json.encode(entry, order="sorted")).decode()
@@ -124,7 +144,9 @@ def format_tlog_proof(entry: EntryHeader, hashes: list[bytes], checkpoint_note: 
     return "\n".join(lines) + "\n\n" + checkpoint_note
 
 
-def check_tlog_proof(text: str, verifier: Verifier, witnesses: tuple[Verifier, ...] = ()) -> tuple[EntryHeader, SignedCheckpoint]:
+def check_tlog_proof(
+    text: str, verifier: Verifier, witnesses: tuple[Verifier, ...] = ()
+) -> tuple[EntryHeader, SignedCheckpoint]:
     """Verify an offline receipt with nothing else: signature, entry hash and inclusion."""
     head, sep, note = text.partition("\n\n")
     if not sep:
@@ -145,7 +167,7 @@ def check_tlog_proof(text: str, verifier: Verifier, witnesses: tuple[Verifier, .
         raise UserError("not a tlog-proof: missing 'index N' line (N decimal, no leading zeros)")
     index = int(digits)
     try:
-        hashes = [base64.b64decode(x, validate=True) for x in lines[i + 1:]]
+        hashes = [base64.b64decode(x, validate=True) for x in lines[i + 1 :]]
     except (binascii.Error, ValueError):
         raise VerificationError("a proof hash in the tlog-proof is not base64") from None
     if any(len(h) != 32 for h in hashes):
@@ -170,16 +192,22 @@ class ProofCheck(msgspec.Struct, frozen=True, kw_only=True):
     tree_size: int | None = None
 
 
-def check_proof_text(text: str, checkpoints: list[str], verifier: Verifier,
-                     witnesses: tuple[Verifier, ...] = ()) -> ProofCheck:
+def check_proof_text(
+    text: str, checkpoints: list[str], verifier: Verifier, witnesses: tuple[Verifier, ...] = ()
+) -> ProofCheck:
     """Verify any proof eventstore hands out, offline: JSON inclusion (one checkpoint),
     JSON consistency (old and new checkpoints), or a tlog-proof (checkpoint inside)."""
     try:
         if text.startswith(TLOG_PROOF_HEADER):
             entry, cp = check_tlog_proof(text, verifier, witnesses)
-            return ProofCheck(ok=True, kind="tlog-proof", position=entry.position, tree_size=cp.checkpoint.size,
-                              message=f"entry {entry.position} ({entry.type} on {entry.stream_id!r}) is in "
-                                      f"{cp.checkpoint.origin} at tree size {cp.checkpoint.size}")
+            return ProofCheck(
+                ok=True,
+                kind="tlog-proof",
+                position=entry.position,
+                tree_size=cp.checkpoint.size,
+                message=f"entry {entry.position} ({entry.type} on {entry.stream_id!r}) is in "
+                f"{cp.checkpoint.origin} at tree size {cp.checkpoint.size}",
+            )
         try:
             doc = msgspec.json.decode(text)
         except msgspec.DecodeError:
@@ -191,16 +219,25 @@ def check_proof_text(text: str, checkpoints: list[str], verifier: Verifier,
                 raise UserError("an inclusion proof is checked against exactly one --checkpoint")
             proof = msgspec.convert(doc, InclusionProof)
             entry = check_inclusion(proof, signed[0])
-            return ProofCheck(ok=True, kind="inclusion", position=entry.position, tree_size=proof.tree_size,
-                              message=f"entry {entry.position} is included in the tree of size {proof.tree_size}")
+            return ProofCheck(
+                ok=True,
+                kind="inclusion",
+                position=entry.position,
+                tree_size=proof.tree_size,
+                message=f"entry {entry.position} is included in the tree of size {proof.tree_size}",
+            )
         if fmt == "eventstore/consistency-proof/v1":
             if len(signed) != 2:
                 raise UserError("a consistency proof is checked against two --checkpoint options (old, then new)")
             cproof = msgspec.convert(doc, ConsistencyProof)
             check_consistency(cproof, signed[0], signed[1])
-            return ProofCheck(ok=True, kind="consistency", tree_size=cproof.new_size,
-                              message=f"the tree of size {cproof.old_size} is a prefix of the tree of size "
-                                      f"{cproof.new_size}: the log only grew")
+            return ProofCheck(
+                ok=True,
+                kind="consistency",
+                tree_size=cproof.new_size,
+                message=f"the tree of size {cproof.old_size} is a prefix of the tree of size "
+                f"{cproof.new_size}: the log only grew",
+            )
         raise UserError(f"unknown proof format {fmt!r}")
     except msgspec.ValidationError as e:
         raise UserError(f"malformed proof: {e}") from None

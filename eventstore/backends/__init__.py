@@ -12,8 +12,14 @@ from ..errors import ConfigurationError
 from .base import Backend
 
 
-def open_backend(url: str, *, durability: Literal["full", "process"] = "full", create: bool = True, readonly: bool = False,
-                 **options: Any) -> Backend:
+def open_backend(
+    url: str,
+    *,
+    durability: Literal["full", "process"] = "full",
+    create: bool = True,
+    readonly: bool = False,
+    **options: Any,
+) -> Backend:
     """Pick the backend from the URL scheme (``postgresql://`` or a SQLite path/URL).
 
     ``readonly=True``: never create, change or migrate the database (SQLite opens it with

@@ -14,8 +14,7 @@ from collections.abc import Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Literal
 
-from ..records import AppliedMigration, Migration
-from ..records import Row
+from ..records import AppliedMigration, Migration, Row
 
 
 class Writer(ABC):

@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import psycopg
@@ -38,8 +38,7 @@ from psycopg import conninfo as pg_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import AppendOutcomeUnknown, BackendError, ConfigurationError, MigrationError, StoreClosed
-from ..records import AppliedMigration, Migration
-from ..records import Row
+from ..records import AppliedMigration, Migration, Row
 from .base import Backend, Tx, Writer
 
 APPEND_LOCK = 0x65766E7473746F72  # "evntstor": the advisory lock key of databases before migration 0005
@@ -53,8 +52,10 @@ _SELECT = (
     "metadata_digest, recorded_at, prev_hash, hash FROM events"
 )
 _INSERT = "INSERT INTO events VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
-_COPY = ("COPY events (position, stream_id, version, type, data, metadata, data_digest, metadata_digest, "
-         "recorded_at, prev_hash, hash) FROM STDIN")
+_COPY = (
+    "COPY events (position, stream_id, version, type, data, metadata, data_digest, metadata_digest, "
+    "recorded_at, prev_hash, hash) FROM STDIN"
+)
 COPY_THRESHOLD = 64
 _SCHEMA_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INTEGER PRIMARY KEY,
@@ -109,8 +110,19 @@ def _seconds_ms(name: str, value: float) -> int:
 
 
 def _row(r: Sequence[Any]) -> Row:
-    return Row(r[0], r[1], r[2], r[3], None if r[4] is None else bytes(r[4]),
-               None if r[5] is None else bytes(r[5]), bytes(r[6]), bytes(r[7]), r[8], bytes(r[9]), bytes(r[10]))
+    return Row(
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        None if r[4] is None else bytes(r[4]),
+        None if r[5] is None else bytes(r[5]),
+        bytes(r[6]),
+        bytes(r[7]),
+        r[8],
+        bytes(r[9]),
+        bytes(r[10]),
+    )
 
 
 class _PgWriter(Writer):
@@ -225,16 +237,21 @@ class PostgresBackend(Backend):
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
                 conn.execute(_SCHEMA_TABLE)
         except psycopg.Error as e:
-            raise MigrationError(f"cannot create schema_migrations on {_where(self.url)} (a new store is created "
-                                 f"by its owner: run 'eventstore init' as the owner): {_first_line(e)}") from None
+            raise MigrationError(
+                f"cannot create schema_migrations on {_where(self.url)} (a new store is created "
+                f"by its owner: run 'eventstore init' as the owner): {_first_line(e)}"
+            ) from None
 
     def _open_writer(self) -> psycopg.Connection[Any]:
-        conn = psycopg.connect(self.url, autocommit=True, connect_timeout=max(2, int(self.connect_timeout)),
-                               **self._conn_kwargs)
+        conn = psycopg.connect(
+            self.url, autocommit=True, connect_timeout=max(2, int(self.connect_timeout)), **self._conn_kwargs
+        )
         try:
             names = list(self._settings)
-            conn.execute("SELECT " + ", ".join(["set_config(%s, %s, false)"] * len(names)),
-                         [x for n in names for x in (n, self._settings[n])])
+            conn.execute(
+                "SELECT " + ", ".join(["set_config(%s, %s, false)"] * len(names)),
+                [x for n in names for x in (n, self._settings[n])],
+            )
         except BaseException:
             conn.close()
             raise
@@ -253,8 +270,10 @@ class PostgresBackend(Backend):
                 return self._wconn
             except psycopg.Error as e:
                 if time.monotonic() + delay > deadline:
-                    raise BackendError(f"cannot reach PostgreSQL at {_where(self.url)} (tried for "
-                                       f"{self.reconnect_timeout:g} s): {_first_line(e)}") from None
+                    raise BackendError(
+                        f"cannot reach PostgreSQL at {_where(self.url)} (tried for "
+                        f"{self.reconnect_timeout:g} s): {_first_line(e)}"
+                    ) from None
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
 
@@ -272,9 +291,14 @@ class PostgresBackend(Backend):
             raise StoreClosed("the store is closed")
 
     def _new_pool(self) -> ConnectionPool:
-        return ConnectionPool(self.url, min_size=self._pool_size[0], max_size=self._pool_size[1],
-                              kwargs={"autocommit": True, **self._conn_kwargs}, open=True,
-                              timeout=self.connect_timeout)
+        return ConnectionPool(
+            self.url,
+            min_size=self._pool_size[0],
+            max_size=self._pool_size[1],
+            kwargs={"autocommit": True, **self._conn_kwargs},
+            open=True,
+            timeout=self.connect_timeout,
+        )
 
     def _acquire(self, check: bool) -> tuple[ConnectionPool, psycopg.Connection[Any]]:
         """A pooled connection, waiting (with backoff, up to reconnect_timeout) while the server is down.
@@ -297,8 +321,10 @@ class PostgresBackend(Backend):
                 if not self._outage:  # all connections busy, or a slow connect: wait, as before
                     if time.monotonic() - start < self.connect_timeout:
                         continue
-                    raise BackendError(f"no free connection to {_where(self.url)} within connect_timeout "
-                                       f"({self.connect_timeout:g} s): {_first_line(e)}") from None
+                    raise BackendError(
+                        f"no free connection to {_where(self.url)} within connect_timeout "
+                        f"({self.connect_timeout:g} s): {_first_line(e)}"
+                    ) from None
                 error: psycopg.Error = e
             except psycopg.Error as e:
                 if conn is not None:
@@ -308,8 +334,10 @@ class PostgresBackend(Backend):
                 error = e
             self._recover(pool)
             if time.monotonic() + delay > start + self.reconnect_timeout:
-                raise BackendError(f"cannot reach PostgreSQL at {_where(self.url)} (tried for "
-                                   f"{self.reconnect_timeout:g} s): {_first_line(error)}") from None
+                raise BackendError(
+                    f"cannot reach PostgreSQL at {_where(self.url)} (tried for "
+                    f"{self.reconnect_timeout:g} s): {_first_line(error)}"
+                ) from None
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
 
@@ -344,8 +372,9 @@ class PostgresBackend(Backend):
                 if not _lost(conn, e):
                     raise BackendError(f"query failed on {_where(self.url)}: {_first_line(e)}") from None
                 if attempt == 3:
-                    raise BackendError(f"query failed on {_where(self.url)}, the connection was lost: "
-                                       f"{_first_line(e)}") from None
+                    raise BackendError(
+                        f"query failed on {_where(self.url)}, the connection was lost: {_first_line(e)}"
+                    ) from None
                 self._recover(pool)
             finally:
                 pool.putconn(conn)
@@ -362,21 +391,31 @@ class PostgresBackend(Backend):
         try:
             with self.pool.connection(timeout=self.connect_timeout) as conn, conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
-                done = conn.execute("SELECT 1 FROM schema_migrations WHERE version = %s",
-                                    (migration.version,)).fetchone() is not None
+                done = (
+                    conn.execute("SELECT 1 FROM schema_migrations WHERE version = %s", (migration.version,)).fetchone()
+                    is not None
+                )
                 if done == (direction == "up"):
                     return  # another process got there first
-                conn.execute(migration.up if direction == "up" else migration.down)  # type: ignore[arg-type]
+                conn.execute(migration.up if direction == "up" else migration.down)
                 if direction == "up":
-                    conn.execute("INSERT INTO schema_migrations VALUES (%s, %s, %s, %s)",
-                                 (migration.version, migration.name, migration.checksum,
-                                  datetime.now(timezone.utc).isoformat(timespec="seconds")))
+                    conn.execute(
+                        "INSERT INTO schema_migrations VALUES (%s, %s, %s, %s)",
+                        (
+                            migration.version,
+                            migration.name,
+                            migration.checksum,
+                            datetime.now(UTC).isoformat(timespec="seconds"),
+                        ),
+                    )
                 else:
                     conn.execute("DELETE FROM schema_migrations WHERE version = %s", (migration.version,))
         except psycopg.Error as e:
-            raise MigrationError(f"migration {migration.version:04d}_{migration.name} ({direction}) failed on "
-                                 f"{_where(self.url)}, nothing was changed (migrations are run by the owner of the "
-                                 f"store's tables): {_first_line(e)}") from None
+            raise MigrationError(
+                f"migration {migration.version:04d}_{migration.name} ({direction}) failed on "
+                f"{_where(self.url)}, nothing was changed (migrations are run by the owner of the "
+                f"store's tables): {_first_line(e)}"
+            ) from None
 
     # -- writes -------------------------------------------------------------------
     def _lock_statement(self, conn: psycopg.Connection[Any]) -> str:
@@ -388,12 +427,15 @@ class PostgresBackend(Backend):
     def _start_error(self, e: psycopg.Error) -> BackendError:
         where = _where(self.url)
         if e.sqlstate == "55P03":
-            return BackendError(f"append gave up on {where} after lock_timeout ({self.lock_timeout:g} s): another "
-                                "transaction holds the append lock (see pg_locks for relation append_lock); "
-                                "nothing was written")
+            return BackendError(
+                f"append gave up on {where} after lock_timeout ({self.lock_timeout:g} s): another "
+                "transaction holds the append lock (see pg_locks for relation append_lock); "
+                "nothing was written"
+            )
         if e.sqlstate == "42501":
-            return BackendError(f"append refused on {where}: this role may not append ({_first_line(e)}); "
-                                "nothing was written")
+            return BackendError(
+                f"append refused on {where}: this role may not append ({_first_line(e)}); nothing was written"
+            )
         return BackendError(f"cannot start an append on {where}, nothing was written: {_first_line(e)}")
 
     @contextmanager
@@ -437,8 +479,9 @@ class PostgresBackend(Backend):
                         copy.write_row(row)
             except psycopg.Error as e:  # COMMIT was not sent: the server rolls back
                 self._rollback()
-                raise BackendError(f"append failed on {_where(self.url)}, nothing was written: "
-                                   f"{_first_line(e)}") from None
+                raise BackendError(
+                    f"append failed on {_where(self.url)}, nothing was written: {_first_line(e)}"
+                ) from None
         self._finish(conn, w.rows, insert=not big)
 
     def _finish(self, conn: psycopg.Connection[Any], rows: Sequence[Row], insert: bool = False) -> None:
@@ -454,8 +497,9 @@ class PostgresBackend(Backend):
         except psycopg.Error as e:
             if not _lost(conn, e):  # the server answered: the transaction was rolled back
                 self._rollback()
-                raise BackendError(f"append failed on {_where(self.url)}, nothing was written: "
-                                   f"{_first_line(e)}") from None
+                raise BackendError(
+                    f"append failed on {_where(self.url)}, nothing was written: {_first_line(e)}"
+                ) from None
             self._drop_writer()
             if rows:
                 self._resolve(rows, e)
@@ -485,11 +529,16 @@ class PostgresBackend(Backend):
                 f"({_first_line(cause)}) and checking failed ({_first_line(e)}): the outcome is unknown. The append "
                 f"committed if the log has hash {last.hash.hex()} at position {last.position} (eventstore read "
                 f"--from {last.position} --limit 1); retry only if it does not",
-                first_position=first.position, last_position=last.position, last_hash=last.hash.hex()) from None
+                first_position=first.position,
+                last_position=last.position,
+                last_hash=last.hash.hex(),
+            ) from None
         if found is not None and bytes(found[0]) == last.hash:
             return
-        raise BackendError(f"append failed on {where}: the connection broke before the commit completed "
-                           f"({_first_line(cause)}); the log does not have it, nothing was written (safe to retry)")
+        raise BackendError(
+            f"append failed on {where}: the connection broke before the commit completed "
+            f"({_first_line(cause)}); the log does not have it, nothing was written (safe to retry)"
+        )
 
     def _rollback(self) -> None:
         conn = self._wconn
@@ -510,13 +559,17 @@ class PostgresBackend(Backend):
         if to_position is None:
             rows = self._query(_SELECT + " WHERE position >= %s ORDER BY position LIMIT %s", (from_position, limit))
         else:
-            rows = self._query(_SELECT + " WHERE position >= %s AND position <= %s ORDER BY position LIMIT %s",
-                               (from_position, to_position, limit))
+            rows = self._query(
+                _SELECT + " WHERE position >= %s AND position <= %s ORDER BY position LIMIT %s",
+                (from_position, to_position, limit),
+            )
         return [_row(r) for r in rows]
 
     def read_stream(self, stream_id: str, from_version: int, limit: int) -> list[Row]:
-        rows = self._query(_SELECT + " WHERE stream_id = %s AND version >= %s ORDER BY version LIMIT %s",
-                           (stream_id, from_version, limit))
+        rows = self._query(
+            _SELECT + " WHERE stream_id = %s AND version >= %s ORDER BY version LIMIT %s",
+            (stream_id, from_version, limit),
+        )
         return [_row(r) for r in rows]
 
     def row_at(self, position: int) -> Row | None:
@@ -551,11 +604,14 @@ class PostgresBackend(Backend):
                 yield _PgTx(conn)
         except psycopg.Error as e:
             if not _lost(conn, e):
-                raise BackendError(f"transaction on {_where(self.url)} failed and was rolled back: "
-                                   f"{_first_line(e)}") from None
+                raise BackendError(
+                    f"transaction on {_where(self.url)} failed and was rolled back: {_first_line(e)}"
+                ) from None
             self._recover(pool)
-            raise BackendError(f"transaction on {_where(self.url)}: the connection was lost, so it may or may "
-                               f"not have committed: {_first_line(e)}") from None
+            raise BackendError(
+                f"transaction on {_where(self.url)}: the connection was lost, so it may or may "
+                f"not have committed: {_first_line(e)}"
+            ) from None
         finally:
             pool.putconn(conn)
 
@@ -568,8 +624,10 @@ class PostgresBackend(Backend):
         later and this returns False. WAL, archives, replicas and backups are out of reach (docs/events.md)."""
         self._check_open()
         with self.pool.connection() as conn:
-            may = conn.execute("SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class "
-                               "WHERE oid = to_regclass('subject_keys')").fetchone()
+            may = conn.execute(
+                "SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class "
+                "WHERE oid = to_regclass('subject_keys')"
+            ).fetchone()
             if not may or not may[0]:
                 return False
             try:
@@ -592,8 +650,9 @@ class PostgresBackend(Backend):
             while True:
                 try:
                     if self._listener is None:
-                        self._listener = psycopg.connect(self.url, autocommit=True,
-                                                         connect_timeout=max(2, int(self.connect_timeout)))
+                        self._listener = psycopg.connect(
+                            self.url, autocommit=True, connect_timeout=max(2, int(self.connect_timeout))
+                        )
                         self._listener.execute(f"LISTEN {CHANNEL}")
                     if self.head()[0] > after_position:
                         return

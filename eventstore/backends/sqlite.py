@@ -19,12 +19,11 @@ import threading
 import urllib.parse
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 from ..errors import BackendError, ConfigurationError, DatabaseDamaged, EventStoreError, StoreClosed
-from ..records import AppliedMigration, Migration
-from ..records import Row
+from ..records import AppliedMigration, Migration, Row
 from .base import Backend, Tx, Writer
 
 _SELECT = (
@@ -46,14 +45,16 @@ _SCHEMA_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
 def path_from_url(url: str) -> str:
     """``sqlite:///rel.db`` -> ``rel.db``; ``sqlite:////abs.db`` -> ``/abs.db``; a plain path as is."""
     if url.startswith("sqlite://"):
-        rest = url[len("sqlite://"):]
+        rest = url[len("sqlite://") :]
         if not rest.startswith("/"):
             raise ConfigurationError(f"bad SQLite URL {url!r}: use sqlite:///relative.db or sqlite:////absolute.db")
         path = rest[1:]
     else:
         path = url
     if not path or path == ":memory:":
-        raise ConfigurationError("SQLite needs a file path (an in-memory database cannot be shared between connections)")
+        raise ConfigurationError(
+            "SQLite needs a file path (an in-memory database cannot be shared between connections)"
+        )
     return path
 
 
@@ -72,11 +73,13 @@ def _reading(method: Callable[..., _T]) -> Callable[..., _T]:
         except sqlite3.Error as e:
             raise self._read_error(e) from None
         except UnicodeEncodeError:
-            raise ConfigurationError("a name asked for is not valid UTF-8 text (undecodable bytes or a lone "
-                                     "surrogate)") from None
+            raise ConfigurationError(
+                "a name asked for is not valid UTF-8 text (undecodable bytes or a lone surrogate)"
+            ) from None
         except OverflowError:  # a position or version beyond SQLite's integers: no such entry
-            raise ConfigurationError(f"a position or version in {args!r} is beyond 2^63-1, the largest "
-                                     "SQLite stores") from None
+            raise ConfigurationError(
+                f"a position or version in {args!r} is beyond 2^63-1, the largest SQLite stores"
+            ) from None
 
     return wrapper
 
@@ -231,16 +234,16 @@ class SQLiteBackend(Backend):
         directory is not writable (no ``-shm`` can be made) and no ``-wal`` exists: then no connection
         has the database open, and none of ours could write it (read-only media, an archived copy)."""
         uri = "file:" + urllib.parse.quote(os.fsencode(os.path.abspath(self.path))) + "?mode=ro"
-        conn = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout, isolation_level=None,
-                               check_same_thread=False)
+        conn = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.OperationalError as e:
             if getattr(e, "sqlite_errorcode", None) != _SQLITE_READONLY_DIRECTORY or os.path.exists(self.path + "-wal"):
                 raise
             conn.close()
-            conn = sqlite3.connect(uri + "&immutable=1", uri=True, timeout=self.busy_timeout,
-                                   isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(
+                uri + "&immutable=1", uri=True, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+            )
         except sqlite3.DatabaseError:
             pass  # not a database, or damaged: the first read says so
         return conn
@@ -252,8 +255,10 @@ class SQLiteBackend(Backend):
             return DatabaseDamaged(f"column {undecodable.group(1)!r} holds bytes that are not UTF-8 text")
         missing = re.match(r"no such table: (\w+)", str(e))
         if missing:
-            return ConfigurationError(f"{self.path!r} is not an eventstore database (it has no {missing.group(1)} "
-                                      "table; run 'eventstore init' or 'eventstore migrate up')")
+            return ConfigurationError(
+                f"{self.path!r} is not an eventstore database (it has no {missing.group(1)} "
+                "table; run 'eventstore init' or 'eventstore migrate up')"
+            )
         code = getattr(e, "sqlite_errorcode", None)
         if code == 26:  # SQLITE_NOTADB: a wrong file given, not a damaged database
             return ConfigurationError(f"{self.path!r} is not a SQLite database")
@@ -300,9 +305,11 @@ class SQLiteBackend(Backend):
     # -- migrations ---------------------------------------------------------------
     @_reading
     def applied_migrations(self) -> list[AppliedMigration]:
-        rows = self._reader().execute(
-            "SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version"
-        ).fetchall()
+        rows = (
+            self._reader()
+            .execute("SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version")
+            .fetchall()
+        )
         return [AppliedMigration(*r) for r in rows]
 
     def apply_migration(self, migration: Migration, direction: Literal["up", "down"]) -> None:
@@ -310,9 +317,10 @@ class SQLiteBackend(Backend):
         conn = self._wconn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            done = conn.execute(
-                "SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)
-            ).fetchone() is not None
+            done = (
+                conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)).fetchone()
+                is not None
+            )
             if done == (direction == "up"):
                 conn.execute("ROLLBACK")  # another process got there first
                 return
@@ -321,8 +329,12 @@ class SQLiteBackend(Backend):
             if direction == "up":
                 conn.execute(
                     "INSERT INTO schema_migrations VALUES (?,?,?,?)",
-                    (migration.version, migration.name, migration.checksum,
-                     datetime.now(timezone.utc).isoformat(timespec="seconds")),
+                    (
+                        migration.version,
+                        migration.name,
+                        migration.checksum,
+                        datetime.now(UTC).isoformat(timespec="seconds"),
+                    ),
                 )
             else:
                 conn.execute("DELETE FROM schema_migrations WHERE version = ?", (migration.version,))
@@ -405,9 +417,11 @@ class SQLiteBackend(Backend):
 
     @_reading
     def stream_position(self, stream_id: str, version: int) -> int | None:
-        r = self._reader().execute(
-            "SELECT position FROM events WHERE stream_id = ? AND version = ?", (stream_id, version)
-        ).fetchone()
+        r = (
+            self._reader()
+            .execute("SELECT position FROM events WHERE stream_id = ? AND version = ?", (stream_id, version))
+            .fetchone()
+        )
         return None if r is None else r[0]
 
     @_reading

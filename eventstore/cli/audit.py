@@ -55,8 +55,10 @@ def _signer(path: str) -> notes.Signer:
     except OSError:
         mode = 0
     if mode & 0o077:
-        click.echo(f"warning: signing key {f} is accessible to group or others (mode {mode & 0o777:03o}); "
-                   f"run: chmod 600 {f}", err=True)
+        click.echo(
+            f"warning: signing key {f} is accessible to group or others (mode {mode & 0o777:03o}); run: chmod 600 {f}",
+            err=True,
+        )
     return signer
 
 
@@ -70,8 +72,10 @@ def _print_report(report: VerifyReport, as_json: bool, what: str) -> None:
     if as_json:
         echo_json(report)
     elif report.ok:
-        click.echo(f"OK: {what}: {report.checked} entries checked, positions "
-                   f"{report.from_position}..{report.to_position}, head {report.head_position} {report.head_hash or ''}".rstrip())
+        click.echo(
+            f"OK: {what}: {report.checked} entries checked, positions "
+            f"{report.from_position}..{report.to_position}, head {report.head_position} {report.head_hash or ''}".rstrip()
+        )
     else:
         p = report.problem
         assert p is not None
@@ -79,16 +83,28 @@ def _print_report(report: VerifyReport, as_json: bool, what: str) -> None:
 
 
 @main.command()
-@click.option("--from", "from_", type=click.IntRange(min=1), default=1, show_default=True, help="First position to check.")
+@click.option(
+    "--from", "from_", type=click.IntRange(min=1), default=1, show_default=True, help="First position to check."
+)
 @click.option("--to", type=click.IntRange(min=1), help="Last position to check (default: the head).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_ctx
 @click.option("--checkpoint", "checkpoint_file", help="Also check this signed checkpoint against the log.")
 @click.option("--public-key", "public_key", help="The log's verifier key (with --checkpoint).")
 @click.option("--witness-key", "witness_keys", multiple=True, help="Require a cosignature by this witness key.")
-@click.option("--state", "state_file", help="Auditor state file: refuse rollbacks and forks, remember the newest checkpoint.")
-def verify(ctx: Context, from_: int, to: int | None, as_json: bool, checkpoint_file: str | None,
-           public_key: str | None, witness_keys: tuple[str, ...], state_file: str | None) -> None:
+@click.option(
+    "--state", "state_file", help="Auditor state file: refuse rollbacks and forks, remember the newest checkpoint."
+)
+def verify(
+    ctx: Context,
+    from_: int,
+    to: int | None,
+    as_json: bool,
+    checkpoint_file: str | None,
+    public_key: str | None,
+    witness_keys: tuple[str, ...],
+    state_file: str | None,
+) -> None:
     """Rehash every payload and entry and check every link; exit 0 if intact, 1 if not.
 
     With --checkpoint and --public-key, also check the signature and that the log's
@@ -160,8 +176,10 @@ def keygen(name: str, out_dir: str, cosigner: bool) -> None:
     existing file is replaced.
     """
     signer = notes.Signer.generate(name, cosigner=cosigner)
-    _write_key_pair(Path(out_dir), {"signing.key": (signer.to_text() + "\n", 0o600),
-                                    "verifier.pub": (signer.verifier.to_text() + "\n", 0o644)})
+    _write_key_pair(
+        Path(out_dir),
+        {"signing.key": (signer.to_text() + "\n", 0o600), "verifier.pub": (signer.verifier.to_text() + "\n", 0o644)},
+    )
     click.echo(signer.verifier.to_text())
 
 
@@ -287,17 +305,25 @@ def prove_consistency(ctx: Context, old_file: str, new_file: str) -> None:
 
 @main.command("verify-proof")
 @click.argument("proof_file")
-@click.option("--checkpoint", "checkpoint_files", multiple=True,
-              help="The checkpoint (inclusion) or the old then the new checkpoint (consistency).")
+@click.option(
+    "--checkpoint",
+    "checkpoint_files",
+    multiple=True,
+    help="The checkpoint (inclusion) or the old then the new checkpoint (consistency).",
+)
 @click.option("--public-key", "public_key", required=True, help="The log's verifier key.")
 @click.option("--witness-key", "witness_keys", multiple=True, help="Require a cosignature by this witness key.")
 @click.option("--json", "as_json", is_flag=True)
-def verify_proof(proof_file: str, checkpoint_files: tuple[str, ...], public_key: str,
-                 witness_keys: tuple[str, ...], as_json: bool) -> None:
+def verify_proof(
+    proof_file: str, checkpoint_files: tuple[str, ...], public_key: str, witness_keys: tuple[str, ...], as_json: bool
+) -> None:
     """Verify a proof offline, with no database; exit 0 valid, 1 invalid, 2 usage error."""
-    result = proofs.check_proof_text(_read(proof_file, "proof"),
-                                     [_read(c, "checkpoint") for c in checkpoint_files],
-                                     _verifier(public_key), tuple(_witness(w) for w in witness_keys))
+    result = proofs.check_proof_text(
+        _read(proof_file, "proof"),
+        [_read(c, "checkpoint") for c in checkpoint_files],
+        _verifier(public_key),
+        tuple(_witness(w) for w in witness_keys),
+    )
     if as_json:
         echo_json(result)
     else:
@@ -323,8 +349,9 @@ def receipt(ctx: Context, position: int, checkpoint_file: str) -> None:
 @click.option("--state", "state_file", required=True, help="The witness's state: the newest checkpoint it cosigned.")
 @click.option("--proof", "proof_file", help="Consistency proof from the state's checkpoint (else asked of --db).")
 @pass_ctx
-def cosign(ctx: Context, key_path: str, checkpoint_file: str, public_key: str, state_file: str,
-           proof_file: str | None) -> None:
+def cosign(
+    ctx: Context, key_path: str, checkpoint_file: str, public_key: str, state_file: str, proof_file: str | None
+) -> None:
     """As a witness: check the checkpoint's signature and its consistency with the last one
     cosigned, then add a C2SP cosignature and print the note."""
     from ..audit import Witness
@@ -362,8 +389,10 @@ def audit_check(ctx: Context, as_json: bool) -> None:
     else:
         for p in report.problems:
             click.echo(f"{p.kind}: {p.message}")
-        click.echo(f"{'OK' if report.ok else 'DAMAGED'}: {report.nodes_checked} stored nodes and "
-                   f"{report.checkpoints_checked} checkpoints checked against {report.tree_size} entries")
+        click.echo(
+            f"{'OK' if report.ok else 'DAMAGED'}: {report.nodes_checked} stored nodes and "
+            f"{report.checkpoints_checked} checkpoints checked against {report.tree_size} entries"
+        )
     raise SystemExit(0 if report.ok else 1)
 
 

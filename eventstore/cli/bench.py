@@ -6,7 +6,6 @@ is ``python -m benchmarks``; from a wheel it says where the benchmarks are.
 
 from __future__ import annotations
 
-
 from ..errors import UserError
 from .base import main
 

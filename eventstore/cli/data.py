@@ -25,8 +25,10 @@ def events_check(ctx: Context, as_json: bool) -> None:
     else:
         for p in report.problems:
             click.echo(f"position {p.position} ({p.type} v{p.schema_version}): {p.error}")
-        click.echo(f"{'OK' if report.ok else 'PROBLEMS'}: {report.checked} events checked, "
-                   f"{len(report.problems)} cannot be read as their current version")
+        click.echo(
+            f"{'OK' if report.ok else 'PROBLEMS'}: {report.checked} events checked, "
+            f"{len(report.problems)} cannot be read as their current version"
+        )
     raise SystemExit(0 if report.ok else 1)
 
 
@@ -44,5 +46,8 @@ def erase(ctx: Context, subject: str, requested_by: str, reason: str | None) -> 
     with ctx.open() as store:
         echo_json(store.erase(subject, requested_by=requested_by, reason=reason))
         if store.residue_pending:
-            click.echo("warning: erased, but old copies of the key may remain in the database files until "
-                       "a later clean-up (docs/events.md, \"What erasure removes\")", err=True)
+            click.echo(
+                "warning: erased, but old copies of the key may remain in the database files until "
+                'a later clean-up (docs/events.md, "What erasure removes")',
+                err=True,
+            )

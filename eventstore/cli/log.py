@@ -15,10 +15,10 @@ from ..errors import (
     UserError,
     WrongExpectedVersion,
 )
-from ..records import NewEvent
 from ..mapping import check_name as _check_name
+from ..records import NewEvent
 from ..store import EventStore
-from .base import Context, echo_json, main, pass_ctx, console
+from .base import Context, console, echo_json, main, pass_ctx
 
 JSONL_BATCH = 1000
 
@@ -77,8 +77,9 @@ def parse_jsonl(lines: Any, store: EventStore) -> list[tuple[int, str, list[NewE
     return out
 
 
-def _conflicting_line(store: EventStore, chunk: list[tuple[int, str, list[NewEvent], int | None]],
-                      e: WrongExpectedVersion) -> int:
+def _conflicting_line(
+    store: EventStore, chunk: list[tuple[int, str, list[NewEvent], int | None]], e: WrongExpectedVersion
+) -> int:
     """The line of ``chunk`` whose expected version failed (the chunk wrote nothing, so replay it)."""
     version = store.stream_version(e.stream_id)
     for n, stream, events, expected in chunk:
@@ -94,8 +95,10 @@ def _written(records: list[tuple[int, str, list[NewEvent], int | None]], done: i
     """Which lines were appended (in earlier batches) and which were not, for an error message."""
     if not done:
         return "nothing was written"
-    return (f"lines {records[0][0]}-{records[done - 1][0]} were appended (their receipts are printed above); "
-            f"lines {records[done][0]}-{records[-1][0]} were not")
+    return (
+        f"lines {records[0][0]}-{records[done - 1][0]} were appended (their receipts are printed above); "
+        f"lines {records[done][0]}-{records[-1][0]} were not"
+    )
 
 
 @main.command()
@@ -114,8 +117,15 @@ def init(ctx: Context) -> None:
 @click.option("--expected-version", type=int, help="Fail unless the stream is at this version (0: no stream yet).")
 @click.option("--jsonl", type=click.File("r"), help="Append JSON Lines from FILE ('-' for stdin).")
 @pass_ctx
-def append(ctx: Context, stream_id: str | None, type_: str | None, data: str | None, metadata: str,
-           expected_version: int | None, jsonl: Any) -> None:
+def append(
+    ctx: Context,
+    stream_id: str | None,
+    type_: str | None,
+    data: str | None,
+    metadata: str,
+    expected_version: int | None,
+    jsonl: Any,
+) -> None:
     """Append events; print one receipt per event as a JSON line.
 
     Either --stream/--type/--data, or --jsonl FILE with one object per line:
@@ -130,31 +140,39 @@ def append(ctx: Context, stream_id: str | None, type_: str | None, data: str | N
         with ctx.open() as store:
             records = parse_jsonl(jsonl, store)
             for i in range(0, len(records), JSONL_BATCH):
-                chunk = records[i:i + JSONL_BATCH]
+                chunk = records[i : i + JSONL_BATCH]
                 try:
                     results = store.append_many([(s, evs, exp) for _, s, evs, exp in chunk])
                 except EventStoreError as e:
-                    where = f"line {_conflicting_line(store, chunk, e)}: " if isinstance(e, WrongExpectedVersion) else ""
+                    where = (
+                        f"line {_conflicting_line(store, chunk, e)}: " if isinstance(e, WrongExpectedVersion) else ""
+                    )
                     raise (UserError if isinstance(e, UserError) else BackendError)(
-                        f"{where}{e}; {_written(records, i)}") from None
+                        f"{where}{e}; {_written(records, i)}"
+                    ) from None
                 for receipts in results:
                     for r in receipts:
                         echo_json(r)
         return
     missing = [name for name, v in (("--stream", stream_id), ("--type", type_), ("--data", data)) if v is None]
-    if missing:
+    if missing or type_ is None or data is None or stream_id is None:
         raise UserError(f"missing {', '.join(missing)} (or use --jsonl FILE)")
-    event = NewEvent(type=type_, data=_json_object(data, "--data"),  # type: ignore[arg-type]
-                     metadata=_json_object(metadata, "--metadata"))
+    event = NewEvent(type=type_, data=_json_object(data, "--data"), metadata=_json_object(metadata, "--metadata"))
     with ctx.open() as store:
-        for r in store.append(stream_id, [event], expected_version=expected_version):  # type: ignore[arg-type]
+        for r in store.append(stream_id, [event], expected_version=expected_version):
             echo_json(r)
 
 
 @main.command()
 @click.option("--stream", "stream_id", help="Read one stream (in version order).")
-@click.option("--from", "from_", type=click.IntRange(min=1), default=1, show_default=True,
-              help="First position (or first version with --stream).")
+@click.option(
+    "--from",
+    "from_",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="First position (or first version with --stream).",
+)
 @click.option("--limit", type=click.IntRange(min=0), help="At most this many events.")
 @pass_ctx
 def read(ctx: Context, stream_id: str | None, from_: int, limit: int | None) -> None:
@@ -180,9 +198,15 @@ def stats(ctx: Context, as_json: bool) -> None:
     from rich.table import Table
 
     t = Table(show_header=False, box=None)
-    for k, v in (("database", s.url), ("events", s.events), ("streams", s.streams),
-                 ("head position", s.head_position), ("head hash", s.head_hash or "-"),
-                 ("size", f"{(s.size_bytes or 0) / 1e6:.1f} MB"), ("schema version", s.schema_version)):
+    for k, v in (
+        ("database", s.url),
+        ("events", s.events),
+        ("streams", s.streams),
+        ("head position", s.head_position),
+        ("head hash", s.head_hash or "-"),
+        ("size", f"{(s.size_bytes or 0) / 1e6:.1f} MB"),
+        ("schema version", s.schema_version),
+    ):
         t.add_row(k, str(v))
     for typ, n in s.types.items():
         t.add_row(f"  {typ}", str(n))
@@ -199,8 +223,8 @@ def migrate() -> None:
 @pass_ctx
 def migrate_status(ctx: Context, as_json: bool) -> None:
     """List migrations and whether each is applied."""
-    from ..migrate import Migrator
     from ..backends import open_backend
+    from ..migrate import Migrator
 
     backend = open_backend(ctx.db, readonly=True)
     try:
@@ -219,8 +243,8 @@ def migrate_status(ctx: Context, as_json: bool) -> None:
 @pass_ctx
 def migrate_plan(ctx: Context) -> None:
     """Show what 'migrate up' would apply."""
-    from ..migrate import Migrator
     from ..backends import open_backend
+    from ..migrate import Migrator
 
     backend = open_backend(ctx.db, readonly=True)
     try:
@@ -238,8 +262,8 @@ def migrate_plan(ctx: Context) -> None:
 @pass_ctx
 def migrate_up(ctx: Context, allow_destructive: bool) -> None:
     """Apply every pending migration."""
-    from ..migrate import Migrator
     from ..backends import open_backend
+    from ..migrate import Migrator
 
     backend = open_backend(ctx.db)
     try:
@@ -257,8 +281,8 @@ def migrate_up(ctx: Context, allow_destructive: bool) -> None:
 @pass_ctx
 def migrate_down(ctx: Context, allow_destructive: bool) -> None:
     """Roll back the last applied migration."""
-    from ..migrate import Migrator
     from ..backends import open_backend
+    from ..migrate import Migrator
 
     backend = open_backend(ctx.db, create=False)
     try:
@@ -266,4 +290,3 @@ def migrate_down(ctx: Context, allow_destructive: bool) -> None:
     finally:
         backend.close()
     click.echo(f"rolled back {m.version:04d}_{m.name}" if m else "nothing to roll back")
-

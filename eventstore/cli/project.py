@@ -8,7 +8,7 @@ import threading
 import click
 
 from ..errors import UserError
-from .base import Context, echo_json, main, pass_ctx, progress, console
+from .base import Context, console, echo_json, main, pass_ctx, progress
 
 
 @main.group()
@@ -19,10 +19,21 @@ def project() -> None:
 @project.command("run")
 @click.option("--follow", is_flag=True, help="After catching up, keep following the log until stopped.")
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=2000, show_default=True)
-@click.option("--lease", "lease_seconds", type=click.FloatRange(1), default=30.0, show_default=True,
-              help="Seconds a worker's lease lasts without renewal.")
-@click.option("--poll", type=click.FloatRange(0.01), default=1.0, show_default=True,
-              help="Longest wait for new events in --follow (PostgreSQL wakes at once on NOTIFY).")
+@click.option(
+    "--lease",
+    "lease_seconds",
+    type=click.FloatRange(1),
+    default=30.0,
+    show_default=True,
+    help="Seconds a worker's lease lasts without renewal.",
+)
+@click.option(
+    "--poll",
+    type=click.FloatRange(0.01),
+    default=1.0,
+    show_default=True,
+    help="Longest wait for new events in --follow (PostgreSQL wakes at once on NOTIFY).",
+)
 @pass_ctx
 def project_run(ctx: Context, follow: bool, batch_size: int, lease_seconds: float, poll: float) -> None:
     """Catch every read model up from its checkpoint (and follow the tail with --follow)."""

@@ -40,8 +40,9 @@ def make_rows(start: int, stream_id: str, first_version: int, n: int, prev: byte
         meta = b"{}"
         position, version = start + i, first_version + i
         h = entry_hash(position, stream_id, version, "t", RECORDED_AT, digest(data), digest(meta), prev)
-        rows.append(Row(position, stream_id, version, "t", data, meta, digest(data), digest(meta), RECORDED_AT,
-                        prev, h))
+        rows.append(
+            Row(position, stream_id, version, "t", data, meta, digest(data), digest(meta), RECORDED_AT, prev, h)
+        )
         prev = h
     return rows
 
@@ -152,15 +153,19 @@ class BackendContract:
 
     def test_placeholders_are_portable_and_literals_untouched(self, backend: Backend) -> None:
         with backend.transaction() as tx:
-            tx.executemany("INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)",
-                           [(4, i, bytes([i]) * 32) for i in range(3)])
+            tx.executemany(
+                "INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)",
+                [(4, i, bytes([i]) * 32) for i in range(3)],
+            )
             rows = tx.execute("SELECT idx FROM merkle_nodes WHERE level = ? AND idx >= ? ORDER BY idx", (4, 1))
         assert rows == [(1,), (2,)]
         assert backend.query("SELECT '?' || 'x%' FROM merkle_state WHERE 1 = 1 UNION ALL SELECT '?x%'") == [("?x%",)]
 
     def test_merkle_node_upsert_overwrites(self, backend: Backend) -> None:
-        sql = ("INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?) "
-               "ON CONFLICT (level, idx) DO UPDATE SET hash = excluded.hash")
+        sql = (
+            "INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?) "
+            "ON CONFLICT (level, idx) DO UPDATE SET hash = excluded.hash"
+        )
         with backend.transaction() as tx:
             tx.executemany(sql, [(4, 0, bytes(32))])
             tx.executemany(sql, [(4, 0, b"\x01" * 32)])
@@ -169,21 +174,27 @@ class BackendContract:
     def test_checkpoints_keep_their_order_and_bytes(self, backend: Backend) -> None:
         with backend.transaction() as tx:
             for size in (3, 1, 2):
-                tx.execute("INSERT INTO checkpoints (origin, tree_size, root, note, created_at) VALUES (?, ?, ?, ?, ?)",
-                           ("o", size, bytes([size]) * 32, f"note {size}\n", RECORDED_AT))
+                tx.execute(
+                    "INSERT INTO checkpoints (origin, tree_size, root, note, created_at) VALUES (?, ?, ?, ?, ?)",
+                    ("o", size, bytes([size]) * 32, f"note {size}\n", RECORDED_AT),
+                )
         rows = backend.query("SELECT tree_size, root, note FROM checkpoints ORDER BY id")
         assert [(n, bytes(r), t) for n, r, t in rows] == [(s, bytes([s]) * 32, f"note {s}\n") for s in (3, 1, 2)]
 
     def test_subject_keys_insert_once_and_erase(self, backend: Backend) -> None:
-        insert = ("INSERT INTO subject_keys (subject_id, key_hex, created_at) VALUES (?, ?, ?) "
-                  "ON CONFLICT (subject_id) DO NOTHING")
+        insert = (
+            "INSERT INTO subject_keys (subject_id, key_hex, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (subject_id) DO NOTHING"
+        )
         with backend.transaction() as tx:
             tx.execute(insert, ("alice", "aa" * 32, RECORDED_AT))
             tx.execute(insert, ("alice", "bb" * 32, RECORDED_AT))
         assert backend.query("SELECT key_hex FROM subject_keys WHERE subject_id = ?", ("alice",)) == [("aa" * 32,)]
         with backend.transaction() as tx:
-            tx.execute("UPDATE subject_keys SET key_hex = NULL, erased_at = ?, erased_by = ? WHERE subject_id = ?",
-                       (RECORDED_AT, "dpo", "alice"))
+            tx.execute(
+                "UPDATE subject_keys SET key_hex = NULL, erased_at = ?, erased_by = ? WHERE subject_id = ?",
+                (RECORDED_AT, "dpo", "alice"),
+            )
         assert backend.query("SELECT key_hex, erased_by FROM subject_keys") == [(None, "dpo")]
 
     # -- migrations and lifecycle ---------------------------------------------------------

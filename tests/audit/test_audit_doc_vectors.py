@@ -33,8 +33,9 @@ def test_checkpoint_cosignature_and_tlog_proof_vectors() -> None:
     checkpoint = notes.sign_note(notes.Checkpoint(log.name, 3, bytes.fromhex(keys["root_size_3"])).text(), log)
     assert checkpoint.format() == block("vector-checkpoint")
 
-    witness = notes.Signer("witness.example/w1", notes.ALG_COSIGNATURE_V1,
-                           hashlib.sha256(b"eventstore test witness").digest())
+    witness = notes.Signer(
+        "witness.example/w1", notes.ALG_COSIGNATURE_V1, hashlib.sha256(b"eventstore test witness").digest()
+    )
     assert witness.verifier.to_text() == keys["witness_verifier_key"]
     assert notes.cosign(checkpoint, witness, timestamp=1764000000).format() == block("vector-cosigned")
     signed = notes.open_checkpoint(block("vector-cosigned"), log.verifier, (witness.verifier,))
@@ -50,8 +51,9 @@ def test_consistency_proof_vector_verifies_offline() -> None:
     leaves = [merkle.leaf_hash(h) for h in entry_hashes()]
     cp2 = notes.sign_note(notes.Checkpoint(log.name, 2, merkle.root_of_leaves(leaves[:2])).text(), log)
     assert cp2.format() == block("vector-checkpoint-2")
-    check = proofs.check_proof_text(block("vector-consistency"), [block("vector-checkpoint-2"),
-                                                                   block("vector-checkpoint")], log.verifier)
+    check = proofs.check_proof_text(
+        block("vector-consistency"), [block("vector-checkpoint-2"), block("vector-checkpoint")], log.verifier
+    )
     assert check.ok and check.kind == "consistency"
 
 
@@ -68,7 +70,7 @@ def test_merkle_vectors_match_the_tree() -> None:
         nums = [int(a) for a in args]
         hashes = [bytes.fromhex(h) for h in value.split()]
         if kind == "root":
-            assert merkle.root_of_leaves(leaves[:nums[0]]) == hashes[0]
+            assert merkle.root_of_leaves(leaves[: nums[0]]) == hashes[0]
         elif kind == "inclusion":
             i, n = nums
             assert merkle.inclusion_path(i, n, ref) == hashes

@@ -54,8 +54,16 @@ def _rehashed(store: EventStore, position: int, **columns: Any) -> bytes:
     """Rewrite columns of one row and store the entry hash its new columns give: only the
     checks outside the entry hash (links, payload digests, versions) can see the change."""
     row = store.backend.row_at(position)._replace(**columns)  # type: ignore[union-attr]
-    h = entry_hash(row.position, row.stream_id, row.version, row.type, row.recorded_at,
-                   row.data_digest, row.metadata_digest, row.prev_hash)
+    h = entry_hash(
+        row.position,
+        row.stream_id,
+        row.version,
+        row.type,
+        row.recorded_at,
+        row.data_digest,
+        row.metadata_digest,
+        row.prev_hash,
+    )
     _set(store, position, **columns, hash=h)
     return h
 
@@ -66,6 +74,7 @@ def _problem(report: Any) -> tuple[int, str]:
 
 
 # -- the chain verifier ----------------------------------------------------------------
+
 
 def test_a_rewritten_link_with_its_hash_recomputed_is_a_link_problem(store: EventStore) -> None:
     """Only the prev_hash link is wrong: every row hashes to its stored hash."""
@@ -111,8 +120,13 @@ def test_receipt_binds_every_column_of_its_row(store: EventStore) -> None:
     assert _problem(store.verify_receipt(receipts[6])) == (7, "hash")
     # a receipt whose own fields were altered does not verify
     good = receipts[1]
-    for change in ({"hash": receipts[2].hash}, {"prev_hash": "00" * 32}, {"stream_id": "s9"},
-                   {"version": good.version + 1}, {"recorded_at": "2000-01-01T00:00:00.000000Z"}):
+    for change in (
+        {"hash": receipts[2].hash},
+        {"prev_hash": "00" * 32},
+        {"stream_id": "s9"},
+        {"version": good.version + 1},
+        {"recorded_at": "2000-01-01T00:00:00.000000Z"},
+    ):
         forged = msgspec.structs.replace(good, **change)
         assert not store.verify_receipt(forged).ok, change
 
@@ -125,8 +139,14 @@ def test_receipt_for_a_row_relinked_with_every_hash_recomputed_fails_on_the_link
     h = _rehashed(store, 4, prev_hash=new_prev)
     row = store.backend.row_at(4)
     assert row is not None
-    forged = Receipt(position=4, stream_id=row.stream_id, version=row.version, hash=h.hex(),
-                     prev_hash=new_prev.hex(), recorded_at=row.recorded_at)
+    forged = Receipt(
+        position=4,
+        stream_id=row.stream_id,
+        version=row.version,
+        hash=h.hex(),
+        prev_hash=new_prev.hex(),
+        recorded_at=row.recorded_at,
+    )
     assert _problem(store.verify_receipt(forged)) == (4, "link")
 
 
@@ -204,15 +224,24 @@ HEADER_CHANGES: dict[str, Any] = {
 
 # each field rewritten alone (the stated hash left as it was), and rewritten with the hash
 # recomputed so the header is self-consistent and only the Merkle path can refuse it
-HEADER_CASES = [pytest.param(f, False, id=f"{f}-stale-hash") for f in sorted(HEADER_CHANGES)] + \
-    [pytest.param(f, True, id=f"{f}-rehashed") for f in sorted(HEADER_CHANGES) if f != "hash"]
+HEADER_CASES = [pytest.param(f, False, id=f"{f}-stale-hash") for f in sorted(HEADER_CHANGES)] + [
+    pytest.param(f, True, id=f"{f}-rehashed") for f in sorted(HEADER_CHANGES) if f != "hash"
+]
 
 
 def _with_hash(entry: proofs.EntryHeader, **change: Any) -> proofs.EntryHeader:
     """The header with a field changed and its hash recomputed, so it is self-consistent."""
     e = msgspec.structs.replace(entry, **change)
-    h = entry_hash(e.position, e.stream_id, e.version, e.type, e.recorded_at, bytes.fromhex(e.data_digest),
-                   bytes.fromhex(e.metadata_digest), bytes.fromhex(e.prev_hash))
+    h = entry_hash(
+        e.position,
+        e.stream_id,
+        e.version,
+        e.type,
+        e.recorded_at,
+        bytes.fromhex(e.data_digest),
+        bytes.fromhex(e.metadata_digest),
+        bytes.fromhex(e.prev_hash),
+    )
     return msgspec.structs.replace(e, hash=h.hex())
 
 
@@ -278,13 +307,19 @@ def test_tlog_proof_round_trips_its_header_and_rejects_a_changed_index(logged: A
 def test_inclusion_proof_binds_leaf_index_size_and_root(logged: Any) -> None:
     store, _, cp = logged
     proof = store.prove_inclusion(7, 21, origin=ORIGIN)
-    for change in ({"leaf_index": 7}, {"tree_size": 20}, {"root": "55" * 32}, {"hashes": proof.hashes[:-1]},
-                   {"hashes": proof.hashes + ["66" * 32]}):
+    for change in (
+        {"leaf_index": 7},
+        {"tree_size": 20},
+        {"root": "55" * 32},
+        {"hashes": proof.hashes[:-1]},
+        {"hashes": proof.hashes + ["66" * 32]},
+    ):
         with pytest.raises(VerificationError):
             proofs.check_inclusion(msgspec.structs.replace(proof, **change), cp)
 
 
 # -- checkpoints naming another log --------------------------------------------------
+
 
 def _signed(signer: notes.Signer, origin: str, size: int, root: bytes) -> str:
     return notes.sign_note(notes.Checkpoint(origin, size, root).text(), signer).format()
@@ -339,8 +374,14 @@ def test_consistency_proof_binds_sizes_and_roots(logged: Any) -> None:
     _fill(store, 4)
     cp2 = notes.open_checkpoint(store.checkpoint(log).format(), log.verifier)
     cproof = store.prove_consistency(21, 25, origin=ORIGIN)
-    for change in ({"old_size": 20}, {"new_size": 24}, {"old_root": "77" * 32}, {"new_root": "88" * 32},
-                   {"hashes": cproof.hashes[1:]}, {"hashes": ["99" * 32] + cproof.hashes[1:]}):
+    for change in (
+        {"old_size": 20},
+        {"new_size": 24},
+        {"old_root": "77" * 32},
+        {"new_root": "88" * 32},
+        {"hashes": cproof.hashes[1:]},
+        {"hashes": ["99" * 32] + cproof.hashes[1:]},
+    ):
         with pytest.raises(VerificationError):
             proofs.check_consistency(msgspec.structs.replace(cproof, **change), cp, cp2)
     with pytest.raises(VerificationError):
@@ -348,6 +389,7 @@ def test_consistency_proof_binds_sizes_and_roots(logged: Any) -> None:
 
 
 # -- the CLI: verify --checkpoint and cosign -------------------------------------------
+
 
 class Keys:
     def __init__(self, tmp: Path):
@@ -383,8 +425,12 @@ def test_cli_verify_and_cosign_refuse_a_checkpoint_of_another_log(tmp_path: Path
     r = k.run("cosign", "--key", wkey, "--checkpoint", alien, "--public-key", pub, "--state", state)
     assert r.exit_code == 2 and "origin" in r.stderr and not Path(state).exists()
     # an auditor's state remembered for another log
-    other_state = auditor.AuditorState(origin=OTHER, tree_size=6, root=base64.b64encode(cp.checkpoint.root).decode(),
-                                       checkpoint=_signed(k.other, OTHER, 6, cp.checkpoint.root))
+    other_state = auditor.AuditorState(
+        origin=OTHER,
+        tree_size=6,
+        root=base64.b64encode(cp.checkpoint.root).decode(),
+        checkpoint=_signed(k.other, OTHER, 6, cp.checkpoint.root),
+    )
     auditor.save_state(state, other_state)
     before = Path(state).read_text()
     r = k.run("verify", "--checkpoint", good, "--public-key", pub, "--state", state, "--json")
@@ -401,7 +447,9 @@ def test_cli_verify_partial_range_and_link_tampering(tmp_path: Path) -> None:
         _rehashed(s, 8, prev_hash=bytes(32))
     r = k.run("verify", "--json")
     assert r.exit_code == 1 and json.loads(r.stdout)["problem"] == json.loads(r.stdout)["problem"] | {
-        "position": 8, "kind": "link"}
+        "position": 8,
+        "kind": "link",
+    }
     r = k.run("verify", "--from", "2", "--to", "7", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["checked"] == 6
     r = k.run("verify", "--from", "9", "--json")

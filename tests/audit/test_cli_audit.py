@@ -210,14 +210,27 @@ def test_cosign_with_a_malformed_proof_file_is_a_usage_error(env: Env) -> None:
     pub, wstate = env.path("k/verifier.pub"), env.path("w/state.json")
     env.append(3)
     cp1 = env.checkpoint("cp1")
-    assert env("cosign", "--key", env.path("w"), "--checkpoint", cp1, "--public-key", pub,
-               "--state", wstate).exit_code == 0
+    assert (
+        env("cosign", "--key", env.path("w"), "--checkpoint", cp1, "--public-key", pub, "--state", wstate).exit_code
+        == 0
+    )
     env.append(3)
     cp2 = env.checkpoint("cp2")
     bad = Path(env.path("bad.json"))
     bad.write_text('{"format": "nope"}')
-    r = env("cosign", "--key", env.path("w"), "--checkpoint", cp2, "--public-key", pub, "--state", wstate,
-            "--proof", str(bad))
+    r = env(
+        "cosign",
+        "--key",
+        env.path("w"),
+        "--checkpoint",
+        cp2,
+        "--public-key",
+        pub,
+        "--state",
+        wstate,
+        "--proof",
+        str(bad),
+    )
     assert r.exit_code == 2 and "not a consistency proof" in r.stderr
     assert json.loads(Path(wstate).read_text())["tree_size"] == 3
 

@@ -24,7 +24,10 @@ from eventstore.notes import (
 GO_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
 GO_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
 GO_TEXT = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
-GO_NOTE = GO_TEXT + "\n\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
+GO_NOTE = (
+    GO_TEXT
+    + "\n\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
+)
 
 
 def test_go_reference_note_signs_and_verifies_byte_for_byte() -> None:
@@ -69,11 +72,14 @@ def test_cosignature_is_the_c2sp_timestamped_ed25519_form() -> None:
         open_checkpoint(note.format(), log.verifier, (witness.verifier,))
 
 
-@pytest.mark.parametrize("bad", [
-    "no signatures\n",
-    "example.com/log\n3\nAAAA\n\nnot a signature line\n",
-    "example.com/log\n3\n" + base64.b64encode(bytes(32)).decode() + "\n\n\u2014 example.com/log %%%%\n",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "no signatures\n",
+        "example.com/log\n3\nAAAA\n\nnot a signature line\n",
+        "example.com/log\n3\n" + base64.b64encode(bytes(32)).decode() + "\n\n\u2014 example.com/log %%%%\n",
+    ],
+)
 def test_malformed_notes_are_user_errors(bad: str) -> None:
     with pytest.raises(NoteFormatError):
         Note.parse(bad)

@@ -69,8 +69,12 @@ def test_same_size_checkpoint_with_another_root_is_a_fork_against_the_state(sqli
     log = notes.Signer.generate("test.example/log")
     _fill(sqlite_store, 20)
     good = sqlite_store.checkpoint(log)
-    state = auditor.AuditorState(origin="test.example/log", tree_size=20,
-                                 root=base64.b64encode(good.checkpoint.root).decode(), checkpoint=good.format())
+    state = auditor.AuditorState(
+        origin="test.example/log",
+        tree_size=20,
+        root=base64.b64encode(good.checkpoint.root).decode(),
+        checkpoint=good.format(),
+    )
     assert sqlite_store.verify_checkpoint(good, state=state).ok
     forged = notes.sign_note(notes.Checkpoint("test.example/log", 20, bytes(32)).text(), log)
     other = notes.SignedCheckpoint(notes.Checkpoint.parse(forged.text), forged)
@@ -87,8 +91,10 @@ def test_checkpoint_refuses_a_view_inconsistent_with_the_newest_signed(sqlite_st
     for size in (42, 50):  # a rewritten prefix, then a log cut below what was signed
         forged = notes.sign_note(notes.Checkpoint("test.example/log", size, bytes(32)).text(), log)
         with sqlite_store.backend.transaction() as tx:
-            tx.execute("INSERT INTO checkpoints (origin, tree_size, root, note, created_at) VALUES (?, ?, ?, ?, ?)",
-                       ("test.example/log", size, bytes(32), forged.format(), "2026-01-01T00:00:00.000000Z"))
+            tx.execute(
+                "INSERT INTO checkpoints (origin, tree_size, root, note, created_at) VALUES (?, ?, ?, ?, ?)",
+                ("test.example/log", size, bytes(32), forged.format(), "2026-01-01T00:00:00.000000Z"),
+            )
         before = len(sqlite_store.checkpoints())
         with pytest.raises(VerificationError, match=f"refusing to sign: .* size {size}"):
             sqlite_store.checkpoint(log)

@@ -49,10 +49,13 @@ def _rewrite_from(store: EventStore, k: int) -> None:
             data = b'{"forged":true}' if i == 0 else r.data
             assert data is not None
             data_digest = hashlib.sha256(data).digest()
-            h = entry_hash(r.position, r.stream_id, r.version, r.type, r.recorded_at, data_digest,
-                           r.metadata_digest, prev)
-            tx.execute("UPDATE events SET data = ?, data_digest = ?, prev_hash = ?, hash = ? WHERE position = ?",
-                       (data, data_digest, prev, h, r.position))
+            h = entry_hash(
+                r.position, r.stream_id, r.version, r.type, r.recorded_at, data_digest, r.metadata_digest, prev
+            )
+            tx.execute(
+                "UPDATE events SET data = ?, data_digest = ?, prev_hash = ?, hash = ? WHERE position = ?",
+                (data, data_digest, prev, h, r.position),
+            )
             prev = h
 
 
@@ -63,8 +66,9 @@ def test_a_node_planted_for_a_future_chunk_is_never_signed(store: EventStore) ->
     store.checkpoint(log)
     fake_leaves = [merkle.leaf_hash(hashlib.sha256(b"made-up %d" % i).digest()) for i in range(16)]
     with store.backend.transaction() as tx:
-        tx.execute("INSERT INTO merkle_nodes (level, idx, hash) VALUES (4, 1, ?)",
-                   (merkle.root_of_leaves(fake_leaves),))
+        tx.execute(
+            "INSERT INTO merkle_nodes (level, idx, hash) VALUES (4, 1, ?)", (merkle.root_of_leaves(fake_leaves),)
+        )
     _fill(store, 20, stream="later")  # routine appends complete the chunk with real entries
     cp = store.checkpoint(log)
     assert cp.checkpoint.size == 36
@@ -149,8 +153,10 @@ def test_a_checkpoint_row_without_the_logs_signature_is_refused(store: EventStor
     intruder = notes.Signer.generate(ORIGIN)  # same name, another key
     fake = notes.sign_note(notes.Checkpoint(ORIGIN, 20, bytes(32)).text(), intruder)
     with store.backend.transaction() as tx:
-        tx.execute("INSERT INTO checkpoints (origin, tree_size, root, note, created_at) VALUES (?, ?, ?, ?, ?)",
-                   (ORIGIN, 20, bytes(32), fake.format(), "2026-01-01T00:00:00.000000Z"))
+        tx.execute(
+            "INSERT INTO checkpoints (origin, tree_size, root, note, created_at) VALUES (?, ?, ?, ?, ?)",
+            (ORIGIN, 20, bytes(32), fake.format(), "2026-01-01T00:00:00.000000Z"),
+        )
     with pytest.raises(VerificationError, match="checkpoints table was tampered"):
         store.checkpoint(log)
 
@@ -162,8 +168,9 @@ def test_proofs_and_roots_read_without_writing(store: EventStore) -> None:
     assert _node_count(store) == 0
     assert store.tree_root(70) == merkle.root_of_leaves(leaves)
     p = store.prove_inclusion(33, 50)
-    merkle.verify_inclusion(32, 50, leaves[32], [bytes.fromhex(h) for h in p.hashes],
-                            merkle.root_of_leaves(leaves[:50]))
+    merkle.verify_inclusion(
+        32, 50, leaves[32], [bytes.fromhex(h) for h in p.hashes], merkle.root_of_leaves(leaves[:50])
+    )
     store.prove_consistency(17, 70)
     assert _node_count(store) == 0
 
@@ -184,8 +191,9 @@ def test_every_proof_verifies_against_the_root_of_the_entries(sqlite_url: str, d
         assert p.root == root.hex()
         merkle.verify_inclusion(position - 1, size, leaves[position - 1], [bytes.fromhex(h) for h in p.hashes], root)
         c = store.prove_consistency(position, size)
-        merkle.verify_consistency(position, size, merkle.root_of_leaves(leaves[:position]), root,
-                                  [bytes.fromhex(h) for h in c.hashes])
+        merkle.verify_consistency(
+            position, size, merkle.root_of_leaves(leaves[:position]), root, [bytes.fromhex(h) for h in c.hashes]
+        )
 
 
 def test_cli_audit_check_and_repair(tmp_path: Path) -> None:

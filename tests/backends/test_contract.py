@@ -171,8 +171,9 @@ def test_receipts_are_json(store: EventStore) -> None:
 
 def test_big_batches_round_trip_exactly(store: EventStore) -> None:
     """Large batches take a bulk path on some backends (COPY on PostgreSQL): same bytes, same chain."""
-    batch = [NewEvent(type="t", data={"i": i, "s": "tab\there \\ nul\u0000 é 😀"}, metadata={"k": i})
-             for i in range(300)]
+    batch = [
+        NewEvent(type="t", data={"i": i, "s": "tab\there \\ nul\u0000 é 😀"}, metadata={"k": i}) for i in range(300)
+    ]
     receipts = store.append("big", batch)
     assert [e.data for e in store.read_stream("big")] == [e.data for e in batch]
     assert store.verify().ok and all(store.verify_receipt(r).ok for r in receipts[::37])

@@ -29,8 +29,9 @@ def _pg_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.mark.parametrize(("durability", "expected"), [("full", "on"), ("process", "off")])
-def test_postgres_appending_connection_synchronous_commit(request: pytest.FixtureRequest, durability: str,
-                                                          expected: str) -> None:
+def test_postgres_appending_connection_synchronous_commit(
+    request: pytest.FixtureRequest, durability: str, expected: str
+) -> None:
     with EventStore.open(_pg_url(request), durability=durability) as store:  # type: ignore[arg-type]
         store.append("a", [ev()])
         conn = store.backend._wconn  # type: ignore[attr-defined]
@@ -55,10 +56,14 @@ def test_postgres_failed_commit_yields_no_receipt(request: pytest.FixtureRequest
     with EventStore.open(url) as store:
         store.append("a", [ev()])
         with store.backend.transaction() as tx:  # fails every append at COMMIT, after the inserts
-            tx.execute("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
-                       "$$ BEGIN RAISE EXCEPTION 'injected commit failure'; END $$")
-            tx.execute("CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON events "
-                       "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse()")
+            tx.execute(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'injected commit failure'; END $$"
+            )
+            tx.execute(
+                "CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON events "
+                "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse()"
+            )
         for _ in range(2):
             with pytest.raises(BackendError, match="nothing was written.*injected commit failure"):
                 store.append("b", [ev(i) for i in range(size)])

@@ -26,8 +26,11 @@ def ev(i: int = 0) -> NewEvent:
 
 
 def note(i: int) -> NewEvent:
-    return NewEvent(type="message.appended", data={"session_id": "s", "message_id": f"m{i}", "role": "user",
-                                                   "content": f"secret {i}"}, subject=f"subject-{i}")
+    return NewEvent(
+        type="message.appended",
+        data={"session_id": "s", "message_id": f"m{i}", "role": "user", "content": f"secret {i}"},
+        subject=f"subject-{i}",
+    )
 
 
 @pytest.fixture
@@ -57,10 +60,16 @@ def login(owner_url: str, group: str) -> str:
 
 def grants(url: str) -> set[tuple[str, ...]]:
     with psycopg.connect(url) as c:
-        tables = c.execute("SELECT grantee, table_name, privilege_type FROM information_schema.role_table_grants "
-                           "WHERE grantee = ANY(%s)", (list(ROLES),)).fetchall()
-        schema = c.execute("SELECT r, p FROM unnest(%s::text[]) r, unnest(ARRAY['USAGE', 'CREATE']) p "
-                           "WHERE has_schema_privilege(r, 'public', p)", (list(ROLES),)).fetchall()
+        tables = c.execute(
+            "SELECT grantee, table_name, privilege_type FROM information_schema.role_table_grants "
+            "WHERE grantee = ANY(%s)",
+            (list(ROLES),),
+        ).fetchall()
+        schema = c.execute(
+            "SELECT r, p FROM unnest(%s::text[]) r, unnest(ARRAY['USAGE', 'CREATE']) p "
+            "WHERE has_schema_privilege(r, 'public', p)",
+            (list(ROLES),),
+        ).fetchall()
     return {tuple(t) for t in tables} | {(r, "schema", p) for r, p in schema}
 
 
@@ -76,12 +85,22 @@ def refused(url: str, sql: str) -> bool:
 def test_roles_apply_is_idempotent_and_revokes_what_is_too_broad(owner: EventStore, owner_url: str) -> None:
     first = grants(owner_url)
     assert (APPENDER, "events", "INSERT") in first and (APPENDER, "subject_keys", "UPDATE") not in first
-    assert {g for g in first if g[0] == AUDITOR} == {(AUDITOR, t, "SELECT") for t in (
-        "events", "schema_migrations", "subject_keys", "merkle_nodes", "merkle_state", "checkpoints",
-        "projection_state")} | {(AUDITOR, "schema", "USAGE")}
+    assert {g for g in first if g[0] == AUDITOR} == {
+        (AUDITOR, t, "SELECT")
+        for t in (
+            "events",
+            "schema_migrations",
+            "subject_keys",
+            "merkle_nodes",
+            "merkle_state",
+            "checkpoints",
+            "projection_state",
+        )
+    } | {(AUDITOR, "schema", "USAGE")}
     with psycopg.connect(owner_url, autocommit=True) as c:  # what the old docs granted, and more
-        c.execute(f"GRANT SELECT, INSERT, UPDATE ON subject_keys, merkle_nodes, merkle_state, checkpoints "
-                  f"TO {APPENDER}")
+        c.execute(
+            f"GRANT SELECT, INSERT, UPDATE ON subject_keys, merkle_nodes, merkle_state, checkpoints TO {APPENDER}"
+        )
         c.execute(f"GRANT CREATE ON SCHEMA public TO {AUDITOR}")
         c.execute(f"GRANT DELETE ON events TO {PROJECTOR}")
     report = apply(owner)
@@ -98,12 +117,20 @@ def test_appender_appends_and_reads_and_nothing_else(owner: EventStore, owner_ur
             store.erase("subject-1", requested_by="appender")  # destroying a key is the owner's
         with pytest.raises(EventStoreError):
             store.checkpoint(Signer.generate("example.com/log"))  # the Merkle tree is the owner's
-    for sql in ("UPDATE subject_keys SET key_hex = NULL", "INSERT INTO merkle_nodes VALUES (4, 0, '\\x00')",
-                "INSERT INTO merkle_state VALUES (1, 16)", "UPDATE merkle_state SET size = 0",
-                "INSERT INTO checkpoints (origin, tree_size, root, note, created_at) VALUES ('o', 1, '\\x00', 'n', 'c')",
-                "DELETE FROM events", "UPDATE events SET type = 'x'", "TRUNCATE events",
-                "UPDATE projection_state SET position = 0", "CREATE TABLE mine (x int)",
-                "ALTER TABLE events DISABLE TRIGGER events_no_update", "DROP TABLE append_lock"):
+    for sql in (
+        "UPDATE subject_keys SET key_hex = NULL",
+        "INSERT INTO merkle_nodes VALUES (4, 0, '\\x00')",
+        "INSERT INTO merkle_state VALUES (1, 16)",
+        "UPDATE merkle_state SET size = 0",
+        "INSERT INTO checkpoints (origin, tree_size, root, note, created_at) VALUES ('o', 1, '\\x00', 'n', 'c')",
+        "DELETE FROM events",
+        "UPDATE events SET type = 'x'",
+        "TRUNCATE events",
+        "UPDATE projection_state SET position = 0",
+        "CREATE TABLE mine (x int)",
+        "ALTER TABLE events DISABLE TRIGGER events_no_update",
+        "DROP TABLE append_lock",
+    ):
         assert refused(url, sql), sql
     assert owner.head()[0] == 2 and owner.verify().ok
 
@@ -127,9 +154,13 @@ def test_projector_owns_read_models_and_cannot_write_the_log(owner: EventStore, 
     auditor_url = login(owner_url, AUDITOR)
     with psycopg.connect(auditor_url) as c:  # read models the projector made are readable by auditors
         assert c.execute("SELECT count(*) FROM messages").fetchone() == (2,)
-    for sql in ("INSERT INTO events SELECT * FROM events", "UPDATE subject_keys SET key_hex = NULL",
-                "INSERT INTO checkpoints (origin, tree_size, root, note, created_at) VALUES ('o', 1, '\\x00', 'n', 'c')",
-                "INSERT INTO merkle_state VALUES (1, 16)", "LOCK TABLE append_lock IN EXCLUSIVE MODE"):
+    for sql in (
+        "INSERT INTO events SELECT * FROM events",
+        "UPDATE subject_keys SET key_hex = NULL",
+        "INSERT INTO checkpoints (origin, tree_size, root, note, created_at) VALUES ('o', 1, '\\x00', 'n', 'c')",
+        "INSERT INTO merkle_state VALUES (1, 16)",
+        "LOCK TABLE append_lock IN EXCLUSIVE MODE",
+    ):
         assert refused(url, sql), sql
 
 
@@ -144,10 +175,15 @@ def test_auditor_reads_and_verifies_and_changes_nothing(owner: EventStore, owner
         assert [e.data.get("content") for e in store.read_all()] == ["secret 1", None]
         with pytest.raises(EventStoreError, match="may not append"):
             store.append("s", [ev()])
-    for sql in ("INSERT INTO events SELECT * FROM events", "UPDATE subject_keys SET key_hex = NULL",
-                "INSERT INTO subject_keys VALUES ('x', NULL, 'c', NULL, NULL)", "DELETE FROM checkpoints",
-                "INSERT INTO merkle_state VALUES (1, 16)", "UPDATE projection_state SET position = 0",
-                "CREATE TABLE mine (x int)"):
+    for sql in (
+        "INSERT INTO events SELECT * FROM events",
+        "UPDATE subject_keys SET key_hex = NULL",
+        "INSERT INTO subject_keys VALUES ('x', NULL, 'c', NULL, NULL)",
+        "DELETE FROM checkpoints",
+        "INSERT INTO merkle_state VALUES (1, 16)",
+        "UPDATE projection_state SET position = 0",
+        "CREATE TABLE mine (x int)",
+    ):
         assert refused(url, sql), sql
     assert owner.head()[0] == 2
 

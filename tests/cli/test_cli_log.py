@@ -56,8 +56,10 @@ def test_user_errors_are_one_line_exit_2_and_write_nothing(run) -> None:
         (["append", "--stream", "", "--type", "t", "--data", "{}"], "stream id must not be empty"),
         (["append", "--stream", "s", "--type", "t"], "missing --data"),
         (["append", "--stream", "s", "--type", "message.appended", "--data", '{"session_id": "x"}'], "$.data"),
-        (["append", "--stream", "s", "--type", "t", "--data", "{}", "--expected-version", "3"],
-         "wrong expected version for stream 's': expected 3, actual 0"),
+        (
+            ["append", "--stream", "s", "--type", "t", "--data", "{}", "--expected-version", "3"],
+            "wrong expected version for stream 's': expected 3, actual 0",
+        ),
     ]
     for args, message in cases:
         r = run(*args)
@@ -89,10 +91,12 @@ def test_append_jsonl_prints_one_receipt_per_event(run, tmp_path: Path) -> None:
         ('{"stream": "a", "type": "t"}', "line 2: Object missing required field `data`"),
         ('{"stream": "a", "type": "t", "data": {"n": "x"}, "expected_version": "1"}', "line 2: Expected `int | null`"),
         ('{"stream": "a", "type": "t", "data": {"x": 1e999}}', "line 2"),
-        ('not json', "line 2: not valid JSON"),
+        ("not json", "line 2: not valid JSON"),
         ('{"stream": "", "type": "t", "data": {}}', "line 2"),
-        ('{"stream": "a", "type": "tool.finished", "data": {"session_id": "s", "execution_id": "e", "status": "ok"}}',
-         "line 2: invalid 'tool.finished' event: Invalid enum value 'ok' - at `$.data.status`"),
+        (
+            '{"stream": "a", "type": "tool.finished", "data": {"session_id": "s", "execution_id": "e", "status": "ok"}}',
+            "line 2: invalid 'tool.finished' event: Invalid enum value 'ok' - at `$.data.status`",
+        ),
     ],
 )
 def test_bad_jsonl_names_the_line_and_writes_nothing(run, bad_line: str, message: str) -> None:
@@ -104,8 +108,10 @@ def test_bad_jsonl_names_the_line_and_writes_nothing(run, bad_line: str, message
 
 
 def test_jsonl_conflict_names_the_line(run) -> None:
-    lines = [json.dumps({"stream": "a", "type": "t", "data": {}}),
-             json.dumps({"stream": "a", "type": "t", "data": {}, "expected_version": 0})]
+    lines = [
+        json.dumps({"stream": "a", "type": "t", "data": {}}),
+        json.dumps({"stream": "a", "type": "t", "data": {}, "expected_version": 0}),
+    ]
     r = run("append", "--jsonl", "-", input="\n".join(lines))
     assert r.exit_code == 2 and "line 2: wrong expected version" in r.stderr and "nothing was written" in r.stderr
     assert run("read").stdout == ""
@@ -163,12 +169,15 @@ def _line(stream: str, **extra: object) -> str:
     return json.dumps({"stream": stream, "type": "t", "data": {}, **extra})
 
 
-@pytest.mark.parametrize(("bad", "message"), [
-    (_line("a\x00b"), "line 1500: stream must not contain a NUL character"),
-    (_line("a\ud800"), "line 1500: not valid JSON"),  # msgspec refuses a lone surrogate escape
-    (json.dumps({"stream": "a", "type": "t\x00", "data": {}}), "line 1500: event 0: type must not contain a NUL"),
-    (_line("a", expected_version=-1), "line 1500: at $.expected_version: expected_version must be >= 0"),
-])
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (_line("a\x00b"), "line 1500: stream must not contain a NUL character"),
+        (_line("a\ud800"), "line 1500: not valid JSON"),  # msgspec refuses a lone surrogate escape
+        (json.dumps({"stream": "a", "type": "t\x00", "data": {}}), "line 1500: event 0: type must not contain a NUL"),
+        (_line("a", expected_version=-1), "line 1500: at $.expected_version: expected_version must be >= 0"),
+    ],
+)
 def test_jsonl_validates_every_line_before_the_first_batch_is_written(run, bad: str, message: str) -> None:
     lines = [_line(f"s{i % 7}") for i in range(1499)] + [bad]
     r = run("append", "--jsonl", "-", input="\n".join(lines) + "\n")

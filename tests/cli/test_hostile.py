@@ -6,7 +6,6 @@ traceback and fails the test, instead of the CLI's one-line "internal error" saf
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -54,7 +53,9 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "tampered.pub").write_text(pub[:-5] + ("A" if pub[-5] != "A" else "B") + pub[-4:])
     (d / "allzero.pub").write_text(pub.rsplit("+", 1)[0] + "+AQ" + "A" * 42 + "\n")
     (d / "state.json").write_text(DEEP)
-    (d / "badstate.json").write_text(json.dumps({"origin": "example.com/log", "tree_size": -5, "root": "!!", "checkpoint": ""}))
+    (d / "badstate.json").write_text(
+        json.dumps({"origin": "example.com/log", "tree_size": -5, "root": "!!", "checkpoint": ""})
+    )
     (d / "proof.json").write_text(json.dumps({"kind": "inclusion", "leaf_index": 2**64, "tree_size": -1}))
     return d
 
@@ -67,9 +68,38 @@ def _cases() -> list[Case]:
         c += [
             ("append --stream", lambda d, b=bad: [*log(d), "append", "--stream", b, "--type", "t", "--data", "{}"]),
             ("append --type", lambda d, b=bad: [*log(d), "append", "--stream", "s", "--type", b, "--data", "{}"]),
-            ("append --data", lambda d, b=bad: [*log(d), "append", "--stream", "s", "--type", "t", "--data", json.dumps({"k": b}, ensure_ascii=False)]),
-            ("append --data key", lambda d, b=bad: [*log(d), "append", "--stream", "s", "--type", "t", "--data", '{"' + b + '": 1}']),
-            ("append --metadata", lambda d, b=bad: [*log(d), "append", "--stream", "s", "--type", "t", "--data", "{}", "--metadata", '{"' + b + '": 1}']),
+            (
+                "append --data",
+                lambda d, b=bad: [
+                    *log(d),
+                    "append",
+                    "--stream",
+                    "s",
+                    "--type",
+                    "t",
+                    "--data",
+                    json.dumps({"k": b}, ensure_ascii=False),
+                ],
+            ),
+            (
+                "append --data key",
+                lambda d, b=bad: [*log(d), "append", "--stream", "s", "--type", "t", "--data", '{"' + b + '": 1}'],
+            ),
+            (
+                "append --metadata",
+                lambda d, b=bad: [
+                    *log(d),
+                    "append",
+                    "--stream",
+                    "s",
+                    "--type",
+                    "t",
+                    "--data",
+                    "{}",
+                    "--metadata",
+                    '{"' + b + '": 1}',
+                ],
+            ),
             ("erase --subject", lambda d, b=bad: [*log(d), "erase", "--subject", b, "--requested-by", "x"]),
             ("erase --requested-by", lambda d, b=bad: [*log(d), "erase", "--subject", "x", "--requested-by", b]),
             ("read --stream", lambda d, b=bad: [*log(d), "read", "--stream", b]),
@@ -81,65 +111,224 @@ def _cases() -> list[Case]:
     for deep in (DEEP_OBJECT, '{"a":' + DEEP + "}", '{"a":' * 990 + "1" + "}" * 990):
         c += [
             ("append --data deep", lambda d, x=deep: [*log(d), "append", "--stream", "s", "--type", "t", "--data", x]),
-            ("append --metadata deep", lambda d, x=deep: [*log(d), "append", "--stream", "s", "--type", "t", "--data", "{}",
-                                                          "--metadata", x]),
+            (
+                "append --metadata deep",
+                lambda d, x=deep: [*log(d), "append", "--stream", "s", "--type", "t", "--data", "{}", "--metadata", x],
+            ),
         ]
     # deep JSON and undecodable files
-    for f in ("deep.json", "badutf8", "junk", "empty", "deep.jsonl", "badutf8.jsonl", "surrogate.jsonl", "missing", "."):
+    for f in (
+        "deep.json",
+        "badutf8",
+        "junk",
+        "empty",
+        "deep.jsonl",
+        "badutf8.jsonl",
+        "surrogate.jsonl",
+        "missing",
+        ".",
+    ):
         c += [
             (f"append --jsonl {f}", lambda d, f=f: [*log(d), "append", "--jsonl", str(d / f)]),
             (f"verify-receipt {f}", lambda d, f=f: [*log(d), "verify-receipt", str(d / f)]),
-            (f"verify-proof {f}", lambda d, f=f: ["verify-proof", str(d / f), "--checkpoint", str(d / "cp.txt"),
-                                                  "--public-key", str(d / "key/verifier.pub")]),
-            (f"verify-proof cp {f}", lambda d, f=f: ["verify-proof", str(d / "proof.json"), "--checkpoint", str(d / f),
-                                                     "--public-key", str(d / "key/verifier.pub")]),
-            (f"verify --checkpoint {f}", lambda d, f=f: [*log(d), "verify", "--checkpoint", str(d / f),
-                                                        "--public-key", str(d / "key/verifier.pub")]),
-            (f"verify --state {f}", lambda d, f=f: [*log(d), "verify", "--checkpoint", str(d / "cp.txt"),
-                                                   "--public-key", str(d / "key/verifier.pub"), "--state", str(d / f)]),
-            (f"prove inclusion {f}", lambda d, f=f: [*log(d), "prove", "inclusion", "--position", "1", "--checkpoint", str(d / f)]),
+            (
+                f"verify-proof {f}",
+                lambda d, f=f: [
+                    "verify-proof",
+                    str(d / f),
+                    "--checkpoint",
+                    str(d / "cp.txt"),
+                    "--public-key",
+                    str(d / "key/verifier.pub"),
+                ],
+            ),
+            (
+                f"verify-proof cp {f}",
+                lambda d, f=f: [
+                    "verify-proof",
+                    str(d / "proof.json"),
+                    "--checkpoint",
+                    str(d / f),
+                    "--public-key",
+                    str(d / "key/verifier.pub"),
+                ],
+            ),
+            (
+                f"verify --checkpoint {f}",
+                lambda d, f=f: [
+                    *log(d),
+                    "verify",
+                    "--checkpoint",
+                    str(d / f),
+                    "--public-key",
+                    str(d / "key/verifier.pub"),
+                ],
+            ),
+            (
+                f"verify --state {f}",
+                lambda d, f=f: [
+                    *log(d),
+                    "verify",
+                    "--checkpoint",
+                    str(d / "cp.txt"),
+                    "--public-key",
+                    str(d / "key/verifier.pub"),
+                    "--state",
+                    str(d / f),
+                ],
+            ),
+            (
+                f"prove inclusion {f}",
+                lambda d, f=f: [*log(d), "prove", "inclusion", "--position", "1", "--checkpoint", str(d / f)],
+            ),
             (f"receipt {f}", lambda d, f=f: [*log(d), "receipt", "--position", "1", "--checkpoint", str(d / f)]),
             (f"checkpoint --key {f}", lambda d, f=f: [*log(d), "checkpoint", "--key", str(d / f)]),
-            (f"verify --public-key {f}", lambda d, f=f: [*log(d), "verify", "--checkpoint", str(d / "cp.txt"), "--public-key", str(d / f)]),
-            (f"cosign --state {f}", lambda d, f=f: [*log(d), "cosign", "--key", str(d / "wkey"), "--checkpoint", str(d / "cp.txt"),
-                                                    "--public-key", str(d / "key/verifier.pub"), "--state", str(d / f)]),
+            (
+                f"verify --public-key {f}",
+                lambda d, f=f: [*log(d), "verify", "--checkpoint", str(d / "cp.txt"), "--public-key", str(d / f)],
+            ),
+            (
+                f"cosign --state {f}",
+                lambda d, f=f: [
+                    *log(d),
+                    "cosign",
+                    "--key",
+                    str(d / "wkey"),
+                    "--checkpoint",
+                    str(d / "cp.txt"),
+                    "--public-key",
+                    str(d / "key/verifier.pub"),
+                    "--state",
+                    str(d / f),
+                ],
+            ),
         ]
-    c.append(("verify --state badstate", lambda d: [*log(d), "verify", "--checkpoint", str(d / "cp.txt"),
-                                                    "--public-key", str(d / "key/verifier.pub"), "--state", str(d / "badstate.json")]))
+    c.append(
+        (
+            "verify --state badstate",
+            lambda d: [
+                *log(d),
+                "verify",
+                "--checkpoint",
+                str(d / "cp.txt"),
+                "--public-key",
+                str(d / "key/verifier.pub"),
+                "--state",
+                str(d / "badstate.json"),
+            ],
+        )
+    )
     # positions beyond SQLite's integers, negative, zero
     for n in BIG:
         c += [
-            (f"prove inclusion {n}", lambda d, n=n: [*log(d), "prove", "inclusion", "--position", n, "--checkpoint", str(d / "cp.txt")]),
+            (
+                f"prove inclusion {n}",
+                lambda d, n=n: [*log(d), "prove", "inclusion", "--position", n, "--checkpoint", str(d / "cp.txt")],
+            ),
             (f"receipt {n}", lambda d, n=n: [*log(d), "receipt", "--position", n, "--checkpoint", str(d / "cp.txt")]),
             (f"read --from {n}", lambda d, n=n: [*log(d), "read", "--from", n]),
             (f"read --stream --from {n}", lambda d, n=n: [*log(d), "read", "--stream", "s1", "--from", n]),
             (f"read --limit {n}", lambda d, n=n: [*log(d), "read", "--limit", n]),
             (f"verify --from {n}", lambda d, n=n: [*log(d), "verify", "--from", n]),
             (f"verify --to {n}", lambda d, n=n: [*log(d), "verify", "--to", n]),
-            (f"append --expected-version {n}", lambda d, n=n: [*log(d), "append", "--stream", "s", "--type", "t", "--data", "{}", "--expected-version", n]),
+            (
+                f"append --expected-version {n}",
+                lambda d, n=n: [
+                    *log(d),
+                    "append",
+                    "--stream",
+                    "s",
+                    "--type",
+                    "t",
+                    "--data",
+                    "{}",
+                    "--expected-version",
+                    n,
+                ],
+            ),
             (f"verify-receipt position {n}", lambda d, n=n: [*log(d), "verify-receipt", str(_receipt(d, int(n)))]),
         ]
     # the database itself: missing, empty, not a database, a directory
-    readers = [["verify"], ["read"], ["stats"], ["events", "check"], ["project", "status"], ["migrate", "status"],
-               ["migrate", "plan"], ["prove", "inclusion", "--position", "1", "--checkpoint", "CP"],
-               ["receipt", "--position", "1", "--checkpoint", "CP"], ["verify-receipt", "RECEIPT"],
-               ["prove", "consistency", "--old", "CP", "--new", "CP"]]
-    writers = [["init"], ["append", "--stream", "s", "--type", "t", "--data", "{}"], ["checkpoint", "--key", "KEY"],
-               ["erase", "--subject", "x", "--requested-by", "y"], ["project", "run"], ["migrate", "up"], ["migrate", "down"]]
+    readers = [
+        ["verify"],
+        ["read"],
+        ["stats"],
+        ["events", "check"],
+        ["project", "status"],
+        ["migrate", "status"],
+        ["migrate", "plan"],
+        ["prove", "inclusion", "--position", "1", "--checkpoint", "CP"],
+        ["receipt", "--position", "1", "--checkpoint", "CP"],
+        ["verify-receipt", "RECEIPT"],
+        ["prove", "consistency", "--old", "CP", "--new", "CP"],
+    ]
+    writers = [
+        ["init"],
+        ["append", "--stream", "s", "--type", "t", "--data", "{}"],
+        ["checkpoint", "--key", "KEY"],
+        ["erase", "--subject", "x", "--requested-by", "y"],
+        ["project", "run"],
+        ["migrate", "up"],
+        ["migrate", "down"],
+    ]
     for db in ("missing.db", "empty", "junk", "badutf8", ".", "key/signing.key"):
         for cmd in readers + writers:
             c.append((f"{db}: {' '.join(cmd[:2])}", lambda d, db=db, cmd=cmd: ["--db", str(d / db), *_fill(d, cmd)]))
     # keys: tampered, truncated, wrong kind, symlinks
     for k in ("tampered.key", "truncated.key", "badutf8", "empty", "key/verifier.pub", "wkey", "missing"):
         c.append((f"checkpoint --key {k}", lambda d, k=k: [*log(d), "checkpoint", "--key", str(d / k)]))
-        c.append((f"cosign --key {k}", lambda d, k=k: [*log(d), "cosign", "--key", str(d / k), "--checkpoint", str(d / "cp.txt"),
-                                                       "--public-key", str(d / "key/verifier.pub"), "--state", str(d / "wstate.json")]))
+        c.append(
+            (
+                f"cosign --key {k}",
+                lambda d, k=k: [
+                    *log(d),
+                    "cosign",
+                    "--key",
+                    str(d / k),
+                    "--checkpoint",
+                    str(d / "cp.txt"),
+                    "--public-key",
+                    str(d / "key/verifier.pub"),
+                    "--state",
+                    str(d / "wstate.json"),
+                ],
+            )
+        )
     for k in ("tampered.pub", "allzero.pub", "key/signing.key", "wkey/verifier.pub", "badutf8"):
-        c.append((f"verify --public-key {k}", lambda d, k=k: [*log(d), "verify", "--checkpoint", str(d / "cp.txt"), "--public-key", str(d / k)]))
-        c.append((f"verify --witness-key {k}", lambda d, k=k: [*log(d), "verify", "--checkpoint", str(d / "cp.txt"),
-                                                               "--public-key", str(d / "key/verifier.pub"), "--witness-key", str(d / k)]))
-        c.append((f"verify-proof --public-key {k}", lambda d, k=k: ["verify-proof", str(d / "proof.json"), "--checkpoint", str(d / "cp.txt"),
-                                                                     "--public-key", str(d / k)]))
+        c.append(
+            (
+                f"verify --public-key {k}",
+                lambda d, k=k: [*log(d), "verify", "--checkpoint", str(d / "cp.txt"), "--public-key", str(d / k)],
+            )
+        )
+        c.append(
+            (
+                f"verify --witness-key {k}",
+                lambda d, k=k: [
+                    *log(d),
+                    "verify",
+                    "--checkpoint",
+                    str(d / "cp.txt"),
+                    "--public-key",
+                    str(d / "key/verifier.pub"),
+                    "--witness-key",
+                    str(d / k),
+                ],
+            )
+        )
+        c.append(
+            (
+                f"verify-proof --public-key {k}",
+                lambda d, k=k: [
+                    "verify-proof",
+                    str(d / "proof.json"),
+                    "--checkpoint",
+                    str(d / "cp.txt"),
+                    "--public-key",
+                    str(d / k),
+                ],
+            )
+        )
     c.append(("demo --db directory", lambda d: ["--db", str(d / "key"), "demo", "--agents", "1", "--sessions", "1"]))
     c.append(("bench --events too few", lambda d: ["bench", "--events", "5", "--dir", str(d)]))
     c.append(("bench --dir file", lambda d: ["bench", "--quick", "--repeat", "1", "--dir", str(d / "junk")]))

@@ -27,7 +27,7 @@ WILDCARD = re.compile(r"…|\\\.\\\.\\\.|<[^>]*>")
 def console_block(doc: str, heading: str, index: int = 0) -> list[tuple[str, list[str]]]:
     """The ``index``-th console block after ``heading``: [(command, expected output lines)]."""
     text = (DOCS / doc).read_text()
-    section = text[text.index(heading):]
+    section = text[text.index(heading) :]
     block = section.split("```console\n")[index + 1].split("\n```")[0]
     steps: list[tuple[str, list[str]]] = []
     pending = ""
@@ -89,15 +89,23 @@ def run_session(steps: list[tuple[str, list[str]]], cwd: Path, hooks: dict[str, 
             output += echo + "\n"
         actual = output.splitlines()
         assert len(actual) == len(expected) and all(map(_matches, expected, actual)), (
-            f"$ {command}\nexpected:\n" + "\n".join(expected) + "\nactual:\n" + "\n".join(actual))
+            f"$ {command}\nexpected:\n" + "\n".join(expected) + "\nactual:\n" + "\n".join(actual)
+        )
 
 
 def _messages(db: str, start: int, n: int) -> None:
     with EventStore.open(db) as store:
         for i in range(start, start + n):
             session = f"agent{i // 200}-s{(i // 20) % 10}"
-            store.append(f"session-{session}", [NewEvent(type="message.appended", data={
-                "session_id": session, "message_id": f"m{i}", "role": "user", "content": f"message {i}"})])
+            store.append(
+                f"session-{session}",
+                [
+                    NewEvent(
+                        type="message.appended",
+                        data={"session_id": session, "message_id": f"m{i}", "role": "user", "content": f"message {i}"},
+                    )
+                ],
+            )
 
 
 def test_the_auditors_worked_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -105,8 +113,14 @@ def test_the_auditors_worked_session(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.chdir(tmp_path)
     _messages("eventstore.db", 0, 345)
     steps = console_block("audit.md", "## A worked session")
-    run_session(steps, tmp_path, {"agents append more": lambda: _messages("eventstore.db", 345, 55),
-                                  "someone hands the auditor the older checkpoint again: a rollback": lambda: None})
+    run_session(
+        steps,
+        tmp_path,
+        {
+            "agents append more": lambda: _messages("eventstore.db", 345, 55),
+            "someone hands the auditor the older checkpoint again: a rollback": lambda: None,
+        },
+    )
 
 
 def test_the_cli_examples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,33 +18,74 @@ def dump(store: EventStore) -> dict[str, list[tuple[Any, ...]]]:
 def scenario(rng: random.Random, n: int) -> list[tuple[str, NewEvent]]:
     """A plausible stream of catalogue events over a few sessions (deterministic per rng)."""
     out: list[tuple[str, NewEvent]] = []
-    out.append(("slo-a", NewEvent(type="slo.defined", data={"slo_id": "lat", "metric": "latency", "objective":
-                                                            rng.choice(["p50", "p95", "p99", "max", "mean"]),
-                                                            "threshold": 50.0, "severity": "warning", "window": 5})))
+    out.append(
+        (
+            "slo-a",
+            NewEvent(
+                type="slo.defined",
+                data={
+                    "slo_id": "lat",
+                    "metric": "latency",
+                    "objective": rng.choice(["p50", "p95", "p99", "max", "mean"]),
+                    "threshold": 50.0,
+                    "severity": "warning",
+                    "window": 5,
+                },
+            ),
+        )
+    )
     for i in range(n):
         s = f"s{rng.randint(0, 3)}"
         kind = rng.random()
         if kind < 0.15:
             ev = NewEvent(type="session.started", data={"session_id": s, "model": rng.choice(["m1", "m2"])})
         elif kind < 0.25:
-            ev = NewEvent(type="session.status_changed",
-                          data={"session_id": s, "status": rng.choice(["active", "paused", "completed", "failed"])})
+            ev = NewEvent(
+                type="session.status_changed",
+                data={"session_id": s, "status": rng.choice(["active", "paused", "completed", "failed"])},
+            )
         elif kind < 0.5:
-            ev = NewEvent(type="message.appended", data={
-                "session_id": s, "message_id": f"m{rng.randint(0, n)}", "role": rng.choice(["user", "assistant"]),
-                "content": f"text {i}", "tokens_used": rng.choice([None, rng.randint(0, 100)])})
+            ev = NewEvent(
+                type="message.appended",
+                data={
+                    "session_id": s,
+                    "message_id": f"m{rng.randint(0, n)}",
+                    "role": rng.choice(["user", "assistant"]),
+                    "content": f"text {i}",
+                    "tokens_used": rng.choice([None, rng.randint(0, 100)]),
+                },
+            )
         elif kind < 0.65:
-            ev = NewEvent(type="tool.started", data={"session_id": s, "execution_id": f"x{rng.randint(0, n // 2)}",
-                                                     "tool_name": rng.choice(["a", "b"]), "input": {"q": i}})
+            ev = NewEvent(
+                type="tool.started",
+                data={
+                    "session_id": s,
+                    "execution_id": f"x{rng.randint(0, n // 2)}",
+                    "tool_name": rng.choice(["a", "b"]),
+                    "input": {"q": i},
+                },
+            )
         elif kind < 0.8:
-            ev = NewEvent(type="tool.finished", data={
-                "session_id": s, "execution_id": f"x{rng.randint(0, n // 2)}",
-                "status": rng.choice(["completed", "failed", "timeout"]), "output": {"r": i},
-                "duration_ms": float(rng.randint(1, 100)), "retry_count": rng.randint(0, 2)})
+            ev = NewEvent(
+                type="tool.finished",
+                data={
+                    "session_id": s,
+                    "execution_id": f"x{rng.randint(0, n // 2)}",
+                    "status": rng.choice(["completed", "failed", "timeout"]),
+                    "output": {"r": i},
+                    "duration_ms": float(rng.randint(1, 100)),
+                    "retry_count": rng.randint(0, 2),
+                },
+            )
         else:
-            ev = NewEvent(type="metric.recorded", data={"metric": rng.choice(["latency", "cost"]),
-                                                        "value": rng.uniform(0, 100),
-                                                        "stage": rng.choice([None, "gen", "tool"])})
+            ev = NewEvent(
+                type="metric.recorded",
+                data={
+                    "metric": rng.choice(["latency", "cost"]),
+                    "value": rng.uniform(0, 100),
+                    "stage": rng.choice([None, "gen", "tool"]),
+                },
+            )
         out.append((f"session-{s}", ev))
     return out
 

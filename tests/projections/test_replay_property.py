@@ -16,8 +16,12 @@ from .helpers import append_all, dump, scenario
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 10_000), n=st.integers(0, 60), cuts=st.lists(st.integers(0, 60), max_size=5),
-       batch=st.integers(1, 50))
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(0, 60),
+    cuts=st.lists(st.integers(0, 60), max_size=5),
+    batch=st.integers(1, 50),
+)
 def test_live_projection_equals_rebuild(seed: int, n: int, cuts: list[int], batch: int) -> None:
     events = scenario(random.Random(seed), n)
     bounds = sorted({min(c, len(events)) for c in cuts} | {0, len(events)})

@@ -33,8 +33,9 @@ class Exploding(Messages):
 
 
 def msg(i: int, content: str = "hi") -> NewEvent:
-    return NewEvent(type="message.appended", data={"session_id": "s", "message_id": f"m{i}", "role": "user",
-                                                   "content": content})
+    return NewEvent(
+        type="message.appended", data={"session_id": "s", "message_id": f"m{i}", "role": "user", "content": content}
+    )
 
 
 def test_a_failing_handler_stops_only_its_projection(store: EventStore) -> None:
@@ -102,13 +103,23 @@ def test_a_projector_killed_mid_batch_resumes_without_loss_or_double_counting(tm
 
 
 def test_erasure_reaches_the_read_models_and_rebuild_agrees(sqlite_store: EventStore) -> None:
-    sqlite_store.append("s", [NewEvent(type="message.appended", subject="alice", data={
-        "session_id": "s", "message_id": "m1", "role": "user", "content": "alice's address"})])
+    sqlite_store.append(
+        "s",
+        [
+            NewEvent(
+                type="message.appended",
+                subject="alice",
+                data={"session_id": "s", "message_id": "m1", "role": "user", "content": "alice's address"},
+            )
+        ],
+    )
     sqlite_store.append("s", [msg(2, "public")])
     runner = Runner(sqlite_store)
     runner.run_once()
     assert sqlite_store.backend.query("SELECT content FROM messages ORDER BY position") == [
-        ("alice's address",), ("public",)]
+        ("alice's address",),
+        ("public",),
+    ]
     sqlite_store.erase("alice", requested_by="dpo")
     runner.run_once()  # sees subject.erased: rebuilds the personal read models
     assert sqlite_store.backend.query("SELECT content FROM messages ORDER BY position") == [(None,), ("public",)]

@@ -25,8 +25,10 @@ from .helpers import dump
 
 
 def msg(i: int, session: str = "s") -> NewEvent:
-    return NewEvent(type="message.appended", data={"session_id": session, "message_id": f"m{i}", "role": "user",
-                                                   "content": f"hi {i}"})
+    return NewEvent(
+        type="message.appended",
+        data={"session_id": session, "message_id": f"m{i}", "role": "user", "content": f"hi {i}"},
+    )
 
 
 def start(session: str) -> NewEvent:
@@ -51,7 +53,8 @@ class Crash(Exception):
 
 
 def test_a_crash_between_rows_and_checkpoint_neither_skips_nor_double_applies(
-        store: EventStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fill(store, 30)
     runner = Runner(store, batch_size=10)
     real = Runner._checkpoint
@@ -200,7 +203,8 @@ class Unreadable:
 
 
 def test_an_unreadable_event_fails_only_the_projections_that_read_its_type(
-        store: EventStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fill(store, 4)  # positions: 1 session.started, 2..5 messages
     real = EventStore.read_all
 
@@ -246,15 +250,21 @@ def test_a_stalled_projector_on_sqlite_costs_a_bounded_wait_not_an_outage(sqlite
     with EventStore.open(sqlite_url) as store:
         fill(store, 3)
         entered, release = threading.Event(), threading.Event()
-        stalled = Runner(store, [Stalling(entered, release)], worker_id="stalled", lease_seconds=2.0,
-                         max_transaction_seconds=1.0)
+        stalled = Runner(
+            store, [Stalling(entered, release)], worker_id="stalled", lease_seconds=2.0, max_transaction_seconds=1.0
+        )
         worker = threading.Thread(target=stalled.run_once)
         worker.start()
         try:
             assert entered.wait(10)
             # Another process appends: it waits for the write lock at most ~max_transaction_seconds.
-            r = subprocess.run(check=False, args=[sys.executable, "-c", APPENDER, sqlite_url, "10"], capture_output=True, text=True,
-                               timeout=60)
+            r = subprocess.run(
+                check=False,
+                args=[sys.executable, "-c", APPENDER, sqlite_url, "10"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             assert r.returncode == 0, r.stderr
             assert float(r.stdout) < 5
             # The other worker neither dies nor waits forever: it takes over once the lease ends.
