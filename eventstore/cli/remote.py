@@ -52,7 +52,7 @@ def check_command(url: str, command: str | None) -> None:
     if command is None or command in REMOTE_COMMANDS or command in OFFLINE_COMMANDS:
         return
     raise UserError(f"'eventstore {command}' needs a database URL (a path, sqlite:///file.db or postgresql://...), "
-                    f"not the service at {shown(url)}; against a service work: {', '.join(sorted(REMOTE_COMMANDS))}")
+                    f"not the service at {shown(url)} (commands that work against a service: {', '.join(sorted(REMOTE_COMMANDS))})")
 
 
 class RemoteStore:
