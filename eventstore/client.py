@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import msgspec
 
-from .errors import EventTooLarge, InvalidEvent, UserError, VerificationError, WrongExpectedVersion
+from .errors import AppendOutcomeUnknown, EventTooLarge, InvalidEvent, UserError, VerificationError, WrongExpectedVersion
 from .records import NewEvent, Receipt, RecordedEvent, VerifyReport
 from .errors import ServiceError, Unauthorized, Forbidden  # noqa: F401  (defined in eventstore.errors, the one hierarchy)
 
@@ -102,9 +102,18 @@ def raise_for(response: httpx.Response) -> None:
         raise Forbidden(message)
     if code == "verification_failed":
         raise VerificationError(message)
+    if code == "append_outcome_unknown":
+        raise AppendOutcomeUnknown(message, first_position=err["first_position"], last_position=err["last_position"],
+                                   last_hash=err["last_hash"])
     if response.status_code < 500 and code != "request_timeout":
         raise UserError(message)
     raise ServiceError(message, status=response.status_code, code=code)
+
+
+def _retryable(response: httpx.Response) -> bool:
+    """502/503/504 are retried (with the same Idempotency-Key), except an append whose outcome is
+    unknown: it may have been written, so it is raised (AppendOutcomeUnknown), never resent blindly."""
+    return response.status_code in RETRY_STATUSES and b'"append_outcome_unknown"' not in response.content
 
 
 def _retry_after(response: httpx.Response | None, attempt: int) -> float:
@@ -163,7 +172,7 @@ class Client(_Base):
             response = None
             try:
                 response = self._http.request(method, path, content=content, params=params, headers=headers)
-                if response.status_code not in RETRY_STATUSES or attempt >= self.retries:
+                if not _retryable(response) or attempt >= self.retries:
                     raise_for(response)
                     return response
             except httpx.TransportError as e:
@@ -321,7 +330,7 @@ class AsyncClient(_Base):
             response = None
             try:
                 response = await self._http.request(method, path, content=content, params=params, headers=headers)
-                if response.status_code not in RETRY_STATUSES or attempt >= self.retries:
+                if not _retryable(response) or attempt >= self.retries:
                     raise_for(response)
                     return response
             except httpx.TransportError as e:
