@@ -23,12 +23,18 @@ def echo_json(value: object) -> None:
 @click.option("--projection-events", type=click.IntRange(1000), default=100_000, show_default=True)
 @click.option("--checkpoint", "with_checkpoint", is_flag=True, help="Also measure checkpoints and proofs.")
 @click.option("--checkpoint-events", type=click.IntRange(1000), default=1_000_000, show_default=True)
+@click.option("--service", "with_service", is_flag=True,
+              help="Instead of the log suite: 'eventstore serve' under 16 keep-alive connections vs 16 processes "
+                   "appending directly, on SQLite (and on PostgreSQL with --postgres URL: databases are created "
+                   "on its server).")
+@click.option("--service-seconds", type=click.FloatRange(0.5), default=5.0, show_default=True,
+              help="Seconds per service case (--quick: 1).")
 @click.option("--skip-log", is_flag=True, help="Skip the SQLite event-log suite.")
 @click.option("--dir", "directory", type=click.Path(file_okay=False), help="Where to put the scratch databases.")
 @click.option("--json", "as_json", is_flag=True)
 def bench(quick: bool, events: int | None, repeat: int, pg_url: str | None, with_projections: bool,
-          projection_events: int, with_checkpoint: bool, checkpoint_events: int, skip_log: bool,
-          directory: str | None, as_json: bool) -> None:
+          projection_events: int, with_checkpoint: bool, checkpoint_events: int, with_service: bool,
+          service_seconds: float, skip_log: bool, directory: str | None, as_json: bool) -> None:
     """Print events/s beside baselines measured in the same run, with ratios and targets."""
     from . import harness as b
 
@@ -37,6 +43,14 @@ def bench(quick: bool, events: int | None, repeat: int, pg_url: str | None, with
             click.echo(f"... {msg}", err=True)
 
     figures = []
+    if with_service:
+        from . import service_bench
+
+        seconds, runs = (1.0, 1) if quick else (service_seconds, repeat)
+        figures += service_bench.figures("sqlite", seconds=seconds, runs=runs, progress=say)
+        if pg_url:
+            figures += service_bench.figures("postgres", pg=pg_url, seconds=seconds, runs=runs, progress=say)
+        skip_log, pg_url = True, None
     if not skip_log:
         scale = None if events is None else events / max(b.SQLITE_SIZES.values())
         figures += b.run_sqlite(quick=quick, scale=scale, repeat=repeat, directory=directory, progress=say)

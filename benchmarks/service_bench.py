@@ -223,6 +223,100 @@ def _run_wrk(serve: Serve, seconds: float, n: int, writer: str) -> Result:
     return Result(f"serve ({writer}), wrk 16 conns, {n} ev", (reqs - errs) * n, dur_us / 1e6, [], errs)
 
 
+# -- in `python -m benchmarks --service` ----------------------------------------------------
+TARGETS = {"sqlite": 1.5, "postgres": 3.0}
+"""Issue 11's targets: serve's single-event throughput over the direct processes'."""
+
+
+class _Databases:
+    """A fresh database per case: files in a temporary directory, or databases created on the
+    PostgreSQL server of ``pg`` (dropped afterwards); without CREATEDB, ``pg`` itself for every case."""
+
+    def __init__(self, backend: str, pg: str | None):
+        self.backend, self.pg = backend, pg
+        self.dir = tempfile.mkdtemp(prefix="eventstore-svcbench-")
+        self.created: list[str] = []
+        self.count = 0
+        self.reuse = False
+
+    def next(self) -> str:
+        self.count += 1
+        if self.backend == "sqlite":
+            return os.path.join(self.dir, f"bench-{self.count}.db")
+        assert self.pg is not None
+        if self.reuse:
+            return self.pg
+        import psycopg
+
+        name = f"svcbench_{os.getpid()}_{self.count}"
+        try:
+            with psycopg.connect(self.pg, autocommit=True) as conn:
+                conn.execute(f"CREATE DATABASE {name}")
+        except psycopg.Error:
+            self.reuse = True  # no CREATEDB: every case appends to the given database (own streams)
+            return self.pg
+        self.created.append(name)
+        return self.pg.rpartition("/")[0] + "/" + name
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.backend == "postgres" and self.created:
+            import psycopg
+
+            with psycopg.connect(self.pg, autocommit=True) as conn:  # type: ignore[arg-type]
+                for name in self.created:
+                    conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def figures(backend: str, *, pg: str | None = None, seconds: float = 5.0, runs: int = 2,
+            progress: object = None) -> list[object]:
+    """Serve (queue writer) vs 16 direct processes, same run, same durability: median of ``runs``.
+
+    Returns harness.Figure rows, ratios first: throughput and p99 of single-event appends
+    against the direct processes, then 20-event requests in events/s.
+    """
+    from .harness import Figure
+
+    say = progress if callable(progress) else (lambda msg: None)
+    direct: list[Result] = []
+    one: list[Result] = []
+    twenty: list[Result] = []
+    dbs = _Databases(backend, pg)
+    try:
+        for run in range(1, runs + 1):
+            say(f"service on {backend}, run {run}/{runs}: 16 direct processes ({seconds:g} s)")
+            direct.append(run_direct(dbs.next(), seconds))
+            say(f"service on {backend}, run {run}/{runs}: serve, 16 connections, 1 event per request")
+            one.append(run_service(dbs.next(), seconds, 1, "queue"))
+            say(f"service on {backend}, run {run}/{runs}: serve, 16 connections, 20 events per request")
+            twenty.append(run_service(dbs.next(), seconds, 20, "queue"))
+    finally:
+        dbs.close()
+    med = statistics.median
+    d_rate, d_p99 = med(r.rate for r in direct), med(r.pct(0.99) for r in direct)
+    s_rate, s_p99 = med(r.rate for r in one), med(r.pct(0.99) for r in one)
+    t_rate = med(r.rate for r in twenty)
+    errors = sum(r.errors for r in one + twenty)
+    runs_note = f"median of {runs} run{'s' if runs > 1 else ''} of {seconds:g} s; durability full"
+    target = TARGETS[backend]
+    out = [
+        Figure(case=f"{backend}: serve, 16 keep-alive connections, 1 event/request", ours=round(s_rate, 1),
+               baseline="16 processes appending directly", base=round(d_rate, 1), ratio=round(s_rate / d_rate, 3),
+               target=f">= {target:g}x", met=s_rate / d_rate >= target,
+               note=f"p50 {med(r.pct(0.5) for r in one):.2f} ms vs {med(r.pct(0.5) for r in direct):.2f} ms; "
+                    + runs_note + (f"; {errors} error answers" if errors else "")),
+        Figure(case=f"{backend}: p99 latency of those appends", ours=round(s_p99, 3), baseline="p99 of the direct processes",
+               base=round(d_p99, 3), ratio=round(s_p99 / d_p99, 3),
+               target="<= 0.3x" if backend == "sqlite" else "", met=(s_p99 / d_p99 <= 0.3) if backend == "sqlite" else None,
+               unit="ms", note=f"max {med(r.pct(1.0) for r in one):.1f} ms vs {med(r.pct(1.0) for r in direct):.1f} ms"),
+        Figure(case=f"{backend}: serve, 16 connections, 20 events/request", ours=round(t_rate, 1),
+               baseline="16 processes appending directly", base=round(d_rate, 1), ratio=round(t_rate / d_rate, 3),
+               target=">= 20,000 events/s" if backend == "sqlite" else "",
+               met=t_rate >= 20_000 if backend == "sqlite" else None, note=runs_note),
+    ]
+    return out  # type: ignore[return-value]
+
+
 # -- driver -----------------------------------------------------------------------------
 def fresh_url(backend: str, d: str, i: int, pg: str | None) -> str:
     if backend == "sqlite":

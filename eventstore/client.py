@@ -17,14 +17,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import httpx
 import msgspec
 
-from .errors import EventTooLarge, InvalidEvent, UserError, VerificationError, WrongExpectedVersion
+from .errors import AppendOutcomeUnknown, EventTooLarge, InvalidEvent, UserError, VerificationError, WrongExpectedVersion
 from .records import NewEvent, Receipt, RecordedEvent, VerifyReport
 from .errors import ServiceError, Unauthorized, Forbidden  # noqa: F401  (defined in eventstore.errors, the one hierarchy)
 
@@ -48,6 +48,14 @@ _many = msgspec.json.Decoder(_ManyReceipts)
 _report = msgspec.json.Decoder(VerifyReport)
 _event = msgspec.json.Decoder(RecordedEvent)
 RETRY_STATUSES = frozenset({502, 503, 504})
+
+
+def shown_url(url: str) -> str:
+    """``url`` without a user:password part: what messages and repr show."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url.rstrip("/")
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, parts.query, "")).rstrip("/")
 
 
 def _q(stream_id: str) -> str:
@@ -94,9 +102,18 @@ def raise_for(response: httpx.Response) -> None:
         raise Forbidden(message)
     if code == "verification_failed":
         raise VerificationError(message)
+    if code == "append_outcome_unknown":
+        raise AppendOutcomeUnknown(message, first_position=err["first_position"], last_position=err["last_position"],
+                                   last_hash=err["last_hash"])
     if response.status_code < 500 and code != "request_timeout":
         raise UserError(message)
     raise ServiceError(message, status=response.status_code, code=code)
+
+
+def _retryable(response: httpx.Response) -> bool:
+    """502/503/504 are retried (with the same Idempotency-Key), except an append whose outcome is
+    unknown: it may have been written, so it is raised (AppendOutcomeUnknown), never resent blindly."""
+    return response.status_code in RETRY_STATUSES and b'"append_outcome_unknown"' not in response.content
 
 
 def _retry_after(response: httpx.Response | None, attempt: int) -> float:
@@ -110,13 +127,14 @@ def _retry_after(response: httpx.Response | None, attempt: int) -> float:
 class _Base:
     def __init__(self, url: str, token: str, *, timeout: float = 30.0, retries: int = 5):
         self.url = url.rstrip("/")
+        self.shown = shown_url(url)
         self.retries = retries
         self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
         self._limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30)
 
     def __repr__(self) -> str:  # never the token
-        return f"{type(self).__name__}({self.url!r})"
+        return f"{type(self).__name__}({self.shown!r})"
 
     @staticmethod
     def _append_body(events: Sequence[NewEvent], expected_version: int | None) -> bytes:
@@ -154,12 +172,12 @@ class Client(_Base):
             response = None
             try:
                 response = self._http.request(method, path, content=content, params=params, headers=headers)
-                if response.status_code not in RETRY_STATUSES or attempt >= self.retries:
+                if not _retryable(response) or attempt >= self.retries:
                     raise_for(response)
                     return response
             except httpx.TransportError as e:
                 if attempt >= self.retries:
-                    raise ServiceError(f"cannot reach {self.url}: {type(e).__name__}: {e}") from None
+                    raise ServiceError(f"cannot reach {self.shown}: {type(e).__name__}: {e}") from None
             time.sleep(_retry_after(response, attempt))
             attempt += 1
 
@@ -223,7 +241,7 @@ class Client(_Base):
                         yield ev
             except httpx.TransportError:
                 if not reconnect or attempt >= self.retries:
-                    raise ServiceError(f"the subscription to {self.url} was lost") from None
+                    raise ServiceError(f"the subscription to {self.shown} was lost") from None
             time.sleep(_retry_after(None, attempt))
             attempt += 1
 
@@ -312,12 +330,12 @@ class AsyncClient(_Base):
             response = None
             try:
                 response = await self._http.request(method, path, content=content, params=params, headers=headers)
-                if response.status_code not in RETRY_STATUSES or attempt >= self.retries:
+                if not _retryable(response) or attempt >= self.retries:
                     raise_for(response)
                     return response
             except httpx.TransportError as e:
                 if attempt >= self.retries:
-                    raise ServiceError(f"cannot reach {self.url}: {type(e).__name__}: {e}") from None
+                    raise ServiceError(f"cannot reach {self.shown}: {type(e).__name__}: {e}") from None
             await asyncio.sleep(_retry_after(response, attempt))
             attempt += 1
 
@@ -385,7 +403,7 @@ class AsyncClient(_Base):
                             yield ev
             except httpx.TransportError:
                 if attempt >= self.retries:
-                    raise ServiceError(f"the subscription to {self.url} was lost") from None
+                    raise ServiceError(f"the subscription to {self.shown} was lost") from None
             await asyncio.sleep(_retry_after(None, attempt))
             attempt += 1
 

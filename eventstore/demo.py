@@ -13,6 +13,7 @@ import random
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -120,21 +121,25 @@ def run(url: str, *, agents: int = 4, sessions: int = 5, seed: int = 7) -> DemoR
                       events_per_second=round(sum(counts) / seconds, 1))
 
 
-def audit(store: EventStore, key_dir: str) -> dict[str, Any]:
-    """Sign a checkpoint (making a demo key on first use), then check an offline receipt."""
-    from pathlib import Path
-
-    from .audit import notes, proofs
+def signing_key(key_dir: str) -> Path:
+    """The demo log's key file in ``key_dir``, made on first use (mode 0600, with verifier.pub)."""
+    from .audit import notes
 
     key_file = Path(key_dir) / "signing.key"
-    if key_file.exists():
-        signer = notes.Signer.from_text(key_file.read_text())
-    else:
+    if not key_file.exists():
         signer = notes.Signer.generate("demo.eventstore.local/log")
         key_file.parent.mkdir(parents=True, exist_ok=True)
         key_file.touch(mode=0o600)
         key_file.write_text(signer.to_text() + "\n")
         (Path(key_dir) / "verifier.pub").write_text(signer.verifier.to_text() + "\n")
+    return key_file
+
+
+def audit(store: EventStore, key_dir: str) -> dict[str, Any]:
+    """Sign a checkpoint (making a demo key on first use), then check an offline receipt."""
+    from .audit import notes, proofs
+
+    signer = notes.Signer.from_text(signing_key(key_dir).read_text())
     signed = store.checkpoint(signer)
     position = max(1, signed.checkpoint.size // 2)
     receipt = store.tlog_proof(position, signed)

@@ -11,7 +11,7 @@ import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 import msgspec
@@ -30,13 +30,32 @@ class Context:
 
     def __init__(self, db: str):
         self.db = db
+        _refuse_service_url(db)
 
     def open(self, *, readonly: bool = False, **kwargs: Any) -> EventStore:
         """Open the store; ``readonly=True`` for commands that only read: the database must
-        exist and is neither created, migrated nor written (see docs/cli.md)."""
+        exist and is neither created, migrated nor written (see docs/cli.md).
+
+        An http(s) URL gives a ``RemoteStore`` (cli/remote.py): the same calls over the
+        service's API, with the credential in EVENTSTORE_TOKEN.
+        """
+        from .remote import RemoteStore, is_service_url
+
+        if is_service_url(self.db):
+            return cast(EventStore, RemoteStore(self.db))  # duck-typed: what the remote commands call
         if readonly:
             return EventStore.open(self.db, readonly=True, **kwargs)
         return EventStore.open(self.db, **kwargs)
+
+
+def _refuse_service_url(db: str) -> None:
+    """With --db http(s)://, refuse at once (one line, exit 2) a command that needs the database
+    itself; its --help still works."""
+    from .remote import check_command, is_service_url
+
+    if not is_service_url(db) or {"-h", "--help"} & set(sys.argv[1:]):
+        return
+    check_command(db, click.get_current_context().invoked_subcommand)
 
 
 _NO_ARGS_IS_HELP: type[Exception] = getattr(click.exceptions, "NoArgsIsHelpError", type("_Never", (Exception,), {}))
@@ -114,7 +133,8 @@ class _Group(click.Group):
     envvar="EVENTSTORE_DB",
     default=DEFAULT_DB,
     show_default=True,
-    help="Database path or URL (sqlite:///file.db, postgresql://...). Env: EVENTSTORE_DB.",
+    help="Database path or URL (sqlite:///file.db, postgresql://...), or a service's URL "
+         "(http(s)://host:8787; its credential in EVENTSTORE_TOKEN). Env: EVENTSTORE_DB.",
 )
 @click.version_option(package_name="eventstore-audit")
 @click.pass_context

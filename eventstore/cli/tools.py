@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import click
 from click.core import ParameterSource
@@ -18,12 +19,17 @@ DEMO_KEYS = "demo-keys"
 @click.option("--agents", type=click.IntRange(1, 32), default=4, show_default=True, help="Agent processes.")
 @click.option("--sessions", type=click.IntRange(1, 10_000), default=5, show_default=True, help="Sessions per agent.")
 @click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--service/--no-service", "with_service", default=True, show_default=True,
+              help="Then start 'eventstore serve' on a free loopback port: agent processes append over HTTP "
+                   "with their own credentials, an auditor checks receipts and takes a checkpoint.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @pass_ctx
-def demo(ctx: Context, agents: int, sessions: int, seed: int, as_json: bool) -> None:
-    """Simulated agents append concurrently to ./demo.db (or --db); then verify and summarise.
+def demo(ctx: Context, agents: int, sessions: int, seed: int, with_service: bool, as_json: bool) -> None:
+    """Simulated agents append concurrently to ./demo.db (or --db); then the same through the
+    ingest service (agents with their own credentials over HTTP); then verify and summarise.
 
-    A SQLite demo database is recreated on each run.
+    A SQLite demo database is recreated on each run. Every wait is bounded and the server
+    is always stopped: the demo finishes or fails, never hangs.
     """
     from .. import demo as demo_mod
 
@@ -34,6 +40,18 @@ def demo(ctx: Context, agents: int, sessions: int, seed: int, as_json: bool) -> 
             if os.path.exists(url + suffix):
                 os.remove(url + suffix)
     result = demo_mod.run(url, agents=agents, sessions=sessions, seed=seed)
+    service: dict[str, Any] | None = None
+    if with_service:
+        from ..service.demo import run_service
+
+        con = None if as_json else console()
+        if con is not None:
+            con.print(f"[bold]eventstore demo[/] on {url}: {result.agents} agent processes, {result.sessions} "
+                      f"sessions, {result.events} events in {result.seconds:.2f}s "
+                      f"({result.events_per_second:.0f} events/s, each acknowledged only once durable)")
+            con.print("[bold]the ingest service[/]:")
+        service = run_service(url, agents=min(agents, 3), signing_key=demo_mod.signing_key(DEMO_KEYS),
+                              say=(lambda line: None) if con is None else (lambda line: con.print(line, markup=False)))
     import projections
 
     with EventStore.open(url) as store:
@@ -42,16 +60,23 @@ def demo(ctx: Context, agents: int, sessions: int, seed: int, as_json: bool) -> 
         projections.run_all(store)
         models = projections.summary(store)
         audit = demo_mod.audit(store, DEMO_KEYS)
-    summary = {"demo": result, "verify": report, "types": stats.types, "read_models": models, "audit": audit}
+    summary = {"demo": result, "verify": report, "types": stats.types, "read_models": models, "audit": audit,
+               "service": service}
     if as_json:
         echo_json(summary)
     else:
         from rich.table import Table
 
         con = console()
-        con.print(f"[bold]eventstore demo[/] on {url}: {result.agents} agent processes, {result.sessions} sessions, "
-                  f"{result.events} events in {result.seconds:.2f}s ({result.events_per_second:.0f} events/s, "
-                  "each acknowledged only once durable)")
+        if service is None:
+            con.print(f"[bold]eventstore demo[/] on {url}: {result.agents} agent processes, {result.sessions} "
+                      f"sessions, {result.events} events in {result.seconds:.2f}s "
+                      f"({result.events_per_second:.0f} events/s, each acknowledged only once durable)")
+        else:
+            con.print(f"[bold]service[/]: {service['agents']} agents appended {service['events']} events over HTTP "
+                      f"with their own credentials in {service['seconds']:.2f}s; each event's metadata.principal "
+                      f"names its credential; receipt {'[green]verified[/]' if service['receipt_ok'] else '[red]INVALID[/]'}"
+                      f", checkpoint at size {service['checkpoint_size']} signed through the API")
         t = Table(title="events by type")
         t.add_column("type")
         t.add_column("count", justify="right")

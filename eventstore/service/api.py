@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from ..errors import EventTooLarge, InvalidEvent, UserError, VerificationError, WrongExpectedVersion
+from ..errors import AppendOutcomeUnknown, EventTooLarge, InvalidEvent, UserError, VerificationError, WrongExpectedVersion
 from ..records import NewEvent
 
 
@@ -89,6 +89,12 @@ def store_error(e: Exception, path_prefix: str = "$") -> ApiError:
         return ApiError(422, "verification_failed", str(e))
     if isinstance(e, UserError):
         return ApiError(400, "invalid_request", str(e))
+    if isinstance(e, AppendOutcomeUnknown):  # not retryable blindly: it may have been written
+        return ApiError(503, "append_outcome_unknown",
+                        f"the append's outcome is unknown (the database connection broke during its commit): "
+                        f"check for position {e.last_position} with hash {e.last_hash} before retrying",
+                        headers={"Retry-After": "1"}, first_position=e.first_position,
+                        last_position=e.last_position, last_hash=e.last_hash)
     return ApiError(503, "unavailable", f"the database failed: {e}", headers={"Retry-After": "1"})
 
 

@@ -3,54 +3,70 @@ an auditor credential takes a checkpoint and checks an offline proof.
 
     python -m eventstore.service.demo [DB]        # default: demo-service.db (created anew)
 
-What it shows, in order: ``token create`` for three appenders and an auditor (secrets printed
-once, stored as hashes); ``serve --project --signing-key`` started as a subprocess; three agent
-processes appending a small session each through ``eventstore.client.Client`` (one also tries a
-stream outside its patterns: 403, nothing written); the ``principal`` of each event; the auditor
-signing a checkpoint through the service, verifying a receipt and an offline tlog-proof.
+``eventstore demo`` (``make demo``) runs it after the library demo, on the same database.
+
+What it shows, in order: ``token create`` for the appenders and an auditor (secrets printed
+nowhere, stored as hashes); ``serve --project --signing-key`` started as a subprocess on a free
+loopback port; agent processes appending a small session each through
+``eventstore.client.Client`` (one also tries a stream outside its patterns: 403, nothing
+written); the ``principal`` of each agent's events; the auditor signing a checkpoint through
+the service, verifying a receipt and an offline tlog-proof.
+
+It finishes or fails, never hangs: every wait is bounded (``timeout``) and the server and
+the agents are always stopped.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import queue
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from .. import notes, proofs
 from ..client import Client, Forbidden
-from ..records import NewEvent
+from ..errors import EventStoreError
+from ..records import NewEvent, Receipt
 from ..store import EventStore
 from .credentials import Credentials
 
+Say = Callable[[str], None]
 
-def _agent(url: str, token: str, k: int, out: mp.Queue) -> None:  # type: ignore[type-arg]
-    session = f"s{k}"
-    stream = f"agent-{k}/{session}"
-    with Client(url, token) as store:
-        receipts = store.append(stream, [
-            NewEvent(type="session.started", data={"session_id": session, "model": "demo-model"},
-                     metadata={"principal": "someone-else"}),  # replaced by the service
-            NewEvent(type="message.appended", data={"session_id": session, "message_id": "m1", "role": "user",
-                                                    "content": f"task {k}"}),
-            NewEvent(type="tool.started", data={"session_id": session, "execution_id": "e1", "tool_name": "search",
-                                                "input": {"q": "audit logs"}}),
-            NewEvent(type="tool.finished", data={"session_id": session, "execution_id": "e1",
-                                                 "status": "completed", "duration_ms": 12.5}),
-        ], expected_version=0)
-        refused = ""
-        if k == 1:
-            try:
-                store.append("agent-2/s2", [NewEvent(type="note", data={"forged": True})])
-            except Forbidden as e:
-                refused = str(e)
-    out.put((k, [r.position for r in receipts], refused))
+
+def _agent(url: str, token: str, k: int, stream: str, other: str | None, out: Any) -> None:
+    """One agent process: a small session over HTTP; reports (k, positions, refusal, error)."""
+    try:
+        session = stream.replace("/", "-")  # unique per agent (the read models key sessions by it)
+        with Client(url, token, timeout=10.0, retries=3) as store:
+            receipts = store.append(stream, [
+                NewEvent(type="session.started", data={"session_id": session, "model": "demo-model"},
+                         metadata={"principal": "someone-else"}),  # replaced by the service
+                NewEvent(type="message.appended", data={"session_id": session, "message_id": "m1", "role": "user",
+                                                        "content": f"task {k}"}),
+                NewEvent(type="tool.started", data={"session_id": session, "execution_id": "e1",
+                                                    "tool_name": "search", "input": {"q": "audit logs"}}),
+                NewEvent(type="tool.finished", data={"session_id": session, "execution_id": "e1",
+                                                     "status": "completed", "duration_ms": 12.5}),
+            ], expected_version=0)
+            refused = ""
+            if other is not None:
+                try:
+                    store.append(other, [NewEvent(type="note", data={"forged": True})])
+                    refused = "NOT REFUSED"
+                except Forbidden as e:
+                    refused = str(e)
+        out.put((k, [r.position for r in receipts], refused, ""))
+    except BaseException as e:  # reported, never a silent death
+        out.put((k, [], "", f"{type(e).__name__}: {e}"))
 
 
 def _free_port() -> int:
@@ -59,74 +75,143 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run(db: str, agents: int = 3) -> None:
-    say = print
-    with tempfile.TemporaryDirectory() as keys:
-        signer = notes.Signer.generate("demo.example/log")
-        key_file = Path(keys) / "signing.key"
-        key_file.write_text(signer.to_text() + "\n")
-        with EventStore.open(db) as store:
-            creds = Credentials(store)
-            tokens = {k: creds.create(f"agent-{k}", "appender", [f"agent-{k}/*"], created_by="demo")[0]
-                      for k in range(1, agents + 1)}
-            auditor = creds.create("auditor", "auditor", created_by="demo", expires_in=3600)[0]
-        say(f"created {agents} appender credentials (agent-k may write agent-k/*) and an auditor; "
-            "each secret is shown once and stored only as its SHA-256")
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
+def _names(store: EventStore, agents: int) -> tuple[list[str], str]:
+    """Credential names not used yet (names are never reused; a PostgreSQL demo may run twice)."""
+    taken = {c.name for c in Credentials(store).list()}
+    n = 0
+    while True:
+        tag = f"-{n}" if n else ""
+        names = [f"agent-{k}{tag}" for k in range(1, agents + 1)]
+        if not (taken & {*names, f"auditor{tag}"}):
+            return names, f"auditor{tag}"
+        n += 1
+
+
+def _start_server(db: str, key_file: Path, log: Path, timeout: float) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    with open(log, "wb") as err:
         serve = subprocess.Popen(
             [sys.executable, "-c", "from eventstore.cli import main; main()", "--db", db, "serve", "--bind",
              f"127.0.0.1:{port}", "--project", "--signing-key", str(key_file), "--no-access-log"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=err)
+    deadline = time.monotonic() + timeout
+    while True:
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or serve.poll() is not None:
-                    raise RuntimeError("eventstore serve did not start")
-                time.sleep(0.1)
-            say(f"eventstore serve --project --signing-key … listening on {url}")
-            ctx = mp.get_context("spawn")
-            out = ctx.Queue()
-            procs = [ctx.Process(target=_agent, args=(url, tokens[k], k, out)) for k in tokens]
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return serve, url
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or serve.poll() is not None:
+            _stop(serve)
+            lines = log.read_text(errors="replace").strip().splitlines()
+            why = f": {lines[-1]}" if lines else ""
+            raise EventStoreError(f"eventstore serve did not become ready within {timeout:g} s{why}")
+        time.sleep(0.1)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (the service finishes what is committed), then SIGKILL if it takes too long."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def run_service(db: str, *, agents: int = 3, signing_key: str | Path | None = None, say: Say = print,
+                timeout: float = 60.0) -> dict[str, Any]:
+    """Run the service demo on ``db`` (created and migrated if needed); return its summary.
+
+    ``signing_key``: the log's key file (``keygen``'s signing.key); a temporary one if None.
+    Raises EventStoreError when the server does not start, an agent fails or a wait overruns.
+    """
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="eventstore-demo-") as tmp:
+        if signing_key is None:
+            signing_key = Path(tmp) / "signing.key"
+            Path(signing_key).write_text(notes.Signer.generate("demo.example/log").to_text() + "\n")
+        signer = notes.Signer.from_text(Path(signing_key).read_text())
+        with EventStore.open(db) as store:
+            names, auditor_name = _names(store, agents)
+            creds = Credentials(store)
+            tokens = [creds.create(n, "appender", [f"{n}/*"], created_by="demo", expires_in=3600)[0] for n in names]
+            auditor = creds.create(auditor_name, "auditor", created_by="demo", expires_in=3600)[0]
+        say(f"created {agents} appender credentials ({names[0]} may write {names[0]}/* ...) and an auditor "
+            f"({auditor_name}); each secret is handed to its agent only and stored as its SHA-256")
+        serve, url = _start_server(db, Path(signing_key), Path(tmp) / "serve.log", min(timeout, 30.0))
+        ctx = mp.get_context("spawn")
+        out = ctx.Queue()
+        procs: list[Any] = []
+        try:
+            say(f"eventstore serve --project --signing-key ... listening on {url}")
+            streams = [f"{n}/session-1" for n in names]
+            procs = [ctx.Process(target=_agent, args=(url, tokens[i], i + 1, streams[i],
+                                                      streams[1] if i == 0 and agents > 1 else None, out))
+                     for i in range(agents)]
             for p in procs:
                 p.start()
-            results = sorted(out.get(timeout=60) for _ in procs)
-            for p in procs:
-                p.join()
-            for k, positions, refused in results:
-                say(f"  agent-{k} (a separate process) appended positions {positions}")
+            deadline = time.monotonic() + timeout
+            results = []
+            while len(results) < len(procs):
+                try:
+                    results.append(out.get(timeout=0.2))
+                    continue
+                except queue.Empty:
+                    pass
+                dead = [i for i, p in enumerate(procs) if p.exitcode not in (None, 0)]
+                if dead and out.empty():
+                    raise EventStoreError(f"demo agent {names[dead[0]]} died (exit code {procs[dead[0]].exitcode})")
+                if time.monotonic() > deadline:
+                    raise EventStoreError(f"a demo agent did not finish within {timeout:g} s")
+            results.sort()
+            for k, positions, refused, error in results:
+                if error:
+                    raise EventStoreError(f"demo agent {names[k - 1]} failed: {error}")
+                say(f"  {names[k - 1]} (a separate process) appended positions {positions}")
                 if refused:
-                    say(f"  agent-{k} writing to agent-2/s2 was refused: {refused}")
-            with Client(url, auditor) as audit:
+                    say(f"  {names[k - 1]} writing to {streams[1]} was refused: {refused}")
+            with EventStore.open(db) as store:
+                principals = {}
+                for n, s in zip(names, streams):
+                    principals[n] = sorted({ev.metadata.get("principal") for ev in store.read_stream(s)})
+                first = next(store.read_stream(streams[0]))
+            say(f"  {names[0]}'s first event: metadata.principal = {first.metadata['principal']!r} "
+                "(the client sent 'someone-else')")
+            with Client(url, auditor, timeout=10.0, retries=3) as audit:
                 note = audit.checkpoint()
-                size = int(note.splitlines()[1])
-                say(f"auditor signed a checkpoint through the service: tree size {size}")
-                with EventStore.open(db) as store:
-                    ev = next(store.read_stream("agent-1/s1"))
-                    say(f"  agent-1's first event: metadata.principal = {ev.metadata['principal']!r} "
-                        "(the client sent 'someone-else')")
-                    from ..records import Receipt
-
-                    receipt = Receipt(position=ev.position, stream_id=ev.stream_id, version=ev.version,
-                                      hash=ev.hash, prev_hash=ev.prev_hash, recorded_at=ev.recorded_at)
+                size = notes.open_checkpoint(note, signer.verifier).checkpoint.size
+                say(f"{auditor_name} signed a checkpoint through the service: tree size {size}")
+                receipt = Receipt(position=first.position, stream_id=first.stream_id, version=first.version,
+                                  hash=first.hash, prev_hash=first.prev_hash, recorded_at=first.recorded_at)
                 report = audit.verify_receipt(receipt)
-                say(f"  receipt of position {ev.position}: {'OK' if report.ok else 'INVALID'}")
-                text = audit.tlog_proof(ev.position)
-                entry, _ = proofs.check_tlog_proof(text, signer.verifier)
+                say(f"  receipt of position {first.position}: {'OK' if report.ok else 'INVALID'}")
+                entry, _ = proofs.check_tlog_proof(audit.tlog_proof(first.position), signer.verifier)
                 say(f"  offline proof (c2sp tlog-proof) for position {entry.position} verified with the "
                     "public key alone")
         finally:
-            serve.terminate()
-            serve.wait(timeout=30)
+            _stop(serve)
+            for p in procs:
+                p.join(timeout=5)
+                if p.is_alive():
+                    p.kill()
+                    p.join(timeout=5)
+    return {"url": url, "agents": agents, "credentials": [*names, auditor_name],
+            "events": sum(len(r[1]) for r in results), "principals": principals,
+            "refused_outside_patterns": bool(results[0][2]) if agents > 1 else None,
+            "checkpoint_size": size, "receipt_position": first.position, "receipt_ok": report.ok,
+            "tlog_proof_ok": entry.position == first.position, "seconds": round(time.perf_counter() - started, 3)}
+
+
+def run(db: str, agents: int = 3) -> None:
+    """The demo on its own: the service part, then the chain verified (what the module's main runs)."""
+    run_service(db, agents=agents)
     with EventStore.open(db) as store:
         report = store.verify()
-        say(f"verify: {'OK' if report.ok else 'FAILED'}, {report.checked} entries; "
-            f"credential events: {[e.type for e in store.read_stream('credentials')]}")
+        print(f"verify: {'OK' if report.ok else 'FAILED'}, {report.checked} entries; "
+              f"credential events: {[e.type for e in store.read_stream('credentials')]}")
 
 
 def main() -> None:
