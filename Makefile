@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench mutate clean
+.PHONY: demo test lint bench mutate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,12 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q
+
+# Format, lint and type checks ([tool.ruff] and [tool.mypy] in pyproject.toml); CI runs it after the tests.
+lint: $(VENV)/.installed
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # Mutation testing of the audit-critical modules ([tool.mutmut] in pyproject.toml, docs/testing.md).
 # Starts from a clean mutants/ (mutmut's cache keeps results across test changes); about 20 minutes

@@ -15,26 +15,51 @@ def echo_json(value: object) -> None:
 
 @click.command()
 @click.option("--quick", is_flag=True, help="Small sizes (a smoke run, not figures to record).")
-@click.option("--events", type=click.IntRange(1000), default=None,
-              help="Events in the largest case of the SQLite suite (default 100,000; the others in proportion).")
+@click.option(
+    "--events",
+    type=click.IntRange(1000),
+    default=None,
+    help="Events in the largest case of the SQLite suite (default 100,000; the others in proportion).",
+)
 @click.option("--repeat", type=click.IntRange(1, 9), default=3, show_default=True, help="Runs per case (median).")
 @click.option("--postgres", "pg_url", help="Also run the PostgreSQL suite against this empty, disposable database.")
 @click.option("--projections", "with_projections", is_flag=True, help="Also measure read-model rebuilds.")
 @click.option("--projection-events", type=click.IntRange(1000), default=100_000, show_default=True)
 @click.option("--checkpoint", "with_checkpoint", is_flag=True, help="Also measure checkpoints and proofs.")
 @click.option("--checkpoint-events", type=click.IntRange(1000), default=1_000_000, show_default=True)
-@click.option("--service", "with_service", is_flag=True,
-              help="Instead of the log suite: 'eventstore serve' under 16 keep-alive connections vs 16 processes "
-                   "appending directly, on SQLite (and on PostgreSQL with --postgres URL: databases are created "
-                   "on its server).")
-@click.option("--service-seconds", type=click.FloatRange(0.5), default=5.0, show_default=True,
-              help="Seconds per service case (--quick: 1).")
+@click.option(
+    "--service",
+    "with_service",
+    is_flag=True,
+    help="Instead of the log suite: 'eventstore serve' under 16 keep-alive connections vs 16 processes "
+    "appending directly, on SQLite (and on PostgreSQL with --postgres URL: databases are created "
+    "on its server).",
+)
+@click.option(
+    "--service-seconds",
+    type=click.FloatRange(0.5),
+    default=5.0,
+    show_default=True,
+    help="Seconds per service case (--quick: 1).",
+)
 @click.option("--skip-log", is_flag=True, help="Skip the SQLite event-log suite.")
 @click.option("--dir", "directory", type=click.Path(file_okay=False), help="Where to put the scratch databases.")
 @click.option("--json", "as_json", is_flag=True)
-def bench(quick: bool, events: int | None, repeat: int, pg_url: str | None, with_projections: bool,
-          projection_events: int, with_checkpoint: bool, checkpoint_events: int, with_service: bool,
-          service_seconds: float, skip_log: bool, directory: str | None, as_json: bool) -> None:
+def bench(
+    quick: bool,
+    events: int | None,
+    repeat: int,
+    pg_url: str | None,
+    with_projections: bool,
+    projection_events: int,
+    with_checkpoint: bool,
+    checkpoint_events: int,
+    with_service: bool,
+    service_seconds: float,
+    skip_log: bool,
+    directory: str | None,
+    as_json: bool,
+) -> None:
     """Print events/s beside baselines measured in the same run, with ratios and targets."""
     from . import harness as b
 
@@ -74,8 +99,16 @@ def bench(quick: bool, events: int | None, repeat: int, pg_url: str | None, with
         base = f"{f.base:,.0f}" if f.base else ""
         ratio = f"{f.ratio:.2f}" if f.base else ""
         met = "" if f.met is None else ("yes" if f.met else "NO")
-        t.add_row(f.case, f"{f.ours:,.3f} {f.unit}" if f.unit == "ms" else f"{f.ours:,.0f}", f.baseline, base,
-                  ratio, f.target, met, f.note)
+        t.add_row(
+            f.case,
+            f"{f.ours:,.3f} {f.unit}" if f.unit == "ms" else f"{f.ours:,.0f}",
+            f.baseline,
+            base,
+            ratio,
+            f.target,
+            met,
+            f.note,
+        )
     Console(width=max(Console().width, 200)).print(t)
 
 

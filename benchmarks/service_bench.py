@@ -56,8 +56,10 @@ class Result:
         return s[min(len(s) - 1, int(q * len(s)))] * 1000
 
     def line(self) -> str:
-        return (f"{self.name:34} {self.rate:9.0f} events/s  p50 {self.pct(0.5):7.2f} ms  p99 {self.pct(0.99):7.2f} ms"
-                f"  max {self.pct(1.0):7.1f} ms" + (f"  errors {self.errors}" if self.errors else ""))
+        return (
+            f"{self.name:34} {self.rate:9.0f} events/s  p50 {self.pct(0.5):7.2f} ms  p99 {self.pct(0.99):7.2f} ms"
+            f"  max {self.pct(1.0):7.1f} ms" + (f"  errors {self.errors}" if self.errors else "")
+        )
 
 
 # -- direct: 16 processes -------------------------------------------------------------
@@ -111,13 +113,29 @@ class Serve:
         from eventstore.service.credentials import Credentials
 
         with EventStore.open(url) as store:
-            self.token = Credentials(store).create(f"bench-{os.getpid()}-{time.monotonic_ns()}", "appender",
-                                                   ["bench/*"], created_by="bench")[0]
+            self.token = Credentials(store).create(
+                f"bench-{os.getpid()}-{time.monotonic_ns()}", "appender", ["bench/*"], created_by="bench"
+            )[0]
         self.port = _free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from eventstore.cli import main; main()", "--db", url, "serve",
-             "--bind", f"127.0.0.1:{self.port}", "--no-access-log", "--writer", writer, "--max-pending", "4096"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            [
+                sys.executable,
+                "-c",
+                "from eventstore.cli import main; main()",
+                "--db",
+                url,
+                "serve",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--no-access-log",
+                "--writer",
+                writer,
+                "--max-pending",
+                "4096",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -139,9 +157,11 @@ def _request(port: int, token: str, stream: str, n: int) -> bytes:
     import msgspec
 
     body = msgspec.json.encode({"events": [{"type": "note", "data": {"i": i, "text": "hello"}} for i in range(n)]})
-    return (f"POST /v1/streams/{stream}/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    return (
+        f"POST /v1/streams/{stream}/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
 
 async def _connection(port: int, req: bytes, stop: float, lat: list[float], errors: list[int]) -> int:
@@ -187,6 +207,7 @@ def run_service(url: str, seconds: float, n: int, writer: str, use_wrk: bool = F
             return _run_wrk(serve, seconds, n, writer)
         try:
             import uvloop
+
             runner = uvloop.run
         except ImportError:
             runner = asyncio.run
@@ -201,18 +222,30 @@ def _run_wrk(serve: Serve, seconds: float, n: int, writer: str) -> Result:
 
     body = msgspec.json.encode({"events": [{"type": "note", "data": {"i": i, "text": "hello"}} for i in range(n)]})
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(f'wrk.method = "POST"\nwrk.body = {msgspec.json.encode(body.decode()).decode()}\n'
-                f'wrk.headers["Content-Type"] = "application/json"\n'
-                f'wrk.headers["Authorization"] = "Bearer {serve.token}"\n'
-                'done = function(summary, latency, requests)\n'
-                '  io.write(string.format("RESULT %d %d %f %f %f\\n", summary.requests, summary.duration,'
-                ' latency:percentile(50), latency:percentile(99), latency.max))\n'
-                '  local e = summary.errors\n'
-                '  io.write(string.format("ERRORS %d\\n", e.connect + e.read + e.write + e.status + e.timeout))\n'
-                'end\n')
-    out = subprocess.run(["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{int(seconds)}s", "-s", f.name,
-                          f"http://127.0.0.1:{serve.port}/v1/streams/bench/wrk/events"],
-                         capture_output=True, text=True).stdout
+        f.write(
+            f'wrk.method = "POST"\nwrk.body = {msgspec.json.encode(body.decode()).decode()}\n'
+            f'wrk.headers["Content-Type"] = "application/json"\n'
+            f'wrk.headers["Authorization"] = "Bearer {serve.token}"\n'
+            "done = function(summary, latency, requests)\n"
+            '  io.write(string.format("RESULT %d %d %f %f %f\\n", summary.requests, summary.duration,'
+            " latency:percentile(50), latency:percentile(99), latency.max))\n"
+            "  local e = summary.errors\n"
+            '  io.write(string.format("ERRORS %d\\n", e.connect + e.read + e.write + e.status + e.timeout))\n'
+            "end\n"
+        )
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{CONNECTIONS}",
+            f"-d{int(seconds)}s",
+            "-s",
+            f.name,
+            f"http://127.0.0.1:{serve.port}/v1/streams/bench/wrk/events",
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout
     os.unlink(f.name)
     res = next(line for line in out.splitlines() if line.startswith("RESULT")).split()
     errs = int(next(line for line in out.splitlines() if line.startswith("ERRORS")).split()[1])
@@ -268,8 +301,9 @@ class _Databases:
                     conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def figures(backend: str, *, pg: str | None = None, seconds: float = 5.0, runs: int = 2,
-            progress: object = None) -> list[object]:
+def figures(
+    backend: str, *, pg: str | None = None, seconds: float = 5.0, runs: int = 2, progress: object = None
+) -> list[object]:
     """Serve (queue writer) vs 16 direct processes, same run, same durability: median of ``runs``.
 
     Returns harness.Figure rows, ratios first: throughput and p99 of single-event appends
@@ -300,19 +334,39 @@ def figures(backend: str, *, pg: str | None = None, seconds: float = 5.0, runs: 
     runs_note = f"median of {runs} run{'s' if runs > 1 else ''} of {seconds:g} s; durability full"
     target = TARGETS[backend]
     out = [
-        Figure(case=f"{backend}: serve, 16 keep-alive connections, 1 event/request", ours=round(s_rate, 1),
-               baseline="16 processes appending directly", base=round(d_rate, 1), ratio=round(s_rate / d_rate, 3),
-               target=f">= {target:g}x", met=s_rate / d_rate >= target,
-               note=f"p50 {med(r.pct(0.5) for r in one):.2f} ms vs {med(r.pct(0.5) for r in direct):.2f} ms; "
-                    + runs_note + (f"; {errors} error answers" if errors else "")),
-        Figure(case=f"{backend}: p99 latency of those appends", ours=round(s_p99, 3), baseline="p99 of the direct processes",
-               base=round(d_p99, 3), ratio=round(s_p99 / d_p99, 3),
-               target="<= 0.3x" if backend == "sqlite" else "", met=(s_p99 / d_p99 <= 0.3) if backend == "sqlite" else None,
-               unit="ms", note=f"max {med(r.pct(1.0) for r in one):.1f} ms vs {med(r.pct(1.0) for r in direct):.1f} ms"),
-        Figure(case=f"{backend}: serve, 16 connections, 20 events/request", ours=round(t_rate, 1),
-               baseline="16 processes appending directly", base=round(d_rate, 1), ratio=round(t_rate / d_rate, 3),
-               target=">= 20,000 events/s" if backend == "sqlite" else "",
-               met=t_rate >= 20_000 if backend == "sqlite" else None, note=runs_note),
+        Figure(
+            case=f"{backend}: serve, 16 keep-alive connections, 1 event/request",
+            ours=round(s_rate, 1),
+            baseline="16 processes appending directly",
+            base=round(d_rate, 1),
+            ratio=round(s_rate / d_rate, 3),
+            target=f">= {target:g}x",
+            met=s_rate / d_rate >= target,
+            note=f"p50 {med(r.pct(0.5) for r in one):.2f} ms vs {med(r.pct(0.5) for r in direct):.2f} ms; "
+            + runs_note
+            + (f"; {errors} error answers" if errors else ""),
+        ),
+        Figure(
+            case=f"{backend}: p99 latency of those appends",
+            ours=round(s_p99, 3),
+            baseline="p99 of the direct processes",
+            base=round(d_p99, 3),
+            ratio=round(s_p99 / d_p99, 3),
+            target="<= 0.3x" if backend == "sqlite" else "",
+            met=(s_p99 / d_p99 <= 0.3) if backend == "sqlite" else None,
+            unit="ms",
+            note=f"max {med(r.pct(1.0) for r in one):.1f} ms vs {med(r.pct(1.0) for r in direct):.1f} ms",
+        ),
+        Figure(
+            case=f"{backend}: serve, 16 connections, 20 events/request",
+            ours=round(t_rate, 1),
+            baseline="16 processes appending directly",
+            base=round(d_rate, 1),
+            ratio=round(t_rate / d_rate, 3),
+            target=">= 20,000 events/s" if backend == "sqlite" else "",
+            met=t_rate >= 20_000 if backend == "sqlite" else None,
+            note=runs_note,
+        ),
     ]
     return out  # type: ignore[return-value]
 
@@ -365,8 +419,10 @@ def main() -> None:
             if direct is not None:
                 for w in writers:
                     r = results[f"{w}-1"]
-                    print(f"ratio serve({w})/direct: {r.rate / direct.rate:5.2f}x events/s, "
-                          f"p99 {r.pct(0.99) / direct.pct(0.99):5.2f}x")
+                    print(
+                        f"ratio serve({w})/direct: {r.rate / direct.rate:5.2f}x events/s, "
+                        f"p99 {r.pct(0.99) / direct.pct(0.99):5.2f}x"
+                    )
             for r in results.values():
                 print(r.line())
             sys.stdout.flush()

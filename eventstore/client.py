@@ -17,16 +17,25 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from urllib.parse import quote, urlsplit, urlunsplit
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 import msgspec
 
-from .errors import AppendOutcomeUnknown, EventTooLarge, InvalidEvent, UserError, VerificationError, WrongExpectedVersion
+from .errors import (  # noqa: F401  (defined in eventstore.errors, the one hierarchy)
+    AppendOutcomeUnknown,
+    EventTooLarge,
+    Forbidden,
+    InvalidEvent,
+    ServiceError,
+    Unauthorized,
+    UserError,
+    VerificationError,
+    WrongExpectedVersion,
+)
 from .records import NewEvent, Receipt, RecordedEvent, VerifyReport
-from .errors import ServiceError, Unauthorized, Forbidden  # noqa: F401  (defined in eventstore.errors, the one hierarchy)
 
 
 class _Page(msgspec.Struct):
@@ -65,8 +74,11 @@ def _q(stream_id: str) -> str:
 def _event_json(ev: NewEvent) -> dict[str, Any]:
     if not isinstance(ev, NewEvent):
         raise InvalidEvent(f"append takes a list of NewEvent, not {type(ev).__name__}")
-    out: dict[str, Any] = {"type": ev.type, "data": msgspec.to_builtins(ev.data),
-                           "metadata": msgspec.to_builtins(ev.metadata)}
+    out: dict[str, Any] = {
+        "type": ev.type,
+        "data": msgspec.to_builtins(ev.data),
+        "metadata": msgspec.to_builtins(ev.metadata),
+    }
     if ev.subject is not None:
         out["subject"] = ev.subject
     if ev.personal is not None:
@@ -88,8 +100,7 @@ def raise_for(response: httpx.Response) -> None:
         err = msgspec.json.decode(response.content)["error"]
         code, message, path = err["code"], err["message"], err.get("path")
     except Exception:
-        raise ServiceError(f"HTTP {response.status_code}: {response.text[:200]}",
-                           status=response.status_code) from None
+        raise ServiceError(f"HTTP {response.status_code}: {response.text[:200]}", status=response.status_code) from None
     if code == "wrong_expected_version":
         raise WrongExpectedVersion(err["stream_id"], err["expected"], err["actual"])
     if code in ("event_too_large", "payload_too_large", "too_many_events"):
@@ -103,8 +114,12 @@ def raise_for(response: httpx.Response) -> None:
     if code == "verification_failed":
         raise VerificationError(message)
     if code == "append_outcome_unknown":
-        raise AppendOutcomeUnknown(message, first_position=err["first_position"], last_position=err["last_position"],
-                                   last_hash=err["last_hash"])
+        raise AppendOutcomeUnknown(
+            message,
+            first_position=err["first_position"],
+            last_position=err["last_position"],
+            last_hash=err["last_hash"],
+        )
     if response.status_code < 500 and code != "request_timeout":
         raise UserError(message)
     raise ServiceError(message, status=response.status_code, code=code)
@@ -121,7 +136,7 @@ def _retry_after(response: httpx.Response | None, attempt: int) -> float:
         ra: str = response.headers.get("retry-after", "")
         if ra.isdigit():
             return min(float(ra), 30.0)
-    return min(0.1 * 2.0 ** attempt, 5.0)
+    return min(0.1 * 2.0**attempt, 5.0)
 
 
 class _Base:
@@ -142,18 +157,27 @@ class _Base:
 
     @staticmethod
     def _many_body(batch: Sequence[tuple[str, Sequence[NewEvent], int | None]]) -> bytes:
-        return msgspec.json.encode({"appends": [{"stream_id": s, "events": _events_json(e), "expected_version": x}
-                                                for s, e, x in batch]})
+        return msgspec.json.encode(
+            {"appends": [{"stream_id": s, "events": _events_json(e), "expected_version": x} for s, e, x in batch]}
+        )
 
 
 class Client(_Base):
     """Blocking client; safe to share between threads (httpx.Client is)."""
 
-    def __init__(self, url: str, token: str, *, timeout: float = 30.0, retries: int = 5,
-                 transport: httpx.BaseTransport | None = None):
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        timeout: float = 30.0,
+        retries: int = 5,
+        transport: httpx.BaseTransport | None = None,
+    ):
         super().__init__(url, token, timeout=timeout, retries=retries)
-        self._http = httpx.Client(base_url=self.url, headers=self._headers, timeout=self._timeout,
-                                  limits=self._limits, transport=transport)
+        self._http = httpx.Client(
+            base_url=self.url, headers=self._headers, timeout=self._timeout, limits=self._limits, transport=transport
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -164,8 +188,15 @@ class Client(_Base):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _request(self, method: str, path: str, *, content: bytes | None = None, params: dict[str, Any] | None = None,
-                 idempotent: bool = False) -> httpx.Response:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: bytes | None = None,
+        params: dict[str, Any] | None = None,
+        idempotent: bool = False,
+    ) -> httpx.Response:
         headers = {"Idempotency-Key": uuid.uuid4().hex} if idempotent else None
         attempt = 0
         while True:
@@ -182,9 +213,15 @@ class Client(_Base):
             attempt += 1
 
     # -- the EventStore interface -----------------------------------------------------
-    def append(self, stream_id: str, events: Sequence[NewEvent], *, expected_version: int | None = None) -> list[Receipt]:
-        r = self._request("POST", f"/v1/streams/{_q(stream_id)}/events", content=self._append_body(events, expected_version),
-                          idempotent=True)
+    def append(
+        self, stream_id: str, events: Sequence[NewEvent], *, expected_version: int | None = None
+    ) -> list[Receipt]:
+        r = self._request(
+            "POST",
+            f"/v1/streams/{_q(stream_id)}/events",
+            content=self._append_body(events, expected_version),
+            idempotent=True,
+        )
         return _receipts.decode(r.content).receipts
 
     def append_many(self, batch: Sequence[tuple[str, Sequence[NewEvent], int | None]]) -> list[list[Receipt]]:
@@ -203,17 +240,22 @@ class Client(_Base):
     def read_stream(self, stream_id: str, from_version: int = 1, *, batch_size: int = 1000) -> Iterator[RecordedEvent]:
         cursor: int | None = max(1, from_version)
         while cursor is not None:
-            page = _page.decode(self._request("GET", f"/v1/streams/{_q(stream_id)}/events",
-                                              params={"from_version": cursor, "limit": batch_size}).content)
+            page = _page.decode(
+                self._request(
+                    "GET", f"/v1/streams/{_q(stream_id)}/events", params={"from_version": cursor, "limit": batch_size}
+                ).content
+            )
             yield from page.events
             cursor = page.next
 
-    def read_all(self, from_position: int = 1, *, to_position: int | None = None,
-                 batch_size: int = 1000) -> Iterator[RecordedEvent]:
+    def read_all(
+        self, from_position: int = 1, *, to_position: int | None = None, batch_size: int = 1000
+    ) -> Iterator[RecordedEvent]:
         cursor: int | None = max(1, from_position)
         while cursor is not None:
-            page = _page.decode(self._request("GET", "/v1/events",
-                                              params={"from_position": cursor, "limit": batch_size}).content)
+            page = _page.decode(
+                self._request("GET", "/v1/events", params={"from_position": cursor, "limit": batch_size}).content
+            )
             for ev in page.events:
                 if to_position is not None and ev.position > to_position:
                     return
@@ -230,8 +272,13 @@ class Client(_Base):
         while True:
             headers = {"Last-Event-ID": str(last)} if last else {}
             try:
-                with self._http.stream("GET", "/v1/events/subscribe", params={"from_position": last + 1},
-                                       headers=headers, timeout=httpx.Timeout(self._timeout.connect, read=None)) as r:
+                with self._http.stream(
+                    "GET",
+                    "/v1/events/subscribe",
+                    params={"from_position": last + 1},
+                    headers=headers,
+                    timeout=httpx.Timeout(self._timeout.connect, read=None),
+                ) as r:
                     if r.status_code >= 400:
                         r.read()
                         raise_for(r)
@@ -261,15 +308,17 @@ class Client(_Base):
         from .proofs import InclusionProof
 
         params = {"position": position, **({"tree_size": tree_size} if tree_size else {})}
-        return msgspec.json.decode(self._request("GET", "/v1/proofs/inclusion", params=params).content,
-                                   type=InclusionProof)
+        return msgspec.json.decode(
+            self._request("GET", "/v1/proofs/inclusion", params=params).content, type=InclusionProof
+        )
 
     def prove_consistency(self, old_size: int, new_size: int | None = None) -> Any:
         from .proofs import ConsistencyProof
 
         params = {"old": old_size, **({"new": new_size} if new_size else {})}
-        return msgspec.json.decode(self._request("GET", "/v1/proofs/consistency", params=params).content,
-                                   type=ConsistencyProof)
+        return msgspec.json.decode(
+            self._request("GET", "/v1/proofs/consistency", params=params).content, type=ConsistencyProof
+        )
 
     def tlog_proof(self, position: int) -> str:
         return self._request("GET", f"/v1/tlog-proof/{position}").text
@@ -307,11 +356,19 @@ def _sse_events(lines: Iterator[str]) -> Iterator[RecordedEvent]:
 class AsyncClient(_Base):
     """The same calls, awaitable (httpx.AsyncClient)."""
 
-    def __init__(self, url: str, token: str, *, timeout: float = 30.0, retries: int = 5,
-                 transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        timeout: float = 30.0,
+        retries: int = 5,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
         super().__init__(url, token, timeout=timeout, retries=retries)
-        self._http = httpx.AsyncClient(base_url=self.url, headers=self._headers, timeout=self._timeout,
-                                       limits=self._limits, transport=transport)
+        self._http = httpx.AsyncClient(
+            base_url=self.url, headers=self._headers, timeout=self._timeout, limits=self._limits, transport=transport
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -322,8 +379,15 @@ class AsyncClient(_Base):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def _request(self, method: str, path: str, *, content: bytes | None = None,
-                       params: dict[str, Any] | None = None, idempotent: bool = False) -> httpx.Response:
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: bytes | None = None,
+        params: dict[str, Any] | None = None,
+        idempotent: bool = False,
+    ) -> httpx.Response:
         headers = {"Idempotency-Key": uuid.uuid4().hex} if idempotent else None
         attempt = 0
         while True:
@@ -339,10 +403,15 @@ class AsyncClient(_Base):
             await asyncio.sleep(_retry_after(response, attempt))
             attempt += 1
 
-    async def append(self, stream_id: str, events: Sequence[NewEvent], *,
-                     expected_version: int | None = None) -> list[Receipt]:
-        r = await self._request("POST", f"/v1/streams/{_q(stream_id)}/events",
-                                content=self._append_body(events, expected_version), idempotent=True)
+    async def append(
+        self, stream_id: str, events: Sequence[NewEvent], *, expected_version: int | None = None
+    ) -> list[Receipt]:
+        r = await self._request(
+            "POST",
+            f"/v1/streams/{_q(stream_id)}/events",
+            content=self._append_body(events, expected_version),
+            idempotent=True,
+        )
         return _receipts.decode(r.content).receipts
 
     async def append_many(self, batch: Sequence[tuple[str, Sequence[NewEvent], int | None]]) -> list[list[Receipt]]:
@@ -359,19 +428,22 @@ class AsyncClient(_Base):
         h = msgspec.json.decode((await self._request("GET", "/v1/head")).content)
         return h["position"], h["hash"]
 
-    async def read_stream(self, stream_id: str, from_version: int = 1, *,
-                          batch_size: int = 1000) -> AsyncIterator[RecordedEvent]:
+    async def read_stream(
+        self, stream_id: str, from_version: int = 1, *, batch_size: int = 1000
+    ) -> AsyncIterator[RecordedEvent]:
         cursor: int | None = max(1, from_version)
         while cursor is not None:
-            r = await self._request("GET", f"/v1/streams/{_q(stream_id)}/events",
-                                    params={"from_version": cursor, "limit": batch_size})
+            r = await self._request(
+                "GET", f"/v1/streams/{_q(stream_id)}/events", params={"from_version": cursor, "limit": batch_size}
+            )
             page = _page.decode(r.content)
             for ev in page.events:
                 yield ev
             cursor = page.next
 
-    async def read_all(self, from_position: int = 1, *, to_position: int | None = None,
-                       batch_size: int = 1000) -> AsyncIterator[RecordedEvent]:
+    async def read_all(
+        self, from_position: int = 1, *, to_position: int | None = None, batch_size: int = 1000
+    ) -> AsyncIterator[RecordedEvent]:
         cursor: int | None = max(1, from_position)
         while cursor is not None:
             r = await self._request("GET", "/v1/events", params={"from_position": cursor, "limit": batch_size})
@@ -388,9 +460,13 @@ class AsyncClient(_Base):
         while True:
             headers = {"Last-Event-ID": str(last)} if last else {}
             try:
-                async with self._http.stream("GET", "/v1/events/subscribe", params={"from_position": last + 1},
-                                             headers=headers,
-                                             timeout=httpx.Timeout(self._timeout.connect, read=None)) as r:
+                async with self._http.stream(
+                    "GET",
+                    "/v1/events/subscribe",
+                    params={"from_position": last + 1},
+                    headers=headers,
+                    timeout=httpx.Timeout(self._timeout.connect, read=None),
+                ) as r:
                     if r.status_code >= 400:
                         await r.aread()
                         raise_for(r)

@@ -25,10 +25,22 @@ from .store import EventStore
 TOOLS = ["web_search", "read_file", "run_tests", "sql_query", "send_email"]
 MODELS = ["claude-sonnet", "gpt-large", "llama-70b"]
 SLOS = [
-    {"slo_id": "llm-latency-p95", "metric": "llm.latency_ms", "objective": "p95", "threshold": 2200.0,
-     "severity": "warning", "window": 100},
-    {"slo_id": "tool-latency-max", "metric": "tool.duration_ms", "objective": "max", "threshold": 8000.0,
-     "severity": "critical", "window": 100},
+    {
+        "slo_id": "llm-latency-p95",
+        "metric": "llm.latency_ms",
+        "objective": "p95",
+        "threshold": 2200.0,
+        "severity": "warning",
+        "window": 100,
+    },
+    {
+        "slo_id": "tool-latency-max",
+        "metric": "tool.duration_ms",
+        "objective": "max",
+        "threshold": 8000.0,
+        "severity": "critical",
+        "window": 100,
+    },
 ]
 
 
@@ -58,35 +70,95 @@ def _agent(url: str, agent: int, sessions: int, seed: int, prefix: str = "") -> 
                 version += 1
                 appended += 1
 
-            emit("session.started", {"session_id": sid, "name": f"task {s} of agent {agent}", "task": "triage",
-                                     "kind": "chat", "model": model, "temperature": 0.2, "max_tokens": 4096})
+            emit(
+                "session.started",
+                {
+                    "session_id": sid,
+                    "name": f"task {s} of agent {agent}",
+                    "task": "triage",
+                    "kind": "chat",
+                    "model": model,
+                    "temperature": 0.2,
+                    "max_tokens": 4096,
+                },
+            )
             for turn in range(rng.randint(2, 5)):
-                emit("message.appended", {"session_id": sid, "message_id": f"{sid}-u{turn}", "role": "user",
-                                          "content": f"Please look into ticket #{rng.randint(100, 999)}."})
+                emit(
+                    "message.appended",
+                    {
+                        "session_id": sid,
+                        "message_id": f"{sid}-u{turn}",
+                        "role": "user",
+                        "content": f"Please look into ticket #{rng.randint(100, 999)}.",
+                    },
+                )
                 if rng.random() < 0.6:
                     tool = rng.choice(TOOLS)
                     ex = f"{sid}-x{turn}"
-                    emit("tool.started", {"session_id": sid, "execution_id": ex, "tool_name": tool,
-                                          "input": {"query": f"q{turn}"}, "message_id": f"{sid}-u{turn}"})
+                    emit(
+                        "tool.started",
+                        {
+                            "session_id": sid,
+                            "execution_id": ex,
+                            "tool_name": tool,
+                            "input": {"query": f"q{turn}"},
+                            "message_id": f"{sid}-u{turn}",
+                        },
+                    )
                     roll = rng.random()
                     status = "completed" if roll < 0.8 else ("failed" if roll < 0.93 else "timeout")
                     duration = round(rng.lognormvariate(6.0, 0.9), 1)
-                    emit("tool.finished", {"session_id": sid, "execution_id": ex, "status": status,
-                                           "output": {"rows": rng.randint(0, 50)} if status == "completed" else None,
-                                           "error": None if status == "completed" else f"{tool} {status}",
-                                           "duration_ms": duration, "retry_count": rng.randint(0, 2)})
-                    emit("metric.recorded", {"metric": "tool.duration_ms", "value": duration, "session_id": sid,
-                                             "stage": tool, "unit": "ms"})
+                    emit(
+                        "tool.finished",
+                        {
+                            "session_id": sid,
+                            "execution_id": ex,
+                            "status": status,
+                            "output": {"rows": rng.randint(0, 50)} if status == "completed" else None,
+                            "error": None if status == "completed" else f"{tool} {status}",
+                            "duration_ms": duration,
+                            "retry_count": rng.randint(0, 2),
+                        },
+                    )
+                    emit(
+                        "metric.recorded",
+                        {
+                            "metric": "tool.duration_ms",
+                            "value": duration,
+                            "session_id": sid,
+                            "stage": tool,
+                            "unit": "ms",
+                        },
+                    )
                 latency = round(rng.lognormvariate(7.0, 0.5), 1)
                 tokens = rng.randint(50, 900)
-                emit("message.appended", {"session_id": sid, "message_id": f"{sid}-a{turn}", "role": "assistant",
-                                          "content": "Here is what I found.", "model": model, "tokens_used": tokens,
-                                          "finish_reason": "stop"})
-                emit("metric.recorded", {"metric": "llm.latency_ms", "value": latency, "session_id": sid,
-                                         "stage": "generate", "unit": "ms"})
+                emit(
+                    "message.appended",
+                    {
+                        "session_id": sid,
+                        "message_id": f"{sid}-a{turn}",
+                        "role": "assistant",
+                        "content": "Here is what I found.",
+                        "model": model,
+                        "tokens_used": tokens,
+                        "finish_reason": "stop",
+                    },
+                )
+                emit(
+                    "metric.recorded",
+                    {
+                        "metric": "llm.latency_ms",
+                        "value": latency,
+                        "session_id": sid,
+                        "stage": "generate",
+                        "unit": "ms",
+                    },
+                )
             final = "completed" if rng.random() < 0.85 else "failed"
-            emit("session.status_changed", {"session_id": sid, "status": final,
-                                            "reason": None if final == "completed" else "tool errors"})
+            emit(
+                "session.status_changed",
+                {"session_id": sid, "status": final, "reason": None if final == "completed" else "tool errors"},
+            )
     return appended
 
 
@@ -100,8 +172,9 @@ def run(url: str, *, agents: int = 4, sessions: int = 5, seed: int = 7) -> DemoR
     with EventStore.open(url) as store:
         head = store.head()[0]
         for slo in SLOS:
-            store.append(f"slo-{slo['slo_id']}", [NewEvent(type="slo.defined", data=slo,
-                                                          metadata={"agent_id": "operator"})])
+            store.append(
+                f"slo-{slo['slo_id']}", [NewEvent(type="slo.defined", data=slo, metadata={"agent_id": "operator"})]
+            )
     prefix = f"run{head}-" if head else ""
     start = time.perf_counter()
     # concurrent.futures, not multiprocessing.Pool: a worker that dies, or a result that
@@ -117,8 +190,13 @@ def run(url: str, *, agents: int = 4, sessions: int = 5, seed: int = 7) -> DemoR
                 f.cancel()
     seconds = time.perf_counter() - start
     total = sum(counts) + len(SLOS)
-    return DemoResult(agents=agents, sessions=agents * sessions, events=total, seconds=round(seconds, 3),
-                      events_per_second=round(sum(counts) / seconds, 1))
+    return DemoResult(
+        agents=agents,
+        sessions=agents * sessions,
+        events=total,
+        seconds=round(seconds, 3),
+        events_per_second=round(sum(counts) / seconds, 1),
+    )
 
 
 def signing_key(key_dir: str) -> Path:
@@ -144,5 +222,10 @@ def audit(store: EventStore, key_dir: str) -> dict[str, Any]:
     position = max(1, signed.checkpoint.size // 2)
     receipt = store.tlog_proof(position, signed)
     check = proofs.check_proof_text(receipt, [], signer.verifier)
-    return {"origin": signed.checkpoint.origin, "tree_size": signed.checkpoint.size,
-            "root": signed.checkpoint.root.hex(), "receipt_position": position, "receipt_ok": check.ok}
+    return {
+        "origin": signed.checkpoint.origin,
+        "tree_size": signed.checkpoint.size,
+        "root": signed.checkpoint.root.hex(),
+        "receipt_position": position,
+        "receipt_ok": check.ok,
+    }

@@ -11,8 +11,13 @@ import pytest
 
 @pytest.mark.slow
 def test_bench_service_reports_serve_against_direct_processes_ratios_first() -> None:
-    run = subprocess.run([sys.executable, "-m", "benchmarks", "--service", "--quick", "--json"], capture_output=True,
-                         text=True, timeout=300, check=False)
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--service", "--quick", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     figures = json.loads(run.stdout)
     assert [f["case"].split(":")[0] for f in figures] == ["sqlite"] * 3  # the log suite is not run

@@ -16,9 +16,26 @@ from eventstore import EventStore
 @pytest.mark.slow
 def test_demo_json_shows_the_service_and_keeps_its_keys(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
-    run = subprocess.run([sys.executable, "-c", "from eventstore.cli import main; main()", "--db", str(db), "demo", "--agents", "2",
-                          "--sessions", "1", "--json"], capture_output=True, text=True, timeout=180, cwd=tmp_path,
-                         check=False)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from eventstore.cli import main; main()",
+            "--db",
+            str(db),
+            "demo",
+            "--agents",
+            "2",
+            "--sessions",
+            "1",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     summary = json.loads(run.stdout)
     assert {"demo", "verify", "types", "read_models", "audit", "service"} <= set(summary)

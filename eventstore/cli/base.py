@@ -121,8 +121,10 @@ class _Group(click.Group):
             if message is None:
                 if os.environ.get(DEBUG_ENV) == "1":
                     raise
-                message = (f"internal error (a bug in eventstore, please report it; {DEBUG_ENV}=1 shows "
-                           f"the traceback): {type(e).__name__}: {_one_line(str(e))[:200]}")
+                message = (
+                    f"internal error (a bug in eventstore, please report it; {DEBUG_ENV}=1 shows "
+                    f"the traceback): {type(e).__name__}: {_one_line(str(e))[:200]}"
+                )
             click.echo(f"error: {message}", err=True)
             ctx.exit(2)
 
@@ -134,7 +136,7 @@ class _Group(click.Group):
     default=DEFAULT_DB,
     show_default=True,
     help="Database path or URL (sqlite:///file.db, postgresql://...), or a service's URL "
-         "(http(s)://host:8787; its credential in EVENTSTORE_TOKEN). Env: EVENTSTORE_DB.",
+    "(http(s)://host:8787; its credential in EVENTSTORE_TOKEN). Env: EVENTSTORE_DB.",
 )
 @click.version_option(package_name="eventstore-audit")
 @click.pass_context
@@ -161,16 +163,22 @@ def progress(description: str, total: int | None) -> Iterator[Any]:
         yield lambda done, total=None: None
         return
     from rich.console import Console
-    from rich.table import Column
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.table import Column
 
     # The description keeps at most a third of the line and the bar takes what is left, so
     # the counts and the time stay readable on an 80-column terminal.
     width = Console(stderr=True).width
     with Progress(
-        TextColumn("{task.description}", table_column=Column(max_width=max(10, width // 3), no_wrap=True,
-                                                              overflow="ellipsis")), BarColumn(bar_width=None),
-        MofNCompleteColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=True, expand=True,
+        TextColumn(
+            "{task.description}", table_column=Column(max_width=max(10, width // 3), no_wrap=True, overflow="ellipsis")
+        ),
+        BarColumn(bar_width=None),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        expand=True,
     ) as bar:
         task = bar.add_task(description, total=total)
 

@@ -51,8 +51,10 @@ def check_command(url: str, command: str | None) -> None:
     """Refuse, in one line, a command that needs the database itself when --db is a service."""
     if command is None or command in REMOTE_COMMANDS or command in OFFLINE_COMMANDS:
         return
-    raise UserError(f"'eventstore {command}' needs a database URL (a path, sqlite:///file.db or postgresql://...), "
-                    f"not the service at {shown(url)} (commands that work against a service: {', '.join(sorted(REMOTE_COMMANDS))})")
+    raise UserError(
+        f"'eventstore {command}' needs a database URL (a path, sqlite:///file.db or postgresql://...), "
+        f"not the service at {shown(url)} (commands that work against a service: {', '.join(sorted(REMOTE_COMMANDS))})"
+    )
 
 
 class RemoteStore:
@@ -63,8 +65,10 @@ class RemoteStore:
 
         secret = os.environ.get(TOKEN_ENV, "") if token is None else token
         if not secret.strip():
-            raise UserError(f"--db {shown(url)} is a service: set {TOKEN_ENV} to a credential's secret "
-                            "('eventstore token create' prints it); it is never taken on the command line")
+            raise UserError(
+                f"--db {shown(url)} is a service: set {TOKEN_ENV} to a credential's secret "
+                "('eventstore token create' prints it); it is never taken on the command line"
+            )
         self.url = shown(url)
         self._client: Client = Client(url, secret.strip(), timeout=timeout, retries=retries)
         self._scratch: tuple[str, EventStore] | None = None
@@ -106,7 +110,9 @@ class RemoteStore:
             self._scratch = (d, EventStore.open(os.path.join(d, "scratch.db"), durability="process"))
         return self._scratch[1].prepare(events)
 
-    def append(self, stream_id: str, events: Sequence[NewEvent], *, expected_version: int | None = None) -> list[Receipt]:
+    def append(
+        self, stream_id: str, events: Sequence[NewEvent], *, expected_version: int | None = None
+    ) -> list[Receipt]:
         with self._answer():
             return self._client.append(stream_id, events, expected_version=expected_version)
 
@@ -145,11 +151,14 @@ class RemoteStore:
         try:
             return notes.open_checkpoint(text, signer.verifier)
         except VerificationError:
-            raise UserError(f"the service at {self.url} signed the checkpoint with another key than --key "
-                            "(it signs with its own 'serve --signing-key')") from None
+            raise UserError(
+                f"the service at {self.url} signed the checkpoint with another key than --key "
+                "(it signs with its own 'serve --signing-key')"
+            ) from None
 
-    def prove_inclusion(self, position: int, tree_size: int | None = None, *, origin: str = "",
-                        root: bytes | None = None) -> InclusionProof:
+    def prove_inclusion(
+        self, position: int, tree_size: int | None = None, *, origin: str = "", root: bytes | None = None
+    ) -> InclusionProof:
         """The service's proof, checked here against ``root`` (the caller's checkpoint)."""
         from ..audit import merkle, proofs
 
@@ -161,16 +170,35 @@ class RemoteStore:
         if p.leaf_index != position - 1 or p.entry.position != position:
             raise VerificationError(f"the service's proof is for another entry than position {position}")
         try:
-            merkle.verify_inclusion(p.leaf_index, p.tree_size, merkle.leaf_hash(p.entry.recompute()),
-                                    [bytes.fromhex(h) for h in p.hashes], want)
+            merkle.verify_inclusion(
+                p.leaf_index,
+                p.tree_size,
+                merkle.leaf_hash(p.entry.recompute()),
+                [bytes.fromhex(h) for h in p.hashes],
+                want,
+            )
         except (VerificationError, ValueError) as e:
-            raise VerificationError(f"the service's inclusion proof for position {position} does not check "
-                                    f"against the checkpoint: {e}") from None
-        return proofs.InclusionProof(origin=origin or p.origin, tree_size=p.tree_size, root=want.hex(),
-                                     leaf_index=p.leaf_index, entry=p.entry, hashes=p.hashes)
+            raise VerificationError(
+                f"the service's inclusion proof for position {position} does not check against the checkpoint: {e}"
+            ) from None
+        return proofs.InclusionProof(
+            origin=origin or p.origin,
+            tree_size=p.tree_size,
+            root=want.hex(),
+            leaf_index=p.leaf_index,
+            entry=p.entry,
+            hashes=p.hashes,
+        )
 
-    def prove_consistency(self, old_size: int, new_size: int | None = None, *, origin: str = "",
-                          old_root: bytes | None = None, new_root: bytes | None = None) -> ConsistencyProof:
+    def prove_consistency(
+        self,
+        old_size: int,
+        new_size: int | None = None,
+        *,
+        origin: str = "",
+        old_root: bytes | None = None,
+        new_root: bytes | None = None,
+    ) -> ConsistencyProof:
         """The service's proof, checked here against the caller's roots."""
         from ..audit import merkle, proofs
 
@@ -183,10 +211,17 @@ class RemoteStore:
         try:
             merkle.verify_consistency(p.old_size, p.new_size, o, n, [bytes.fromhex(h) for h in p.hashes])
         except (VerificationError, ValueError) as e:
-            raise VerificationError(f"the service's consistency proof {old_size}->{p.new_size} does not check "
-                                    f"against the checkpoints: {e}") from None
-        return proofs.ConsistencyProof(origin=origin or p.origin, old_size=p.old_size, old_root=o.hex(),
-                                       new_size=p.new_size, new_root=n.hex(), hashes=p.hashes)
+            raise VerificationError(
+                f"the service's consistency proof {old_size}->{p.new_size} does not check against the checkpoints: {e}"
+            ) from None
+        return proofs.ConsistencyProof(
+            origin=origin or p.origin,
+            old_size=p.old_size,
+            old_root=o.hex(),
+            new_size=p.new_size,
+            new_root=n.hex(),
+            hashes=p.hashes,
+        )
 
     def tlog_proof(self, position: int, checkpoint: SignedCheckpoint) -> str:
         """An offline receipt under the caller's checkpoint (built here from a checked inclusion proof)."""
@@ -199,5 +234,7 @@ class RemoteStore:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        raise UserError(f"this command needs a database URL (a path, sqlite:///file.db or postgresql://...); "
-                        f"the service at {self.url} does not offer '{name}' over HTTP")
+        raise UserError(
+            f"this command needs a database URL (a path, sqlite:///file.db or postgresql://...); "
+            f"the service at {self.url} does not offer '{name}' over HTTP"
+        )

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
 
 from ..store import EventStore
-from .base import Context, echo_json, main, pass_ctx, console
+from .base import Context, console, echo_json, main, pass_ctx
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 DEMO_DB = "demo.db"
 DEMO_KEYS = "demo-keys"
@@ -19,9 +23,14 @@ DEMO_KEYS = "demo-keys"
 @click.option("--agents", type=click.IntRange(1, 32), default=4, show_default=True, help="Agent processes.")
 @click.option("--sessions", type=click.IntRange(1, 10_000), default=5, show_default=True, help="Sessions per agent.")
 @click.option("--seed", type=int, default=7, show_default=True)
-@click.option("--service/--no-service", "with_service", default=True, show_default=True,
-              help="Then start 'eventstore serve' on a free loopback port: agent processes append over HTTP "
-                   "with their own credentials, an auditor checks receipts and takes a checkpoint.")
+@click.option(
+    "--service/--no-service",
+    "with_service",
+    default=True,
+    show_default=True,
+    help="Then start 'eventstore serve' on a free loopback port: agent processes append over HTTP "
+    "with their own credentials, an auditor checks receipts and takes a checkpoint.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @pass_ctx
 def demo(ctx: Context, agents: int, sessions: int, seed: int, with_service: bool, as_json: bool) -> None:
@@ -46,12 +55,18 @@ def demo(ctx: Context, agents: int, sessions: int, seed: int, with_service: bool
 
         con = None if as_json else console()
         if con is not None:
-            con.print(f"[bold]eventstore demo[/] on {url}: {result.agents} agent processes, {result.sessions} "
-                      f"sessions, {result.events} events in {result.seconds:.2f}s "
-                      f"({result.events_per_second:.0f} events/s, each acknowledged only once durable)")
+            con.print(
+                f"[bold]eventstore demo[/] on {url}: {result.agents} agent processes, {result.sessions} "
+                f"sessions, {result.events} events in {result.seconds:.2f}s "
+                f"({result.events_per_second:.0f} events/s, each acknowledged only once durable)"
+            )
             con.print("[bold]the ingest service[/]:")
-        service = run_service(url, agents=min(agents, 3), signing_key=demo_mod.signing_key(DEMO_KEYS),
-                              say=(lambda line: None) if con is None else (lambda line: con.print(line, markup=False)))
+        service = run_service(
+            url,
+            agents=min(agents, 3),
+            signing_key=demo_mod.signing_key(DEMO_KEYS),
+            say=_say(con),
+        )
     import projections
 
     with EventStore.open(url) as store:
@@ -60,8 +75,14 @@ def demo(ctx: Context, agents: int, sessions: int, seed: int, with_service: bool
         projections.run_all(store)
         models = projections.summary(store)
         audit = demo_mod.audit(store, DEMO_KEYS)
-    summary = {"demo": result, "verify": report, "types": stats.types, "read_models": models, "audit": audit,
-               "service": service}
+    summary = {
+        "demo": result,
+        "verify": report,
+        "types": stats.types,
+        "read_models": models,
+        "audit": audit,
+        "service": service,
+    }
     if as_json:
         echo_json(summary)
     else:
@@ -69,14 +90,18 @@ def demo(ctx: Context, agents: int, sessions: int, seed: int, with_service: bool
 
         con = console()
         if service is None:
-            con.print(f"[bold]eventstore demo[/] on {url}: {result.agents} agent processes, {result.sessions} "
-                      f"sessions, {result.events} events in {result.seconds:.2f}s "
-                      f"({result.events_per_second:.0f} events/s, each acknowledged only once durable)")
+            con.print(
+                f"[bold]eventstore demo[/] on {url}: {result.agents} agent processes, {result.sessions} "
+                f"sessions, {result.events} events in {result.seconds:.2f}s "
+                f"({result.events_per_second:.0f} events/s, each acknowledged only once durable)"
+            )
         else:
-            con.print(f"[bold]service[/]: {service['agents']} agents appended {service['events']} events over HTTP "
-                      f"with their own credentials in {service['seconds']:.2f}s; each event's metadata.principal "
-                      f"names its credential; receipt {'[green]verified[/]' if service['receipt_ok'] else '[red]INVALID[/]'}"
-                      f", checkpoint at size {service['checkpoint_size']} signed through the API")
+            con.print(
+                f"[bold]service[/]: {service['agents']} agents appended {service['events']} events over HTTP "
+                f"with their own credentials in {service['seconds']:.2f}s; each event's metadata.principal "
+                f"names its credential; receipt {'[green]verified[/]' if service['receipt_ok'] else '[red]INVALID[/]'}"
+                f", checkpoint at size {service['checkpoint_size']} signed through the API"
+            )
         t = Table(title="events by type")
         t.add_column("type")
         t.add_column("count", justify="right")
@@ -85,22 +110,38 @@ def demo(ctx: Context, agents: int, sessions: int, seed: int, with_service: bool
         con.print(t)
         m = models
         con.print("[bold]read models[/] (built by the projector from the log):")
-        con.print(f"  sessions by status: {m['sessions_by_status']}; messages: {m['messages']}; "
-                  f"tokens used: {m['tokens_used']}")
-        con.print(f"  tool executions: {m['tool_executions_by_status']}; failures by tool: "
-                  f"{m['tool_failures_by_tool'] or 'none'}")
+        con.print(
+            f"  sessions by status: {m['sessions_by_status']}; messages: {m['messages']}; "
+            f"tokens used: {m['tokens_used']}"
+        )
+        con.print(
+            f"  tool executions: {m['tool_executions_by_status']}; failures by tool: "
+            f"{m['tool_failures_by_tool'] or 'none'}"
+        )
         for b in m["slo_breaches"]:
-            con.print(f"  SLO breach: {b['slo_id']} ({b['severity']}) observed {b['observed']} > "
-                      f"threshold {b['threshold']} at position {b['position']}")
+            con.print(
+                f"  SLO breach: {b['slo_id']} ({b['severity']}) observed {b['observed']} > "
+                f"threshold {b['threshold']} at position {b['position']}"
+            )
         if not m["slo_breaches"]:
             con.print("  SLO breaches: none")
-        con.print(f"[bold]audit[/]: signed checkpoint {audit['origin']} at size {audit['tree_size']} "
-                  f"(key in {DEMO_KEYS}/); offline receipt for position {audit['receipt_position']}: "
-                  f"{'[green]verified[/]' if audit['receipt_ok'] else '[red]INVALID[/]'}")
+        con.print(
+            f"[bold]audit[/]: signed checkpoint {audit['origin']} at size {audit['tree_size']} "
+            f"(key in {DEMO_KEYS}/); offline receipt for position {audit['receipt_position']}: "
+            f"{'[green]verified[/]' if audit['receipt_ok'] else '[red]INVALID[/]'}"
+        )
         if report.ok:
-            con.print(f"[green]chain verified[/]: {report.checked} entries, head {report.head_position} "
-                      f"{report.head_hash}")
+            con.print(
+                f"[green]chain verified[/]: {report.checked} entries, head {report.head_position} {report.head_hash}"
+            )
         else:
             con.print(f"[red]chain FAILED[/] at {report.problem.position}: {report.problem.message}")  # type: ignore[union-attr]
     if not report.ok:
         raise SystemExit(1)
+
+
+def _say(con: Console | None) -> Callable[[str], None]:
+    """Print a progress line of the service demo on ``con`` (nothing for --json)."""
+    if con is None:
+        return lambda line: None
+    return lambda line: con.print(line, markup=False)

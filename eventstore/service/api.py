@@ -7,7 +7,14 @@ from typing import Any
 
 import msgspec
 
-from ..errors import AppendOutcomeUnknown, EventTooLarge, InvalidEvent, UserError, VerificationError, WrongExpectedVersion
+from ..errors import (
+    AppendOutcomeUnknown,
+    EventTooLarge,
+    InvalidEvent,
+    UserError,
+    VerificationError,
+    WrongExpectedVersion,
+)
 from ..records import NewEvent
 
 
@@ -37,8 +44,15 @@ class MultiAppendBody(msgspec.Struct, forbid_unknown_fields=True):
 class ApiError(Exception):
     """An error answer: HTTP status, a stable code, a message and the JSON path (if any)."""
 
-    def __init__(self, status: int, code: str, message: str, path: str | None = None,
-                 headers: dict[str, str] | None = None, **extra: Any):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        path: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ):
         super().__init__(message)
         self.status = status
         self.code = code
@@ -65,8 +79,10 @@ def decode_error(e: msgspec.DecodeError) -> ApiError:
         path = m.group(1) if m else "$"
         text = _AT.sub("", msg)
         if _ID_FIELD.search(msg):
-            text = ("per-event ids are not supported yet (use the Idempotency-Key header to make a retry safe); "
-                    "unknown field `id`")
+            text = (
+                "per-event ids are not supported yet (use the Idempotency-Key header to make a retry safe); "
+                "unknown field `id`"
+            )
             path = m.group(1) + ".id" if m else None
         return ApiError(400, "invalid_request", text, path)
     return ApiError(400, "invalid_json", f"the body is not valid JSON: {msg}", "$")
@@ -75,8 +91,9 @@ def decode_error(e: msgspec.DecodeError) -> ApiError:
 def store_error(e: Exception, path_prefix: str = "$") -> ApiError:
     """Map a store error to its answer (the client maps the code back to the same exception)."""
     if isinstance(e, WrongExpectedVersion):
-        return ApiError(409, "wrong_expected_version", str(e), None, stream_id=e.stream_id, expected=e.expected,
-                        actual=e.actual)
+        return ApiError(
+            409, "wrong_expected_version", str(e), None, stream_id=e.stream_id, expected=e.expected, actual=e.actual
+        )
     if isinstance(e, EventTooLarge):
         return ApiError(413, "event_too_large", str(e), e.path)
     if isinstance(e, InvalidEvent):
@@ -90,11 +107,16 @@ def store_error(e: Exception, path_prefix: str = "$") -> ApiError:
     if isinstance(e, UserError):
         return ApiError(400, "invalid_request", str(e))
     if isinstance(e, AppendOutcomeUnknown):  # not retryable blindly: it may have been written
-        return ApiError(503, "append_outcome_unknown",
-                        f"the append's outcome is unknown (the database connection broke during its commit): "
-                        f"check for position {e.last_position} with hash {e.last_hash} before retrying",
-                        headers={"Retry-After": "1"}, first_position=e.first_position,
-                        last_position=e.last_position, last_hash=e.last_hash)
+        return ApiError(
+            503,
+            "append_outcome_unknown",
+            f"the append's outcome is unknown (the database connection broke during its commit): "
+            f"check for position {e.last_position} with hash {e.last_hash} before retrying",
+            headers={"Retry-After": "1"},
+            first_position=e.first_position,
+            last_position=e.last_position,
+            last_hash=e.last_hash,
+        )
     return ApiError(503, "unavailable", f"the database failed: {e}", headers={"Retry-After": "1"})
 
 
@@ -104,8 +126,15 @@ def to_new_events(events: list[EventIn], principal: str, path: str) -> list[NewE
     for ev in events:
         metadata = dict(ev.metadata)
         metadata["principal"] = principal
-        out.append(NewEvent(type=ev.type, data=ev.data, metadata=metadata, subject=ev.subject,
-                            personal=tuple(ev.personal) if ev.personal is not None else None))
+        out.append(
+            NewEvent(
+                type=ev.type,
+                data=ev.data,
+                metadata=metadata,
+                subject=ev.subject,
+                personal=tuple(ev.personal) if ev.personal is not None else None,
+            )
+        )
     return out
 
 

@@ -65,8 +65,9 @@ def _int_param(request: Request, name: str, default: int | None, minimum: int = 
     try:
         value = int(raw)
     except ValueError:
-        raise ApiError(400, "invalid_request", f"query parameter {name!r} must be an integer, not {raw!r}",
-                       f"?{name}") from None
+        raise ApiError(
+            400, "invalid_request", f"query parameter {name!r} must be an integer, not {raw!r}", f"?{name}"
+        ) from None
     if value < minimum:
         raise ApiError(400, "invalid_request", f"query parameter {name!r} must be >= {minimum}", f"?{name}")
     return value
@@ -75,17 +76,28 @@ def _int_param(request: Request, name: str, default: int | None, minimum: int = 
 class Service:
     """Everything one ``serve`` process holds: store, credentials, writer, metrics."""
 
-    def __init__(self, store: EventStore, config: ServiceConfig | None = None, *,
-                 on_start: Callable[[], None] | None = None, on_stop: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        store: EventStore,
+        config: ServiceConfig | None = None,
+        *,
+        on_start: Callable[[], None] | None = None,
+        on_stop: Callable[[], None] | None = None,
+    ):
         self.store = store
         self.config = config or ServiceConfig()
         self.credentials = Credentials(store)
         self.idempotency = IdempotencyKeys(store, retention=self.config.idempotency_retention)
         self.notifier = sse.Notifier()
         self.stopping = asyncio.Event()
-        self.writer = Writer(store, mode=self.config.writer, max_pending=self.config.max_pending,
-                             max_batch_events=self.config.max_batch_events, on_commit=self._committed,
-                             refused=self.credentials.refused)
+        self.writer = Writer(
+            store,
+            mode=self.config.writer,
+            max_pending=self.config.max_pending,
+            max_batch_events=self.config.max_batch_events,
+            on_commit=self._committed,
+            refused=self.credentials.refused,
+        )
         self.metrics = Metrics(lambda: float(self.writer.pending), self._projection_lags)
         self.signer: notes.Signer | None = None
         if self.config.signing_key:
@@ -103,8 +115,7 @@ class Service:
             Route("/v1/openapi.json", self.openapi, methods=["GET"], name="openapi"),
             Route("/v1/streams/{stream_id:path}/events", self.append_stream, methods=["POST"], name="append"),
             Route("/v1/streams/{stream_id:path}/events", self.read_stream, methods=["GET"], name="read_stream"),
-            Route("/v1/streams/{stream_id:path}/version", self.stream_version, methods=["GET"],
-                  name="stream_version"),
+            Route("/v1/streams/{stream_id:path}/version", self.stream_version, methods=["GET"], name="stream_version"),
             Route("/v1/append", self.append_multi, methods=["POST"], name="append_multi"),
             Route("/v1/events/subscribe", self.subscribe, methods=["GET"], name="subscribe"),
             Route("/v1/events", self.read_all, methods=["GET"], name="read_all"),
@@ -116,9 +127,11 @@ class Service:
             Route("/v1/proofs/consistency", self.consistency_proof, methods=["GET"], name="proof_consistency"),
             Route("/v1/tlog-proof/{position:int}", self.tlog_proof, methods=["GET"], name="tlog_proof"),
         ]
-        self.starlette = Starlette(routes=routes, lifespan=self._lifespan,
-                                   exception_handlers={404: self._not_found, 405: self._not_allowed,
-                                                       ApiError: self._api_error})
+        self.starlette = Starlette(
+            routes=routes,
+            lifespan=self._lifespan,
+            exception_handlers={404: self._not_found, 405: self._not_allowed, ApiError: self._api_error},
+        )
         self.app: ASGIApp = _Access(self.starlette, self)
 
     # -- lifecycle ------------------------------------------------------------------
@@ -181,13 +194,21 @@ class Service:
         header = request.headers.get("authorization")
         if not header:
             self.metrics.refused.labels("missing").inc()
-            raise ApiError(401, "unauthorized", "no credential: send 'Authorization: Bearer <token>'",
-                           headers={"WWW-Authenticate": "Bearer"})
+            raise ApiError(
+                401,
+                "unauthorized",
+                "no credential: send 'Authorization: Bearer <token>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             self.metrics.refused.labels("malformed").inc()
-            raise ApiError(401, "unauthorized", "the Authorization header must be 'Bearer <token>'",
-                           headers={"WWW-Authenticate": "Bearer"})
+            raise ApiError(
+                401,
+                "unauthorized",
+                "the Authorization header must be 'Bearer <token>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         try:
             if for_append:  # cached; the writer checks the credential again at commit
                 principal, why = self.credentials.authenticate_for_append(secret.strip())
@@ -196,12 +217,17 @@ class Service:
         except EventStoreError as e:
             raise api.store_error(e) from None
         except Exception as e:
-            raise ApiError(503, "unavailable", f"cannot check the credential: {type(e).__name__}",
-                           headers={"Retry-After": str(self.config.retry_after)}) from None
+            raise ApiError(
+                503,
+                "unavailable",
+                f"cannot check the credential: {type(e).__name__}",
+                headers={"Retry-After": str(self.config.retry_after)},
+            ) from None
         if principal is None:
             self.metrics.refused.labels(why).inc()
             message = {"revoked": "the credential was revoked", "expired": "the credential has expired"}.get(
-                why, "the credential is not valid")
+                why, "the credential is not valid"
+            )
             raise ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
         request.scope["eventstore.principal"] = principal.name
         return principal
@@ -216,8 +242,11 @@ class Service:
     def _forbid(self, principal: Principal, what: str, target: str | None = None) -> ApiError:
         self.metrics.refused.labels("forbidden").inc()
         on = f" on stream {target!r}" if target is not None else ""
-        return ApiError(403, "forbidden", f"credential {principal.name!r} ({principal.role}) may not {what}{on}: "
-                        f"that needs {_ROLE_TEXT[what]}")
+        return ApiError(
+            403,
+            "forbidden",
+            f"credential {principal.name!r} ({principal.role}) may not {what}{on}: that needs {_ROLE_TEXT[what]}",
+        )
 
     async def _body(self, request: Request) -> bytes:
         limit = self.config.max_body_bytes
@@ -237,15 +266,18 @@ class Service:
                         raise ApiError(413, "payload_too_large", f"the body is over the limit of {limit} bytes")
                     chunks.append(chunk)
         except ClientDisconnect:
-            raise ApiError(400, "client_disconnected", "the client closed the connection before sending its body") \
-                from None
+            raise ApiError(
+                400, "client_disconnected", "the client closed the connection before sending its body"
+            ) from None
         except TimeoutError:
-            raise ApiError(408, "request_timeout",
-                           f"the body was not received within {self.config.body_timeout:g} seconds") from None
+            raise ApiError(
+                408, "request_timeout", f"the body was not received within {self.config.body_timeout:g} seconds"
+            ) from None
         return b"".join(chunks)
 
-    async def _idempotent(self, request: Request, principal: Principal, body: bytes,
-                          handler: Callable[[], Awaitable[Response]]) -> Response:
+    async def _idempotent(
+        self, request: Request, principal: Principal, body: bytes, handler: Callable[[], Awaitable[Response]]
+    ) -> Response:
         key = request.headers.get("idempotency-key")
         if key is None:
             return await handler()
@@ -258,8 +290,11 @@ class Service:
             raise api.store_error(e) from None
         if answer is not None:
             if answer.request_hash != rhash:
-                raise ApiError(422, "idempotency_key_reused",
-                               "this Idempotency-Key was used for a different request; use a new key")
+                raise ApiError(
+                    422,
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was used for a different request; use a new key",
+                )
             return Response(answer.body, answer.status, media_type=JSON, headers={"Idempotent-Replayed": "true"})
         status, out = 0, b""
         try:
@@ -279,8 +314,12 @@ class Service:
             raise ApiError(400, "invalid_request", "events must not be empty", path)
         for i, ev in enumerate(events):
             if ev.type.startswith("credential."):
-                raise ApiError(403, "forbidden", f"event type {ev.type!r} is written only by 'eventstore token'",
-                               f"{path}[{i}].type")
+                raise ApiError(
+                    403,
+                    "forbidden",
+                    f"event type {ev.type!r} is written only by 'eventstore token'",
+                    f"{path}[{i}].type",
+                )
         new = api.to_new_events(events, principal.name, path)
         # Validate here (not in the writer) so that a bad request is refused at once and never
         # pushes a batch into the writer's slow path. Events with a subject are checked without
@@ -302,8 +341,9 @@ class Service:
                 raise ApiError(400, "invalid_event", "subject must not be empty", f"{path}[{i}].subject")
         return new
 
-    async def _submit(self, items: list[tuple[str, Sequence[NewEvent], int | None]],
-                      principal: Principal) -> list[list[Receipt]]:
+    async def _submit(
+        self, items: list[tuple[str, Sequence[NewEvent], int | None]], principal: Principal
+    ) -> list[list[Receipt]]:
         started = time.perf_counter()
         try:
             result = await self.writer.submit(items, principal.name)
@@ -317,8 +357,14 @@ class Service:
         except EventStoreError as e:
             err = api.store_error(e)
             if err.code == "wrong_expected_version" and len(items) > 1:
-                idx = next((i for i, (s, _, exp) in enumerate(items)
-                            if s == err.extra["stream_id"] and exp == err.extra["expected"]), None)
+                idx = next(
+                    (
+                        i
+                        for i, (s, _, exp) in enumerate(items)
+                        if s == err.extra["stream_id"] and exp == err.extra["expected"]
+                    ),
+                    None,
+                )
                 err.path = f"$.appends[{idx}].expected_version" if idx is not None else None
             elif err.code == "wrong_expected_version":
                 err.path = "$.expected_version"
@@ -342,8 +388,12 @@ class Service:
             except msgspec.DecodeError as e:
                 raise api.decode_error(e) from None
             if len(req.events) > self.config.max_events_per_request:
-                raise ApiError(413, "too_many_events", f"{len(req.events)} events in one request; the limit is "
-                               f"{self.config.max_events_per_request}", "$.events")
+                raise ApiError(
+                    413,
+                    "too_many_events",
+                    f"{len(req.events)} events in one request; the limit is {self.config.max_events_per_request}",
+                    "$.events",
+                )
             if req.expected_version is not None and req.expected_version < 0:
                 raise ApiError(400, "invalid_request", "expected_version must be null or >= 0", "$.expected_version")
             events = self._events(principal, req.events, "$.events")
@@ -365,19 +415,28 @@ class Service:
                 raise ApiError(400, "invalid_request", "appends must not be empty", "$.appends")
             total = sum(len(a.events) for a in req.appends)
             if total > self.config.max_events_per_request:
-                raise ApiError(413, "too_many_events", f"{total} events in one request; the limit is "
-                               f"{self.config.max_events_per_request}", "$.appends")
+                raise ApiError(
+                    413,
+                    "too_many_events",
+                    f"{total} events in one request; the limit is {self.config.max_events_per_request}",
+                    "$.appends",
+                )
             items: list[tuple[str, Sequence[NewEvent], int | None]] = []
             for i, a in enumerate(req.appends):
                 if not principal.may_append(a.stream_id):
                     raise self._forbid(principal, "append", a.stream_id)
                 if a.expected_version is not None and a.expected_version < 0:
-                    raise ApiError(400, "invalid_request", "expected_version must be null or >= 0",
-                                   f"$.appends[{i}].expected_version")
+                    raise ApiError(
+                        400,
+                        "invalid_request",
+                        "expected_version must be null or >= 0",
+                        f"$.appends[{i}].expected_version",
+                    )
                 if not a.stream_id:
                     raise ApiError(400, "invalid_request", "stream_id must not be empty", f"$.appends[{i}].stream_id")
-                items.append((a.stream_id, self._events(principal, a.events, f"$.appends[{i}].events"),
-                              a.expected_version))
+                items.append(
+                    (a.stream_id, self._events(principal, a.events, f"$.appends[{i}].events"), a.expected_version)
+                )
             results = await self._submit(items, principal)
             return _json({"receipts": results})
 
@@ -440,14 +499,23 @@ class Service:
             if not last.isdigit():
                 raise ApiError(400, "invalid_request", "Last-Event-ID must be a position (an integer)")
             start = int(last) + 1
+
         def still_allowed() -> str | None:
             why = self.credentials.refused({principal.name}).get(principal.name)
             return None if why is None else f"the credential is {why}"
 
-        gen = sse.stream(self.store, self.notifier, start, heartbeat=self.config.heartbeat, poll=self.config.poll,
-                         stopping=self.stopping, still_allowed=still_allowed)
-        return StreamingResponse(gen, media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        gen = sse.stream(
+            self.store,
+            self.notifier,
+            start,
+            heartbeat=self.config.heartbeat,
+            poll=self.config.poll,
+            stopping=self.stopping,
+            still_allowed=still_allowed,
+        )
+        return StreamingResponse(
+            gen, media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        )
 
     # -- audit ----------------------------------------------------------------------
     async def verify_receipt(self, request: Request) -> Response:
@@ -520,8 +588,9 @@ class Service:
         def prove() -> Any:
             old_size, origin, old_root = self._tree(old)
             new_size, new_origin, new_root = self._tree(new)
-            return self.store.prove_consistency(old_size, new_size, origin=origin or new_origin,
-                                                old_root=old_root, new_root=new_root)
+            return self.store.prove_consistency(
+                old_size, new_size, origin=origin or new_origin, old_root=old_root, new_root=new_root
+            )
 
         return _json(await self._call(prove))
 
@@ -652,19 +721,26 @@ class _Access:
             if status == 500:
                 with contextlib.suppress(Exception):
                     await _error(ApiError(500, "internal", f"internal error (request id {rid})"))(
-                        scope, receive, send_with_id)
+                        scope, receive, send_with_id
+                    )
         finally:
             route = scope.get("route")
             name = getattr(route, "name", None) or "unmatched"
             self.service.metrics.requests.labels(name, str(status)).inc()
             if self.service.config.access_log:
-                log.info("request", extra={
-                    "request_id": rid, "method": scope["method"], "path": scope["path"], "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                    "principal": scope.get("eventstore.principal")})
+                log.info(
+                    "request",
+                    extra={
+                        "request_id": rid,
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                        "principal": scope.get("eventstore.principal"),
+                    },
+                )
 
 
 def create_app(store: EventStore, config: ServiceConfig | None = None) -> Service:
     """A Service; its ASGI application is ``.app`` (run it with uvicorn, or TestClient)."""
     return Service(store, config)
-

@@ -29,7 +29,7 @@ import json
 import re
 import secrets
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 import msgspec
@@ -112,7 +112,7 @@ def parse_duration(text: str) -> int:
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _parse_iso(text: str) -> float:
@@ -121,8 +121,9 @@ def _parse_iso(text: str) -> float:
 
 def check_name(name: str) -> str:
     if not _NAME.match(name):
-        raise UserError(f"bad credential name {name!r}: 1-64 characters of A-Z a-z 0-9 . _ @ -, "
-                        "starting with a letter or digit")
+        raise UserError(
+            f"bad credential name {name!r}: 1-64 characters of A-Z a-z 0-9 . _ @ -, starting with a letter or digit"
+        )
     return name
 
 
@@ -133,8 +134,15 @@ class Credentials:
         self.store = store
         self._cache: dict[str, Principal] = {}  # secret hash -> a credential valid when it was looked up
 
-    def create(self, name: str, role: str, patterns: list[str] | tuple[str, ...] = (), *,
-               expires_in: int | None = None, created_by: str) -> tuple[str, Credential]:
+    def create(
+        self,
+        name: str,
+        role: str,
+        patterns: list[str] | tuple[str, ...] = (),
+        *,
+        expires_in: int | None = None,
+        created_by: str,
+    ) -> tuple[str, Credential]:
         """Create a credential; return (secret, credential). The secret is not kept anywhere."""
         check_name(name)
         if role not in ROLES:
@@ -150,15 +158,25 @@ class Credentials:
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
         now = time.time()
         expires_at = _iso(now + expires_in) if expires_in is not None else None
-        cred = Credential(name=name, role=role, patterns=patterns, created_at=_iso(now), created_by=created_by,
-                          expires_at=expires_at)
+        cred = Credential(
+            name=name, role=role, patterns=patterns, created_at=_iso(now), created_by=created_by, expires_at=expires_at
+        )
         with self.store.backend.transaction() as tx:
             if tx.execute("SELECT 1 FROM credentials WHERE name = ?", (name,)):
                 raise UserError(f"a credential named {name!r} exists already (names are never reused)")
-            tx.execute("INSERT INTO credentials (name, role, patterns, secret_hash, created_at, created_by, "
-                       "expires_at) VALUES (?,?,?,?,?,?,?)",
-                       (name, role, json.dumps(patterns), hash_secret(secret), cred.created_at, created_by,
-                        None if expires_in is None else now + expires_in))
+            tx.execute(
+                "INSERT INTO credentials (name, role, patterns, secret_hash, created_at, created_by, "
+                "expires_at) VALUES (?,?,?,?,?,?,?)",
+                (
+                    name,
+                    role,
+                    json.dumps(patterns),
+                    hash_secret(secret),
+                    cred.created_at,
+                    created_by,
+                    None if expires_in is None else now + expires_in,
+                ),
+            )
         data = {"name": name, "role": role, "patterns": patterns, "created_by": created_by}
         if expires_at is not None:
             data["expires_at"] = expires_at
@@ -180,8 +198,9 @@ class Credentials:
             if rows[0][0] is not None:
                 raise UserError(f"credential {name!r} was revoked already at {rows[0][0]}")
             tx.execute("UPDATE credentials SET revoked_at = ?, revoked_by = ? WHERE name = ?", (now, revoked_by, name))
-        self.store.append(CREDENTIALS_STREAM, [NewEvent(type="credential.revoked",
-                                                        data={"name": name, "revoked_by": revoked_by})])
+        self.store.append(
+            CREDENTIALS_STREAM, [NewEvent(type="credential.revoked", data={"name": name, "revoked_by": revoked_by})]
+        )
         return self.get(name)
 
     def get(self, name: str) -> Credential:
@@ -193,10 +212,21 @@ class Credentials:
     def list(self) -> list[Credential]:
         rows = self.store.backend.query(
             "SELECT name, role, patterns, created_at, created_by, expires_at, revoked_at, revoked_by "
-            "FROM credentials ORDER BY created_at, name")
-        return [Credential(name=n, role=r, patterns=json.loads(p), created_at=c, created_by=b,
-                           expires_at=None if e is None else _iso(e), revoked_at=ra, revoked_by=rb)
-                for n, r, p, c, b, e, ra, rb in rows]
+            "FROM credentials ORDER BY created_at, name"
+        )
+        return [
+            Credential(
+                name=n,
+                role=r,
+                patterns=json.loads(p),
+                created_at=c,
+                created_by=b,
+                expires_at=None if e is None else _iso(e),
+                revoked_at=ra,
+                revoked_by=rb,
+            )
+            for n, r, p, c, b, e, ra, rb in rows
+        ]
 
     def authenticate(self, secret: str) -> tuple[Principal | None, str]:
         """(principal, "") for a valid secret, else (None, why): missing, unknown, revoked, expired."""
@@ -205,7 +235,8 @@ class Credentials:
         h = hash_secret(secret)
         rows = self.store.backend.query(
             "SELECT name, role, patterns, secret_hash, expires_at, revoked_at FROM credentials WHERE secret_hash = ?",
-            (h,))
+            (h,),
+        )
         if not rows:
             return None, "unknown"
         name, role, patterns, stored, expires_at, revoked_at = rows[0]
@@ -247,8 +278,9 @@ class Credentials:
         """Of these credential names, those revoked or expired now: name -> "revoked" | "expired"."""
         ordered = sorted(names)
         rows = self.store.backend.query(
-            "SELECT name, expires_at, revoked_at FROM credentials WHERE name IN (%s)" % ",".join("?" * len(ordered)),
-            ordered)
+            f"SELECT name, expires_at, revoked_at FROM credentials WHERE name IN ({','.join('?' * len(ordered))})",
+            ordered,
+        )
         now = time.time()
         out = {n: "unknown" for n in names}
         for name, expires_at, revoked_at in rows:

@@ -47,16 +47,34 @@ def _agent(url: str, token: str, k: int, stream: str, other: str | None, out: An
     try:
         session = stream.replace("/", "-")  # unique per agent (the read models key sessions by it)
         with Client(url, token, timeout=10.0, retries=3) as store:
-            receipts = store.append(stream, [
-                NewEvent(type="session.started", data={"session_id": session, "model": "demo-model"},
-                         metadata={"principal": "someone-else"}),  # replaced by the service
-                NewEvent(type="message.appended", data={"session_id": session, "message_id": "m1", "role": "user",
-                                                        "content": f"task {k}"}),
-                NewEvent(type="tool.started", data={"session_id": session, "execution_id": "e1",
-                                                    "tool_name": "search", "input": {"q": "audit logs"}}),
-                NewEvent(type="tool.finished", data={"session_id": session, "execution_id": "e1",
-                                                     "status": "completed", "duration_ms": 12.5}),
-            ], expected_version=0)
+            receipts = store.append(
+                stream,
+                [
+                    NewEvent(
+                        type="session.started",
+                        data={"session_id": session, "model": "demo-model"},
+                        metadata={"principal": "someone-else"},
+                    ),  # replaced by the service
+                    NewEvent(
+                        type="message.appended",
+                        data={"session_id": session, "message_id": "m1", "role": "user", "content": f"task {k}"},
+                    ),
+                    NewEvent(
+                        type="tool.started",
+                        data={
+                            "session_id": session,
+                            "execution_id": "e1",
+                            "tool_name": "search",
+                            "input": {"q": "audit logs"},
+                        },
+                    ),
+                    NewEvent(
+                        type="tool.finished",
+                        data={"session_id": session, "execution_id": "e1", "status": "completed", "duration_ms": 12.5},
+                    ),
+                ],
+                expected_version=0,
+            )
             refused = ""
             if other is not None:
                 try:
@@ -92,9 +110,23 @@ def _start_server(db: str, key_file: Path, log: Path, timeout: float) -> tuple[s
     url = f"http://127.0.0.1:{port}"
     with open(log, "wb") as err:
         serve = subprocess.Popen(
-            [sys.executable, "-c", "from eventstore.cli import main; main()", "--db", db, "serve", "--bind",
-             f"127.0.0.1:{port}", "--project", "--signing-key", str(key_file), "--no-access-log"],
-            stdout=subprocess.DEVNULL, stderr=err)
+            [
+                sys.executable,
+                "-c",
+                "from eventstore.cli import main; main()",
+                "--db",
+                db,
+                "serve",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--project",
+                "--signing-key",
+                str(key_file),
+                "--no-access-log",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -121,8 +153,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=5)
 
 
-def run_service(db: str, *, agents: int = 3, signing_key: str | Path | None = None, say: Say = print,
-                timeout: float = 60.0) -> dict[str, Any]:
+def run_service(
+    db: str, *, agents: int = 3, signing_key: str | Path | None = None, say: Say = print, timeout: float = 60.0
+) -> dict[str, Any]:
     """Run the service demo on ``db`` (created and migrated if needed); return its summary.
 
     ``signing_key``: the log's key file (``keygen``'s signing.key); a temporary one if None.
@@ -139,8 +172,10 @@ def run_service(db: str, *, agents: int = 3, signing_key: str | Path | None = No
             creds = Credentials(store)
             tokens = [creds.create(n, "appender", [f"{n}/*"], created_by="demo", expires_in=3600)[0] for n in names]
             auditor = creds.create(auditor_name, "auditor", created_by="demo", expires_in=3600)[0]
-        say(f"created {agents} appender credentials ({names[0]} may write {names[0]}/* ...) and an auditor "
-            f"({auditor_name}); each secret is handed to its agent only and stored as its SHA-256")
+        say(
+            f"created {agents} appender credentials ({names[0]} may write {names[0]}/* ...) and an auditor "
+            f"({auditor_name}); each secret is handed to its agent only and stored as its SHA-256"
+        )
         serve, url = _start_server(db, Path(signing_key), Path(tmp) / "serve.log", min(timeout, 30.0))
         ctx = mp.get_context("spawn")
         out = ctx.Queue()
@@ -148,13 +183,17 @@ def run_service(db: str, *, agents: int = 3, signing_key: str | Path | None = No
         try:
             say(f"eventstore serve --project --signing-key ... listening on {url}")
             streams = [f"{n}/session-1" for n in names]
-            procs = [ctx.Process(target=_agent, args=(url, tokens[i], i + 1, streams[i],
-                                                      streams[1] if i == 0 and agents > 1 else None, out))
-                     for i in range(agents)]
+            procs = [
+                ctx.Process(
+                    target=_agent,
+                    args=(url, tokens[i], i + 1, streams[i], streams[1] if i == 0 and agents > 1 else None, out),
+                )
+                for i in range(agents)
+            ]
             for p in procs:
                 p.start()
             deadline = time.monotonic() + timeout
-            results = []
+            results: list[Any] = []
             while len(results) < len(procs):
                 try:
                     results.append(out.get(timeout=0.2))
@@ -178,19 +217,29 @@ def run_service(db: str, *, agents: int = 3, signing_key: str | Path | None = No
                 for n, s in zip(names, streams):
                     principals[n] = sorted({ev.metadata.get("principal") for ev in store.read_stream(s)})
                 first = next(store.read_stream(streams[0]))
-            say(f"  {names[0]}'s first event: metadata.principal = {first.metadata['principal']!r} "
-                "(the client sent 'someone-else')")
+            say(
+                f"  {names[0]}'s first event: metadata.principal = {first.metadata['principal']!r} "
+                "(the client sent 'someone-else')"
+            )
             with Client(url, auditor, timeout=10.0, retries=3) as audit:
                 note = audit.checkpoint()
                 size = notes.open_checkpoint(note, signer.verifier).checkpoint.size
                 say(f"{auditor_name} signed a checkpoint through the service: tree size {size}")
-                receipt = Receipt(position=first.position, stream_id=first.stream_id, version=first.version,
-                                  hash=first.hash, prev_hash=first.prev_hash, recorded_at=first.recorded_at)
+                receipt = Receipt(
+                    position=first.position,
+                    stream_id=first.stream_id,
+                    version=first.version,
+                    hash=first.hash,
+                    prev_hash=first.prev_hash,
+                    recorded_at=first.recorded_at,
+                )
                 report = audit.verify_receipt(receipt)
                 say(f"  receipt of position {first.position}: {'OK' if report.ok else 'INVALID'}")
                 entry, _ = proofs.check_tlog_proof(audit.tlog_proof(first.position), signer.verifier)
-                say(f"  offline proof (c2sp tlog-proof) for position {entry.position} verified with the "
-                    "public key alone")
+                say(
+                    f"  offline proof (c2sp tlog-proof) for position {entry.position} verified with the "
+                    "public key alone"
+                )
         finally:
             _stop(serve)
             for p in procs:
@@ -198,11 +247,19 @@ def run_service(db: str, *, agents: int = 3, signing_key: str | Path | None = No
                 if p.is_alive():
                     p.kill()
                     p.join(timeout=5)
-    return {"url": url, "agents": agents, "credentials": [*names, auditor_name],
-            "events": sum(len(r[1]) for r in results), "principals": principals,
-            "refused_outside_patterns": bool(results[0][2]) if agents > 1 else None,
-            "checkpoint_size": size, "receipt_position": first.position, "receipt_ok": report.ok,
-            "tlog_proof_ok": entry.position == first.position, "seconds": round(time.perf_counter() - started, 3)}
+    return {
+        "url": url,
+        "agents": agents,
+        "credentials": [*names, auditor_name],
+        "events": sum(len(r[1]) for r in results),
+        "principals": principals,
+        "refused_outside_patterns": bool(results[0][2]) if agents > 1 else None,
+        "checkpoint_size": size,
+        "receipt_position": first.position,
+        "receipt_ok": report.ok,
+        "tlog_proof_ok": entry.position == first.position,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
 
 
 def run(db: str, agents: int = 3) -> None:
@@ -210,8 +267,10 @@ def run(db: str, agents: int = 3) -> None:
     run_service(db, agents=agents)
     with EventStore.open(db) as store:
         report = store.verify()
-        print(f"verify: {'OK' if report.ok else 'FAILED'}, {report.checked} entries; "
-              f"credential events: {[e.type for e in store.read_stream('credentials')]}")
+        print(
+            f"verify: {'OK' if report.ok else 'FAILED'}, {report.checked} entries; "
+            f"credential events: {[e.type for e in store.read_stream('credentials')]}"
+        )
 
 
 def main() -> None:

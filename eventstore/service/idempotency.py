@@ -52,8 +52,9 @@ class Answer:
 
 
 class IdempotencyKeys:
-    def __init__(self, store: EventStore, *, retention: float = 86400.0, flush_interval: float = 0.05,
-                 memory_max: int = 100_000):
+    def __init__(
+        self, store: EventStore, *, retention: float = 86400.0, flush_interval: float = 0.05, memory_max: int = 100_000
+    ):
         self.store = store
         self.retention = retention
         self.flush_interval = flush_interval
@@ -102,10 +103,13 @@ class IdempotencyKeys:
             with self.store.backend.transaction() as tx:
                 for principal, key, a in todo:
                     # a key answered twice cannot happen in one process; across processes the first row wins
-                    if not tx.execute("SELECT 1 FROM idempotency_keys WHERE principal = ? AND key = ?",
-                                      (principal, key)):
-                        tx.execute("INSERT INTO idempotency_keys VALUES (?,?,?,?,?,?)",
-                                   (principal, key, a.request_hash, a.status, a.body.decode(), a.created_at))
+                    if not tx.execute(
+                        "SELECT 1 FROM idempotency_keys WHERE principal = ? AND key = ?", (principal, key)
+                    ):
+                        tx.execute(
+                            "INSERT INTO idempotency_keys VALUES (?,?,?,?,?,?)",
+                            (principal, key, a.request_hash, a.status, a.body.decode(), a.created_at),
+                        )
         except BaseException:
             with self._lock:
                 self._unflushed[:0] = todo
@@ -127,7 +131,8 @@ class IdempotencyKeys:
             return a
         rows = self.store.backend.query(
             "SELECT request_hash, status, body, created_at FROM idempotency_keys WHERE principal = ? AND key = ?",
-            (principal, key))
+            (principal, key),
+        )
         if not rows:
             return None
         h, status, body, created = rows[0]

@@ -47,9 +47,17 @@ def _page(store: EventStore, position: int) -> list[RecordedEvent]:
     return list(itertools.islice(store.read_all(position, batch_size=PAGE), PAGE))
 
 
-async def stream(store: EventStore, notifier: Notifier, start: int, *, heartbeat: float, poll: float,
-                 stopping: asyncio.Event, still_allowed: Callable[[], str | None] | None = None,
-                 recheck: float = 1.0) -> AsyncIterator[bytes]:
+async def stream(
+    store: EventStore,
+    notifier: Notifier,
+    start: int,
+    *,
+    heartbeat: float,
+    poll: float,
+    stopping: asyncio.Event,
+    still_allowed: Callable[[], str | None] | None = None,
+    recheck: float = 1.0,
+) -> AsyncIterator[bytes]:
     """``still_allowed()`` (run in a thread at most every ``recheck`` seconds) returns why the
     subscriber's credential is no longer valid, or None; then the stream ends with an
     ``event: error``, so a revoked reader stops receiving within about a second."""
@@ -62,8 +70,9 @@ async def stream(store: EventStore, notifier: Notifier, start: int, *, heartbeat
             last_check = time.monotonic()
             why = await run_in_threadpool(still_allowed)
             if why is not None:
-                yield b"event: error\ndata: %s\n\n" % encode({"error": {"code": "unauthorized", "message": why,
-                                                                           "path": None}})
+                yield b"event: error\ndata: %s\n\n" % encode(
+                    {"error": {"code": "unauthorized", "message": why, "path": None}}
+                )
                 return
         waiter = notifier.waiter()
         events = await run_in_threadpool(_page, store, position)
@@ -75,7 +84,7 @@ async def stream(store: EventStore, notifier: Notifier, start: int, *, heartbeat
             continue
         try:
             await asyncio.wait_for(waiter.wait(), timeout=min(poll, heartbeat))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         if time.monotonic() - last_sent >= heartbeat:
             last_sent = time.monotonic()

@@ -30,10 +30,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ..errors import EventStoreError, UserError, WrongExpectedVersion
+from ..errors import CredentialRefused, EventStoreError, Overloaded, ShuttingDown, UserError, WrongExpectedVersion  # noqa: F401  (defined in eventstore.errors, the one hierarchy)
 from ..records import NewEvent, Receipt
 from ..store import EventStore
-from ..errors import Overloaded, ShuttingDown, CredentialRefused  # noqa: F401  (defined in eventstore.errors, the one hierarchy)
 
 log = logging.getLogger("eventstore.service")
 
@@ -55,10 +54,17 @@ class _Unit:
 
 
 class Writer:
-    def __init__(self, store: EventStore, *, mode: str = "queue", max_pending: int = 1024,
-                 max_batch_events: int = 5000, threads: int = 32,
-                 on_commit: Callable[[int, int], None] | None = None,
-                 refused: Callable[[set[str]], dict[str, str]] | None = None):
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        mode: str = "queue",
+        max_pending: int = 1024,
+        max_batch_events: int = 5000,
+        threads: int = 32,
+        on_commit: Callable[[int, int], None] | None = None,
+        refused: Callable[[set[str]], dict[str, str]] | None = None,
+    ):
         if mode not in ("queue", "threads"):
             raise ValueError(f"writer mode must be 'queue' or 'threads', not {mode!r}")
         self.store = store
@@ -87,8 +93,7 @@ class Writer:
             self._thread = threading.Thread(target=self._run, name="eventstore-writer", daemon=True)
             self._thread.start()
             if self.refused is not None:
-                self._checker = threading.Thread(target=self._run_checker, name="eventstore-credentials",
-                                                 daemon=True)
+                self._checker = threading.Thread(target=self._run_checker, name="eventstore-credentials", daemon=True)
                 self._checker.start()
         else:
             self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="eventstore-append")
@@ -182,8 +187,11 @@ class Writer:
             try:
                 refused = self.refused(names) if names else {}
             except Exception as e:
-                err = e if isinstance(e, EventStoreError) else EventStoreError(
-                    f"cannot check credentials: {type(e).__name__}")
+                err = (
+                    e
+                    if isinstance(e, EventStoreError)
+                    else EventStoreError(f"cannot check credentials: {type(e).__name__}")
+                )
                 for u in units:
                     u.error = err
                 refused = {}
@@ -276,7 +284,7 @@ class Writer:
         results = self.store.append_many(flat)
         i = 0
         for u in units:
-            u.result = results[i:i + len(u.items)]
+            u.result = results[i : i + len(u.items)]
             i += len(u.items)
         if self.on_commit is not None and results:
             self.on_commit(sum(len(r) for r in results), results[-1][-1].position)

@@ -36,8 +36,18 @@ class Running:
 def start_service(store: EventStore, config: ServiceConfig | None = None) -> tuple[Service, uvicorn.Server, str]:
     service = Service(store, config or ServiceConfig(access_log=False))
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(service.app, host="127.0.0.1", port=port, log_config=None,
-                                           access_log=False, lifespan="on", loop="asyncio", http="httptools"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            service.app,
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            loop="asyncio",
+            http="httptools",
+        )
+    )
     t = threading.Thread(target=server.run, daemon=True)
     t.start()
     deadline = time.monotonic() + 10

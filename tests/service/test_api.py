@@ -40,16 +40,23 @@ def test_append_returns_durable_receipts_and_records_the_principal(running: Runn
     assert running.store.verify().ok
 
 
-@pytest.mark.parametrize("auth, reason", [
-    (None, "no credential"),
-    ("Bearer es_wrong", "not valid"),
-    ("Basic abc", "Bearer"),
-])
-def test_missing_or_wrong_credentials_are_refused_and_write_nothing(running: Running, auth: str | None,
-                                                                      reason: str) -> None:
+@pytest.mark.parametrize(
+    "auth, reason",
+    [
+        (None, "no credential"),
+        ("Bearer es_wrong", "not valid"),
+        ("Basic abc", "Bearer"),
+    ],
+)
+def test_missing_or_wrong_credentials_are_refused_and_write_nothing(
+    running: Running, auth: str | None, reason: str
+) -> None:
     before = head(running)
-    resp = httpx.post(f"{running.url}/v1/streams/agent-7/x/events", json={"events": [EVENT]},
-                      headers={"Authorization": auth} if auth else {})
+    resp = httpx.post(
+        f"{running.url}/v1/streams/agent-7/x/events",
+        json={"events": [EVENT]},
+        headers={"Authorization": auth} if auth else {},
+    )
     assert resp.status_code == 401
     assert reason in resp.json()["error"]["message"]
     assert head(running) == before
@@ -68,13 +75,15 @@ def test_revoked_credential_is_refused_from_the_next_request(running: Running) -
 
 def test_expired_credential_is_refused(running: Running) -> None:
     secret, _ = Credentials(running.store).create("brief", "appender", ["x/*"], expires_in=1, created_by="test")
-    ok = httpx.post(f"{running.url}/v1/streams/x/1/events", json={"events": [EVENT]},
-                    headers={"Authorization": f"Bearer {secret}"})
+    ok = httpx.post(
+        f"{running.url}/v1/streams/x/1/events", json={"events": [EVENT]}, headers={"Authorization": f"Bearer {secret}"}
+    )
     assert ok.status_code == 200
     time.sleep(1.1)
     before = head(running)
-    resp = httpx.post(f"{running.url}/v1/streams/x/1/events", json={"events": [EVENT]},
-                      headers={"Authorization": f"Bearer {secret}"})
+    resp = httpx.post(
+        f"{running.url}/v1/streams/x/1/events", json={"events": [EVENT]}, headers={"Authorization": f"Bearer {secret}"}
+    )
     assert resp.status_code == 401 and "expired" in resp.json()["error"]["message"]
     assert head(running) == before
 
@@ -85,8 +94,11 @@ def test_appender_outside_its_streams_gets_403(running: Running) -> None:
         resp = post(running, "agent7", stream, {"events": [EVENT]})
         assert resp.status_code == 403, stream
         assert resp.json()["error"]["code"] == "forbidden"
-    many = httpx.post(f"{running.url}/v1/append", headers=running.headers("agent7"), json={"appends": [
-        {"stream_id": "agent-7/ok", "events": [EVENT]}, {"stream_id": "other", "events": [EVENT]}]})
+    many = httpx.post(
+        f"{running.url}/v1/append",
+        headers=running.headers("agent7"),
+        json={"appends": [{"stream_id": "agent-7/ok", "events": [EVENT]}, {"stream_id": "other", "events": [EVENT]}]},
+    )
     assert many.status_code == 403
     assert head(running) == before
     # reading: only its own streams; never the whole log
@@ -100,29 +112,40 @@ def test_roles(running: Running) -> None:
     assert post(running, "auditor", "agent-7/x", {"events": [EVENT]}).status_code == 403
     assert httpx.get(f"{running.url}/v1/events", headers=running.headers("auditor")).status_code == 403
     assert httpx.get(f"{running.url}/v1/events", headers=running.headers("reader")).status_code == 200
-    assert httpx.get(f"{running.url}/v1/proofs/inclusion?position=1",
-                     headers=running.headers("reader")).status_code == 403
-    assert httpx.get(f"{running.url}/v1/proofs/inclusion?position=1",
-                     headers=running.headers("auditor")).status_code == 200
+    assert (
+        httpx.get(f"{running.url}/v1/proofs/inclusion?position=1", headers=running.headers("reader")).status_code == 403
+    )
+    assert (
+        httpx.get(f"{running.url}/v1/proofs/inclusion?position=1", headers=running.headers("auditor")).status_code
+        == 200
+    )
     assert post(running, "admin", "anything", {"events": [EVENT]}).status_code == 200
 
 
-@pytest.mark.parametrize("body, status, code, path", [
-    (b"{not json", 400, "invalid_json", "$"),
-    ({"events": "x"}, 400, "invalid_request", "$.events"),
-    ({"events": [{"type": 5, "data": {}}]}, 400, "invalid_request", "$.events[0].type"),
-    ({"events": [EVENT, {"type": "note", "data": []}]}, 400, "invalid_request", "$.events[1].data"),
-    ({"events": [EVENT], "expected_version": "1"}, 400, "invalid_request", "$.expected_version"),
-    ({"events": [EVENT], "extra": 1}, 400, "invalid_request", "$"),
-    ({"events": [EVENT, {**EVENT, "id": "u1"}]}, 400, "invalid_request", "$.events[1].id"),
-    ({"events": []}, 400, "invalid_request", "$.events"),
-    ({"events": [EVENT, {"type": "metric.recorded", "data": {"metric": "m", "value": "x"}}]}, 400, "invalid_event",
-     "$.events[1].data.value"),
-    ({"events": [{"type": "", "data": {}}]}, 400, "invalid_event", "$.events[0]"),
-    ({"events": [{"type": "credential.created", "data": {}}]}, 403, "forbidden", "$.events[0].type"),
-])
-def test_bad_bodies_are_refused_with_the_path_and_write_nothing(running: Running, body: object, status: int,
-                                                                 code: str, path: str) -> None:
+@pytest.mark.parametrize(
+    "body, status, code, path",
+    [
+        (b"{not json", 400, "invalid_json", "$"),
+        ({"events": "x"}, 400, "invalid_request", "$.events"),
+        ({"events": [{"type": 5, "data": {}}]}, 400, "invalid_request", "$.events[0].type"),
+        ({"events": [EVENT, {"type": "note", "data": []}]}, 400, "invalid_request", "$.events[1].data"),
+        ({"events": [EVENT], "expected_version": "1"}, 400, "invalid_request", "$.expected_version"),
+        ({"events": [EVENT], "extra": 1}, 400, "invalid_request", "$"),
+        ({"events": [EVENT, {**EVENT, "id": "u1"}]}, 400, "invalid_request", "$.events[1].id"),
+        ({"events": []}, 400, "invalid_request", "$.events"),
+        (
+            {"events": [EVENT, {"type": "metric.recorded", "data": {"metric": "m", "value": "x"}}]},
+            400,
+            "invalid_event",
+            "$.events[1].data.value",
+        ),
+        ({"events": [{"type": "", "data": {}}]}, 400, "invalid_event", "$.events[0]"),
+        ({"events": [{"type": "credential.created", "data": {}}]}, 403, "forbidden", "$.events[0].type"),
+    ],
+)
+def test_bad_bodies_are_refused_with_the_path_and_write_nothing(
+    running: Running, body: object, status: int, code: str, path: str
+) -> None:
     before = head(running)
     resp = post(running, "agent7", "agent-7/bad", body)
     assert resp.status_code == status, resp.text
@@ -151,8 +174,12 @@ def test_wrong_expected_version_is_409_with_the_current_version(running: Running
     resp = post(running, "agent7", "agent-7/ev", {"events": [EVENT], "expected_version": 0})
     assert resp.status_code == 409
     err = resp.json()["error"]
-    assert (err["code"], err["expected"], err["actual"], err["path"]) == ("wrong_expected_version", 0, 1,
-                                                                          "$.expected_version")
+    assert (err["code"], err["expected"], err["actual"], err["path"]) == (
+        "wrong_expected_version",
+        0,
+        1,
+        "$.expected_version",
+    )
     assert head(running) == before
 
 
@@ -199,12 +226,28 @@ def test_multi_stream_append_is_atomic(running: Running) -> None:
     url = f"{running.url}/v1/append"
     post(running, "admin", "s1", {"events": [EVENT]})
     before = head(running)
-    resp = httpx.post(url, headers=running.headers("admin"), json={"appends": [
-        {"stream_id": "s2", "events": [EVENT]}, {"stream_id": "s1", "events": [EVENT], "expected_version": 0}]})
+    resp = httpx.post(
+        url,
+        headers=running.headers("admin"),
+        json={
+            "appends": [
+                {"stream_id": "s2", "events": [EVENT]},
+                {"stream_id": "s1", "events": [EVENT], "expected_version": 0},
+            ]
+        },
+    )
     assert resp.status_code == 409 and resp.json()["error"]["path"] == "$.appends[1].expected_version"
     assert head(running) == before
-    resp = httpx.post(url, headers=running.headers("admin"), json={"appends": [
-        {"stream_id": "s2", "events": [EVENT]}, {"stream_id": "s1", "events": [EVENT], "expected_version": 1}]})
+    resp = httpx.post(
+        url,
+        headers=running.headers("admin"),
+        json={
+            "appends": [
+                {"stream_id": "s2", "events": [EVENT]},
+                {"stream_id": "s1", "events": [EVENT], "expected_version": 1},
+            ]
+        },
+    )
     assert resp.status_code == 200
     assert [[r["stream_id"] for r in rs] for rs in resp.json()["receipts"]] == [["s2"], ["s1"]]
 
@@ -223,8 +266,9 @@ def test_reads_page_and_proofs_and_receipts(running: Running) -> None:
     rec = {k: getattr(receipt, k) for k in ("position", "stream_id", "version", "hash", "prev_hash", "recorded_at")}
     rep = httpx.post(f"{running.url}/v1/receipts/verify", json=rec, headers=running.headers("auditor")).json()
     assert rep["ok"] is True
-    rep = httpx.post(f"{running.url}/v1/receipts/verify", json={**rec, "hash": "00" * 32},
-                     headers=running.headers("auditor")).json()
+    rep = httpx.post(
+        f"{running.url}/v1/receipts/verify", json={**rec, "hash": "00" * 32}, headers=running.headers("auditor")
+    ).json()
     assert rep["ok"] is False and rep["problem"]["kind"] == "hash"
     n = head(running)
     proof = httpx.get(f"{running.url}/v1/proofs/consistency?old=2&new={n}", headers=running.headers("auditor"))
@@ -234,8 +278,9 @@ def test_reads_page_and_proofs_and_receipts(running: Running) -> None:
 
 def test_health_ready_metrics_openapi(running: Running) -> None:
     post(running, "agent7", "agent-7/m", {"events": [EVENT]})
-    httpx.post(f"{running.url}/v1/streams/x/events", json={"events": [EVENT]},
-               headers={"Authorization": "Bearer es_nope"})
+    httpx.post(
+        f"{running.url}/v1/streams/x/events", json={"events": [EVENT]}, headers={"Authorization": "Bearer es_nope"}
+    )
     assert httpx.get(f"{running.url}/healthz").json() == {"ok": True}
     assert httpx.get(f"{running.url}/readyz").status_code == 200
     text = httpx.get(f"{running.url}/metrics").text
@@ -253,9 +298,11 @@ def test_concurrent_appends_share_commits_and_each_gets_its_receipts(running_sql
 
     r = running_sqlite
     with httpx.Client(headers=r.headers("agent7")) as c:
+
         def one(i: int) -> list[dict]:
-            resp = c.post(f"{r.url}/v1/streams/agent-7/c{i % 4}/events",
-                          json={"events": [{"type": "note", "data": {"i": i}}]})
+            resp = c.post(
+                f"{r.url}/v1/streams/agent-7/c{i % 4}/events", json={"events": [{"type": "note", "data": {"i": i}}]}
+            )
             assert resp.status_code == 200, resp.text
             return resp.json()["receipts"]
 
@@ -275,15 +322,19 @@ def test_concurrent_appends_share_commits_and_each_gets_its_receipts(running_sql
 def test_token_cli_prints_secret_once_and_lists_no_secret(tmp_path) -> None:  # type: ignore[no-untyped-def]
     db = str(tmp_path / "t.db")
     exe = [sys.executable, "-c", "from eventstore.cli import main; main()"]
-    out = subprocess.run([*exe, "--db", db, "token", "create", "a1", "--role", "appender", "--streams", "a/*",
-                          "--expires", "30d"], capture_output=True, text=True)
+    out = subprocess.run(
+        [*exe, "--db", db, "token", "create", "a1", "--role", "appender", "--streams", "a/*", "--expires", "30d"],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     secret = out.stdout.splitlines()[0]
     assert secret.startswith("es_") and len(secret) >= 3 + 43
     listed = subprocess.run([*exe, "--db", db, "token", "list", "--json"], capture_output=True, text=True)
     assert secret not in listed.stdout and '"name":"a1"' in listed.stdout and '"state":"active"' in listed.stdout
-    bad = subprocess.run([*exe, "--db", db, "token", "create", "a2", "--role", "appender"], capture_output=True,
-                         text=True)
+    bad = subprocess.run(
+        [*exe, "--db", db, "token", "create", "a2", "--role", "appender"], capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "needs at least one --streams" in bad.stderr
     rev = subprocess.run([*exe, "--db", db, "token", "revoke", "a1"], capture_output=True, text=True)
     assert rev.returncode == 0

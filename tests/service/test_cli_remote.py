@@ -26,8 +26,18 @@ def _err(result: Result) -> str:
 
 
 def test_append_and_read_over_http_record_the_principal(running_sqlite: Running) -> None:
-    r = _cli(running_sqlite, "append", "--stream", "agent-7/run-1", "--type", "note", "--data", '{"x": 1}',
-             "--metadata", '{"principal": "forged"}')
+    r = _cli(
+        running_sqlite,
+        "append",
+        "--stream",
+        "agent-7/run-1",
+        "--type",
+        "note",
+        "--data",
+        '{"x": 1}',
+        "--metadata",
+        '{"principal": "forged"}',
+    )
     assert r.exit_code == 0, r.output
     receipt = json.loads(r.stdout.splitlines()[0])
     assert receipt["stream_id"] == "agent-7/run-1" and receipt["version"] == 1
@@ -65,8 +75,9 @@ def test_verify_receipt_over_http(running_sqlite: Running, tmp_path: Path) -> No
     assert r.exit_code == 1 and r.stdout.startswith("FAILED")
 
 
-def test_receipt_and_proofs_over_http_check_against_the_callers_checkpoint(running_sqlite: Running,
-                                                                         tmp_path: Path) -> None:
+def test_receipt_and_proofs_over_http_check_against_the_callers_checkpoint(
+    running_sqlite: Running, tmp_path: Path
+) -> None:
     store = running_sqlite.store
     store.append("agent-7/p", [NewEvent(type="note", data={"i": i}) for i in range(5)])
     signer = notes.Signer.generate("test.example/log")
@@ -81,8 +92,10 @@ def test_receipt_and_proofs_over_http_check_against_the_callers_checkpoint(runni
     r = _cli(running_sqlite, "receipt", "--position", "3", "--checkpoint", str(old), token="auditor")
     assert r.exit_code == 0, r.output
     entry, signed = proofs.check_tlog_proof(r.stdout, signer.verifier)
-    assert entry.position == 3 and signed.checkpoint.size == notes.Checkpoint.parse(
-        notes.Note.parse(old.read_text()).text).size
+    assert (
+        entry.position == 3
+        and signed.checkpoint.size == notes.Checkpoint.parse(notes.Note.parse(old.read_text()).text).size
+    )
 
     r = _cli(running_sqlite, "prove", "inclusion", "--position", "2", "--checkpoint", str(new), token="auditor")
     assert r.exit_code == 0, r.output
@@ -94,8 +107,10 @@ def test_receipt_and_proofs_over_http_check_against_the_callers_checkpoint(runni
     r = _cli(running_sqlite, "prove", "consistency", "--old", str(old), "--new", str(new), token="auditor")
     assert r.exit_code == 0, r.output
     proof_file.write_text(r.stdout)
-    ok = CliRunner().invoke(main, ["verify-proof", str(proof_file), "--checkpoint", str(old), "--checkpoint",
-                                   str(new), "--public-key", str(pub)])
+    ok = CliRunner().invoke(
+        main,
+        ["verify-proof", str(proof_file), "--checkpoint", str(old), "--checkpoint", str(new), "--public-key", str(pub)],
+    )
     assert ok.exit_code == 0, ok.output
 
     # a checkpoint (validly signed) the service's log does not match: refused here, not printed
@@ -136,9 +151,21 @@ def test_refused_credentials_are_one_line_exit_2_and_write_nothing(running_sqlit
         assert secret not in r.output
 
 
-@pytest.mark.parametrize("args", [["migrate", "up"], ["init"], ["token", "list"], ["project", "status"],
-                                  ["verify"], ["audit", "repair"], ["erase", "--subject", "s", "--requested-by", "x"],
-                                  ["stats"], ["serve"], ["demo"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["migrate", "up"],
+        ["init"],
+        ["token", "list"],
+        ["project", "status"],
+        ["verify"],
+        ["audit", "repair"],
+        ["erase", "--subject", "s", "--requested-by", "x"],
+        ["stats"],
+        ["serve"],
+        ["demo"],
+    ],
+)
 def test_commands_that_need_the_database_say_so(running_sqlite: Running, args: list[str]) -> None:
     r = _cli(running_sqlite, *args, token="admin")
     assert r.exit_code == 2, r.output
@@ -151,6 +178,8 @@ def test_an_unreachable_service_is_one_line(tmp_path: Path) -> None:
     from tests.service.conftest import free_port
 
     url = f"http://user:pw@127.0.0.1:{free_port()}"
-    r = CliRunner().invoke(main, ["--db", url, "read"], env={"EVENTSTORE_TOKEN": "t0ken-value", "EVENTSTORE_DEBUG": "1"})
+    r = CliRunner().invoke(
+        main, ["--db", url, "read"], env={"EVENTSTORE_TOKEN": "t0ken-value", "EVENTSTORE_DEBUG": "1"}
+    )
     assert r.exit_code == 2
     assert _err(r).startswith("error: ") and "pw" not in r.output and "t0ken-value" not in r.output

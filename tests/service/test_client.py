@@ -34,8 +34,7 @@ def test_client_has_the_store_interface(running: Running) -> None:
             c.append("agent-7/x", [NewEvent(type="note", data={"b": "x" * (2 << 20)})])
         with pytest.raises(Forbidden):
             c.append("elsewhere", [NewEvent(type="note")])
-        many = c.append_many([("agent-7/a", [NewEvent(type="note")], None),
-                              ("agent-7/b", [NewEvent(type="note")], 0)])
+        many = c.append_many([("agent-7/a", [NewEvent(type="note")], None), ("agent-7/b", [NewEvent(type="note")], 0)])
         assert [[r.stream_id for r in rs] for rs in many] == [["agent-7/a"], ["agent-7/b"]]
     with Client(running.url, running.tokens["reader"]) as c:
         assert [e.position for e in c.read_all(batch_size=2)] == [e.position for e in running.store.read_all()]
@@ -68,8 +67,9 @@ def test_subscribe_catches_up_then_follows_live_and_resumes(running_sqlite: Runn
         t.join()
         assert got == [0, 1, 2]
     # Last-Event-ID resumes after the given position
-    with httpx.stream("GET", f"{r.url}/v1/events/subscribe",
-                      headers={**r.headers("reader"), "Last-Event-ID": str(start)}) as resp:
+    with httpx.stream(
+        "GET", f"{r.url}/v1/events/subscribe", headers={**r.headers("reader"), "Last-Event-ID": str(start)}
+    ) as resp:
         ids = []
         for line in resp.iter_lines():
             if line.startswith("id: "):
@@ -133,8 +133,9 @@ def test_concurrent_retries_with_one_idempotency_key_write_once(running: Running
     before = running.store.head()[0]
 
     def one(_: int) -> httpx.Response:
-        return httpx.post(f"{running.url}/v1/streams/agent-7/once/events", json={"events": [{"type": "note"}]},
-                          headers=h)
+        return httpx.post(
+            f"{running.url}/v1/streams/agent-7/once/events", json={"events": [{"type": "note"}]}, headers=h
+        )
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(one, range(8)))

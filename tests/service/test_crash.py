@@ -22,9 +22,21 @@ pytestmark = pytest.mark.slow
 
 def start_serve(db: str, port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from eventstore.cli import main; main()", "--db", db, "serve",
-         "--bind", f"127.0.0.1:{port}", "--no-access-log", "--log-json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-c",
+            "from eventstore.cli import main; main()",
+            "--db",
+            db,
+            "serve",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--no-access-log",
+            "--log-json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
@@ -53,8 +65,10 @@ def test_killed_under_load_every_acknowledged_append_is_in_the_log(backend_url: 
             while not stop.is_set() and i < 5000:
                 i += 1
                 try:
-                    r = c.post(f"http://127.0.0.1:{port}/v1/streams/load/{k}/events",
-                               json={"events": [{"type": "note", "data": {"k": k, "i": i}}]})
+                    r = c.post(
+                        f"http://127.0.0.1:{port}/v1/streams/load/{k}/events",
+                        json={"events": [{"type": "note", "data": {"k": k, "i": i}}]},
+                    )
                 except httpx.TransportError as e:
                     errors.append(type(e).__name__)
                     if proc.poll() is not None:
@@ -96,8 +110,9 @@ def test_sigterm_ends_open_subscriptions_promptly(sqlite_url: str) -> None:
         token = Credentials(store).create("r", "reader", created_by="test")[0]
     port = free_port()
     proc = start_serve(sqlite_url, port)
-    with httpx.stream("GET", f"http://127.0.0.1:{port}/v1/events/subscribe",
-                      headers={"Authorization": f"Bearer {token}"}, timeout=30) as resp:
+    with httpx.stream(
+        "GET", f"http://127.0.0.1:{port}/v1/events/subscribe", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as resp:
         lines = resp.iter_lines()
         assert next(lines).startswith(":")  # subscribed
         started = time.monotonic()

@@ -46,8 +46,12 @@ def test_dockerfile_builds_and_serves() -> None:
     assert docker is not None
     subprocess.run([docker, "build", "-t", "eventstore-test", str(ROOT)], check=True, timeout=900)
     port = free_port()
-    cid = subprocess.run([docker, "run", "-d", "--rm", "-p", f"127.0.0.1:{port}:8787", "eventstore-test"],
-                         check=True, capture_output=True, text=True).stdout.strip()
+    cid = subprocess.run(
+        [docker, "run", "-d", "--rm", "-p", f"127.0.0.1:{port}:8787", "eventstore-test"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -96,29 +100,49 @@ def test_serve_with_tls_and_json_logs(tmp_path: Path) -> None:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     import ipaddress
 
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                         serialization.PrivateFormat.PKCS8,
-                                                         serialization.NoEncryption()))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     import ssl
 
     tls = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
     db = str(tmp_path / "t.db")
     exe = [sys.executable, "-c", "from eventstore.cli import main; main()", "--db", db]
-    secret = subprocess.run([*exe, "token", "create", "a", "--role", "admin"], capture_output=True, text=True,
-                            check=True).stdout.splitlines()[0]
+    secret = subprocess.run(
+        [*exe, "token", "create", "a", "--role", "admin"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()[0]
     port = free_port()
-    proc = subprocess.Popen([*exe, "serve", "--bind", f"127.0.0.1:{port}", "--certfile", str(tmp_path / "cert.pem"),
-                             "--keyfile", str(tmp_path / "key.pem"), "--log-json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            *exe,
+            "serve",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--certfile",
+            str(tmp_path / "cert.pem"),
+            "--keyfile",
+            str(tmp_path / "key.pem"),
+            "--log-json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -129,12 +153,14 @@ def test_serve_with_tls_and_json_logs(tmp_path: Path) -> None:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        r = httpx.post(f"https://127.0.0.1:{port}/v1/streams/s/events", verify=tls,
-                       json={"events": [{"type": "t"}]},
-                       headers={"Authorization": f"Bearer {secret}", "X-Request-Id": "req-42"})
+        r = httpx.post(
+            f"https://127.0.0.1:{port}/v1/streams/s/events",
+            verify=tls,
+            json={"events": [{"type": "t"}]},
+            headers={"Authorization": f"Bearer {secret}", "X-Request-Id": "req-42"},
+        )
         assert r.status_code == 200 and r.headers["x-request-id"] == "req-42"
-        bad = httpx.get(f"https://127.0.0.1:{port}/v1/events", verify=tls,
-                        headers={"Authorization": "Bearer es_guess"})
+        bad = httpx.get(f"https://127.0.0.1:{port}/v1/events", verify=tls, headers={"Authorization": "Bearer es_guess"})
         assert bad.status_code == 401
     finally:
         proc.terminate()
@@ -149,11 +175,16 @@ def test_serve_with_tls_and_json_logs(tmp_path: Path) -> None:
 def test_serve_project_runs_the_projector_and_reports_its_lag(tmp_path: Path) -> None:
     db = str(tmp_path / "p.db")
     exe = [sys.executable, "-c", "from eventstore.cli import main; main()", "--db", db]
-    secret = subprocess.run([*exe, "token", "create", "a", "--role", "admin"], capture_output=True, text=True,
-                            check=True).stdout.splitlines()[0]
+    secret = subprocess.run(
+        [*exe, "token", "create", "a", "--role", "admin"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()[0]
     port = free_port()
-    proc = subprocess.Popen([*exe, "serve", "--bind", f"127.0.0.1:{port}", "--project", "--no-access-log"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*exe, "serve", "--bind", f"127.0.0.1:{port}", "--project", "--no-access-log"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
@@ -166,12 +197,21 @@ def test_serve_project_runs_the_projector_and_reports_its_lag(tmp_path: Path) ->
                     raise
                 time.sleep(0.1)
         event = {"type": "session.started", "data": {"session_id": "s1", "model": "m"}}
-        assert httpx.post(f"{base}/v1/streams/session-s1/events", json={"events": [event]},
-                          headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+        assert (
+            httpx.post(
+                f"{base}/v1/streams/session-s1/events",
+                json={"events": [event]},
+                headers={"Authorization": f"Bearer {secret}"},
+            ).status_code
+            == 200
+        )
         deadline = time.monotonic() + 15
         while True:
-            lags = [line for line in httpx.get(f"{base}/metrics").text.splitlines()
-                    if line.startswith("eventstore_projection_lag_events{")]
+            lags = [
+                line
+                for line in httpx.get(f"{base}/metrics").text.splitlines()
+                if line.startswith("eventstore_projection_lag_events{")
+            ]
             if lags and all(line.endswith(" 0.0") for line in lags):
                 break
             assert time.monotonic() < deadline, lags

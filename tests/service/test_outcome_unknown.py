@@ -17,17 +17,22 @@ from tests.service.conftest import Running
 
 def _unknown(*args: Any, **kwargs: Any) -> Any:
     _unknown.calls += 1  # type: ignore[attr-defined]
-    raise AppendOutcomeUnknown("the connection broke during COMMIT", first_position=5, last_position=5,
-                               last_hash="ab" * 32)
+    raise AppendOutcomeUnknown(
+        "the connection broke during COMMIT", first_position=5, last_position=5, last_hash="ab" * 32
+    )
 
 
-def test_unknown_outcome_is_a_503_that_says_so_and_is_not_resent(running_sqlite: Running,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unknown_outcome_is_a_503_that_says_so_and_is_not_resent(
+    running_sqlite: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _unknown.calls = 0  # type: ignore[attr-defined]
     monkeypatch.setattr(running_sqlite.store, "append_many", _unknown)
     monkeypatch.setattr(running_sqlite.store, "append", _unknown)
-    r = httpx.post(f"{running_sqlite.url}/v1/streams/agent-7/a/events", headers=running_sqlite.headers("agent7"),
-                   json={"events": [{"type": "note", "data": {}}]})
+    r = httpx.post(
+        f"{running_sqlite.url}/v1/streams/agent-7/a/events",
+        headers=running_sqlite.headers("agent7"),
+        json={"events": [{"type": "note", "data": {}}]},
+    )
     assert r.status_code == 503 and r.headers["retry-after"]
     err = r.json()["error"]
     assert err["code"] == "append_outcome_unknown" and "outcome is unknown" in err["message"]

@@ -29,8 +29,11 @@ def _raw_appender(url: str, token: str, stream: str, stop: threading.Event, answ
         i = 0
         while not stop.is_set():
             try:
-                r = http.post(f"/v1/streams/{stream}/events", headers={"Idempotency-Key": uuid.uuid4().hex},
-                              content=msgspec.json.encode({"events": [{"type": "note", "data": {"i": i}}]}))
+                r = http.post(
+                    f"/v1/streams/{stream}/events",
+                    headers={"Idempotency-Key": uuid.uuid4().hex},
+                    content=msgspec.json.encode({"events": [{"type": "note", "data": {"i": i}}]}),
+                )
             except httpx.TransportError as e:
                 answers.append((0, repr(e)))
                 time.sleep(0.05)
@@ -61,9 +64,10 @@ def test_postgres_restart_under_load_gives_clear_503s_then_recovers(cluster: Clu
     stop = threading.Event()
     raw: list[tuple[int, Any]] = []
     viaclient: list[Any] = []
-    threads = [threading.Thread(target=_raw_appender, args=(url, tokens["agent7"], "agent-7/raw", stop, raw)),
-               threading.Thread(target=_client_appender, args=(url, tokens["agent7"], "agent-7/client", stop,
-                                                               viaclient))]
+    threads = [
+        threading.Thread(target=_raw_appender, args=(url, tokens["agent7"], "agent-7/raw", stop, raw)),
+        threading.Thread(target=_client_appender, args=(url, tokens["agent7"], "agent-7/client", stop, viaclient)),
+    ]
     try:
         for t in threads:
             t.start()

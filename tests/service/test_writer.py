@@ -29,12 +29,12 @@ def test_a_failing_request_in_a_batch_fails_alone(store: EventStore, mode: str) 
         w = Writer(store, mode=mode, refused=lambda names: {n: "revoked" for n in names if n == "mallory"})
         w._loop = loop
         requests = [
-            [("x", EV, 1)],                       # right expected version
-            [("x", EV, 1)],                       # now wrong: x is at 2 after the first
+            [("x", EV, 1)],  # right expected version
+            [("x", EV, 1)],  # now wrong: x is at 2 after the first
             [("y", EV, None)],
-            [("z", [NewEvent(type="")], None)],   # invalid (the service validates before; the writer copes)
-            [("a", EV, None), ("b", EV, 0)],      # a multi-stream request, atomic
-            [("w", EV, None)],                    # from a revoked credential
+            [("z", [NewEvent(type="")], None)],  # invalid (the service validates before; the writer copes)
+            [("a", EV, None), ("b", EV, 0)],  # a multi-stream request, atomic
+            [("w", EV, None)],  # from a revoked credential
         ]
         principals = [None, None, None, None, None, "mallory"]
         if mode == "threads":  # a thread hop per request: no batch, the store's group commit instead
@@ -98,8 +98,11 @@ def test_http_503_with_retry_after_when_the_queue_is_full(small_service: Running
     r.store.append_many = slow  # type: ignore[method-assign]
     h = r.headers("admin")
     results: list[int] = []
-    t = threading.Thread(target=lambda: results.append(
-        httpx.post(f"{r.url}/v1/streams/s/events", json={"events": [{"type": "t"}]}, headers=h).status_code))
+    t = threading.Thread(
+        target=lambda: results.append(
+            httpx.post(f"{r.url}/v1/streams/s/events", json={"events": [{"type": "t"}]}, headers=h).status_code
+        )
+    )
     t.start()
     deadline = time.monotonic() + 5
     while r.service.writer.pending < 1 and time.monotonic() < deadline:
@@ -117,8 +120,10 @@ def test_slow_sending_client_gets_408_and_writes_nothing(small_service: Running)
     before = r.store.head()[0]
     port = int(r.url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port)) as s:
-        s.sendall(f"POST /v1/streams/s/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {r.tokens['admin']}\r\n"
-                  "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"events\": [".encode())
+        s.sendall(
+            f"POST /v1/streams/s/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {r.tokens['admin']}\r\n"
+            'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"events": ['.encode()
+        )
         s.settimeout(5)
         started = time.monotonic()
         answer = s.recv(4096).decode()
@@ -158,26 +163,39 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 _request = st.lists(
-    st.tuples(st.sampled_from(["a", "b", "c"]), st.one_of(st.none(), st.integers(0, 3)), st.integers(1, 3),
-              st.booleans()),
-    min_size=1, max_size=2)
+    st.tuples(
+        st.sampled_from(["a", "b", "c"]), st.one_of(st.none(), st.integers(0, 3)), st.integers(1, 3), st.booleans()
+    ),
+    min_size=1,
+    max_size=2,
+)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(requests=st.lists(_request, min_size=1, max_size=12))
-def test_batched_requests_commit_all_or_nothing_each(tmp_path_factory: pytest.TempPathFactory,
-                                                     requests: list[list[tuple[str, int | None, int, bool]]]) -> None:
+def test_batched_requests_commit_all_or_nothing_each(
+    tmp_path_factory: pytest.TempPathFactory, requests: list[list[tuple[str, int | None, int, bool]]]
+) -> None:
     """Whatever mix of requests shares a batch: each one commits whole or writes nothing, every
     receipt is in the log, the log holds nothing else, and the chain verifies."""
     url = str(tmp_path_factory.mktemp("w") / "w.db")
     with EventStore.open(url) as store:
+
         async def main() -> list[object]:
             loop = asyncio.get_running_loop()
             w = Writer(store)
             w._loop = loop
-            tasks = [asyncio.ensure_future(w.submit([
-                (s, [NewEvent(type="note" if ok else "", data={"n": n}) for _ in range(n)], exp)
-                for s, exp, n, ok in req])) for req in requests]
+            tasks = [
+                asyncio.ensure_future(
+                    w.submit(
+                        [
+                            (s, [NewEvent(type="note" if ok else "", data={"n": n}) for _ in range(n)], exp)
+                            for s, exp, n, ok in req
+                        ]
+                    )
+                )
+                for req in requests
+            ]
             await asyncio.sleep(0)
             w.start(loop)
             out = await asyncio.gather(*tasks, return_exceptions=True)
