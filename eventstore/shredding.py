@@ -27,6 +27,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from . import codec
+from .backends import sql
 from .clock import utc_now as _now
 from .errors import (
     EventStoreError,
@@ -57,15 +58,11 @@ class KeyStore:
 
     def key_for_writing(self, subject: str) -> bytes:
         """The subject's key, created on first use; refuses an erased subject."""
-        rows = self.backend.query("SELECT key_hex FROM subject_keys WHERE subject_id = ?", (subject,))
+        rows = self.backend.query(sql.SUBJECT_KEY, (subject,))
         if not rows:
             with self.backend.transaction() as tx:
-                tx.execute(
-                    "INSERT INTO subject_keys (subject_id, key_hex, created_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT (subject_id) DO NOTHING",
-                    (subject, AESGCM.generate_key(bit_length=256).hex(), _now()),
-                )
-                rows = tx.execute("SELECT key_hex FROM subject_keys WHERE subject_id = ?", (subject,))
+                tx.execute(sql.SUBJECT_KEY_CREATE, (subject, AESGCM.generate_key(bit_length=256).hex(), _now()))
+                rows = tx.execute(sql.SUBJECT_KEY, (subject,))
         key_hex = rows[0][0]
         if key_hex is None:
             raise SubjectErased(f"subject {subject!r} was erased; its personal data cannot be written again")
@@ -84,10 +81,7 @@ class KeyStore:
         subjects = sorted(set(subjects))
         if not subjects:
             return {}
-        marks = ",".join("?" * len(subjects))
-        rows = self.backend.query(
-            f"SELECT subject_id, key_hex FROM subject_keys WHERE subject_id IN ({marks})", subjects
-        )
+        rows = self.backend.query(sql.subject_keys_in(len(subjects)), subjects)
         return {s: (None if k is None else _key_bytes(k)) for s, k in rows}
 
     @staticmethod
@@ -98,12 +92,7 @@ class KeyStore:
         so that the key goes if and only if the record is committed.
         """
         now = _now()
-        return (
-            "INSERT INTO subject_keys (subject_id, key_hex, created_at, erased_at, erased_by) "
-            "VALUES (?, NULL, ?, ?, ?) ON CONFLICT (subject_id) DO UPDATE SET key_hex = NULL, "
-            "erased_at = excluded.erased_at, erased_by = excluded.erased_by",
-            (subject, now, now, requested_by),
-        )
+        return (sql.SUBJECT_KEY_ERASE, (subject, now, now, requested_by))
 
 
 def _key_bytes(key_hex: Any) -> bytes:

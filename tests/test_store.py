@@ -11,7 +11,6 @@ import pytest
 from eventstore import (
     NO_STREAM,
     EventStore,
-    EventStoreError,
     EventTooLarge,
     InvalidEvent,
     NewEvent,
@@ -33,38 +32,6 @@ def test_append_returns_receipts_that_chain(sqlite_store: EventStore) -> None:
     assert r1[1].prev_hash == r1[0].hash and r2[0].prev_hash == r1[1].hash
     # a receipt is JSON-serialisable and round-trips
     assert msgspec.json.decode(msgspec.json.encode(r2[0]), type=Receipt) == r2[0]
-
-
-def test_reads_return_what_was_written(sqlite_store: EventStore) -> None:
-    data = {"text": "héllo \u2028 😀", "n": 2**63, "f": 0.1, "nested": {"b": [1, None, True]}}
-    sqlite_store.append("s", [NewEvent(type="x", data=data, metadata={"k": "v"})])
-    sqlite_store.append("t", [ev(1)])
-    sqlite_store.append("s", [ev(2)])
-    events = list(sqlite_store.read_stream("s"))
-    assert [e.version for e in events] == [1, 2]
-    assert events[0].data == data and events[0].metadata == {"k": "v"}
-    assert [e.position for e in sqlite_store.read_all()] == [1, 2, 3]
-    assert [e.position for e in sqlite_store.read_all(from_position=2, batch_size=1)] == [2, 3]
-    assert [e.version for e in sqlite_store.read_stream("s", from_version=2)] == [2]
-    assert list(sqlite_store.read_stream("nobody")) == []
-
-
-def test_stream_version(sqlite_store: EventStore) -> None:
-    assert sqlite_store.stream_version("s") == 0
-    sqlite_store.append("s", [ev(), ev()])
-    assert sqlite_store.stream_version("s") == 2
-
-
-def test_wrong_expected_version_names_stream_and_versions_and_writes_nothing(sqlite_store: EventStore) -> None:
-    sqlite_store.append("s", [ev()])
-    with pytest.raises(WrongExpectedVersion) as e:
-        sqlite_store.append("s", [ev(), ev()], expected_version=NO_STREAM)
-    assert (e.value.stream_id, e.value.expected, e.value.actual) == ("s", 0, 1)
-    assert "'s'" in str(e.value) and "expected 0" in str(e.value) and "actual 1" in str(e.value)
-    assert isinstance(e.value, EventStoreError)
-    assert sqlite_store.head()[0] == 1
-    sqlite_store.append("s", [ev()], expected_version=1)
-    assert sqlite_store.stream_version("s") == 2
 
 
 @pytest.mark.parametrize(
@@ -195,13 +162,6 @@ def test_receipt_stops_verifying_when_row_edited_or_log_cut(sqlite_url: str) -> 
         assert not report.ok and report.problem and report.problem.position == 2
         cut = store.verify_receipt(receipts[4])
         assert not cut.ok and cut.problem and "cut below" in cut.problem.message
-
-
-def test_closed_store_refuses_work(sqlite_url: str) -> None:
-    store = EventStore.open(sqlite_url)
-    store.close()
-    with pytest.raises(EventStoreError, match="closed"):
-        store.append("s", [ev()])
 
 
 def test_open_accepts_sqlite_urls_and_refuses_unknown_schemes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

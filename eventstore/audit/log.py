@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
+from ..backends import sql
 from ..clock import utc_now as _now
 from ..errors import DerivedDataDamaged, UserError, VerificationError
 from ..records import Problem, ProblemKind, Row, VerifyReport
@@ -117,7 +118,7 @@ class TransparencyLog:
     def _anchor(self, size: int) -> tuple[int, bytes] | None:
         """The newest stored checkpoint at or below ``size`` (any origin), as (size, root)."""
         rows = self.backend.query(
-            "SELECT tree_size, root FROM checkpoints WHERE tree_size <= ? ORDER BY tree_size DESC, id DESC LIMIT 1",
+            sql.CHECKPOINT_AT_OR_BELOW,
             (size,),
         )
         return (rows[0][0], bytes(rows[0][1])) if rows else None
@@ -146,9 +147,7 @@ class TransparencyLog:
         size = head if size is None else size
         if not 0 <= size <= head:
             raise UserError(f"tree size {size} is larger than the log ({head} entries)")
-        above = self.backend.query(
-            "SELECT tree_size, root FROM checkpoints WHERE tree_size >= ? ORDER BY tree_size, id LIMIT 1", (size,)
-        )
+        above = self.backend.query(sql.CHECKPOINT_AT_OR_ABOVE, (size,))
         if above and size > 0:
             # Below a stored checkpoint: the stored tree's root for ``size`` is accepted only with
             # a consistency proof up to the checkpoint's root (O(log n) either way).
@@ -170,12 +169,11 @@ class TransparencyLog:
     # -- checkpoints ----------------------------------------------------------------
     def checkpoints(self, origin: str | None = None) -> list[tuple[str, int, bytes, str]]:
         """Stored checkpoints as (origin, tree_size, root, note), oldest first."""
-        sql = "SELECT origin, tree_size, root, note FROM checkpoints"
-        params: tuple[str, ...] = ()
-        if origin is not None:
-            sql += " WHERE origin = ?"
-            params = (origin,)
-        return [(o, n, bytes(r), t) for o, n, r, t in self.backend.query(sql + " ORDER BY id", params)]
+        if origin is None:
+            rows = self.backend.query(sql.CHECKPOINTS)
+        else:
+            rows = self.backend.query(sql.CHECKPOINTS_OF_ORIGIN, (origin,))
+        return [(o, n, bytes(r), t) for o, n, r, t in rows]
 
     def checkpoint(self, signer: notes.Signer) -> notes.SignedCheckpoint:
         """Sign a C2SP checkpoint of the whole log and store it.
@@ -186,11 +184,7 @@ class TransparencyLog:
         an entry since fails verification, and when the stored tree is damaged.
         """
         size = self._head()
-        newest = self.backend.query(
-            "SELECT id, tree_size, root, note FROM checkpoints WHERE origin = ? "
-            "ORDER BY tree_size DESC, id DESC LIMIT 1",
-            (signer.name,),
-        )
+        newest = self.backend.query(sql.CHECKPOINT_NEWEST_OF_ORIGIN, (signer.name,))
         anchor: tuple[int, bytes] | None = None
         for row_id, old_size, old_root, note in newest:
             try:
@@ -228,7 +222,7 @@ class TransparencyLog:
         note_ = notes.sign_note(notes.Checkpoint(signer.name, size, root).text(), signer)
         with self.backend.transaction() as tx:
             tx.execute(
-                "INSERT INTO checkpoints (origin, tree_size, root, note, created_at) VALUES (?, ?, ?, ?, ?)",
+                sql.CHECKPOINT_INSERT,
                 (signer.name, size, root, note_.format(), _now()),
             )
         self.tree.sync(size)  # keep proofs O(log n); a cache, checked whenever used
@@ -328,8 +322,8 @@ class TransparencyLog:
         stored = self.tree.stored_nodes()
         synced = self.tree.synced_size()
         computed: dict[tuple[int, int], bytes] = {}
-        roots_at = {n: bytes(r) for n, r in self.backend.query("SELECT tree_size, root FROM checkpoints")}
-        checkpoints = self.backend.query("SELECT id, origin, tree_size, root FROM checkpoints ORDER BY id")
+        checkpoints = self.backend.query(sql.CHECKPOINT_ROOTS)
+        roots_at = {n: bytes(r) for _, _, n, r in checkpoints}
         found: dict[int, bytes] = {}
 
         def keep(level: int, idx: int, h: bytes) -> None:

@@ -19,6 +19,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from ..backends import sql
 from ..errors import UserError, VerificationError
 
 if TYPE_CHECKING:
@@ -179,7 +180,7 @@ class StoredTree:
     # -- maintenance ---------------------------------------------------------------
     def synced_size(self) -> int:
         """Leaves covered by stored nodes (a multiple of 16)."""
-        rows = self.backend.query("SELECT size FROM merkle_state WHERE id = 1")
+        rows = self.backend.query(sql.MERKLE_SYNCED_SIZE)
         return rows[0][0] if rows else 0
 
     def sync(
@@ -214,17 +215,8 @@ class StoredTree:
             for leaf in self._leaves(done, end):
                 compact.append(leaf)
             with self.backend.transaction() as tx:
-                tx.executemany(
-                    "INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?) "
-                    "ON CONFLICT (level, idx) DO UPDATE SET hash = excluded.hash",
-                    [(lv, i, h) for (lv, i), h in new.items()],
-                )
-                tx.execute(
-                    "INSERT INTO merkle_state (id, size) VALUES (1, ?) ON CONFLICT (id) DO UPDATE "
-                    "SET size = CASE WHEN merkle_state.size < excluded.size THEN excluded.size "
-                    "ELSE merkle_state.size END",
-                    (end,),
-                )
+                tx.executemany(sql.MERKLE_PUT_NODE, [(lv, i, h) for (lv, i), h in new.items()])
+                tx.execute(sql.MERKLE_ADVANCE, (end,))
             new.clear()
             done = end
             if progress:
@@ -233,26 +225,24 @@ class StoredTree:
 
     def stored_nodes(self) -> dict[tuple[int, int], bytes]:
         """Every stored node as {(level, idx): hash} (for ``check``)."""
-        return {(lv, i): bytes(h) for lv, i, h in self.backend.query("SELECT level, idx, hash FROM merkle_nodes")}
+        return {(lv, i): bytes(h) for lv, i, h in self.backend.query(sql.MERKLE_ALL_NODES)}
 
     def reset(self) -> None:
         """Forget every stored node (``repair`` then rebuilds them from the log)."""
         with self.backend.transaction() as tx:
-            tx.execute("DELETE FROM merkle_nodes")
-            tx.execute("DELETE FROM merkle_state")
+            for statement in sql.MERKLE_RESET:
+                tx.execute(statement)
 
     # -- reads ---------------------------------------------------------------------
     def _leaves(self, start: int, end: int) -> list[bytes]:
         """Leaf hashes of leaves [start, end) read from the log."""
-        rows = self.backend.query(
-            "SELECT hash FROM events WHERE position > ? AND position <= ? ORDER BY position", (start, end)
-        )
+        rows = self.backend.query(sql.LEAF_HASHES, (start, end))
         if len(rows) != end - start:
             raise VerificationError(f"the log has no entries for leaves {start}..{end - 1}: it was cut")
         return [leaf_hash(bytes(r[0])) for r in rows]
 
     def _stored(self, level: int, idx: int) -> bytes | None:
-        rows = self.backend.query("SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?", (level, idx))
+        rows = self.backend.query(sql.MERKLE_NODE, (level, idx))
         return bytes(rows[0][0]) if rows else None
 
     def _compute(self, start: int, end: int) -> bytes:

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ..backends import open_backend
+from ..backends import open_backend, sql
 from ..backends.base import Backend
 from ..errors import EventStoreError, StoreClosed
 from ..hashing import GENESIS_HASH, digest, entry_hash
@@ -126,9 +126,9 @@ class BackendContract:
 
     def test_the_events_table_refuses_update_and_delete(self, backend: Backend) -> None:
         self._append(backend, make_rows(1, "a", 1, 2))
-        for sql in ("UPDATE events SET type = 'x' WHERE position = 1", "DELETE FROM events WHERE position = 2"):
+        for statement in ("UPDATE events SET type = 'x' WHERE position = 1", "DELETE FROM events WHERE position = 2"):
             with pytest.raises(Exception, match="append-only"), backend.transaction() as tx:
-                tx.execute(sql)
+                tx.execute(statement)
         assert [r.type for r in backend.read_range(1, None, 10)] == ["t", "t"]
 
     def test_wait_for_append_times_out_and_wakes(self, backend: Backend) -> None:
@@ -161,41 +161,53 @@ class BackendContract:
         assert rows == [(1,), (2,)]
         assert backend.query("SELECT '?' || 'x%' FROM merkle_state WHERE 1 = 1 UNION ALL SELECT '?x%'") == [("?x%",)]
 
-    def test_merkle_node_upsert_overwrites(self, backend: Backend) -> None:
-        sql = (
-            "INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?) "
-            "ON CONFLICT (level, idx) DO UPDATE SET hash = excluded.hash"
-        )
+    def test_merkle_statements(self, backend: Backend) -> None:
+        self._append(backend, make_rows(1, "a", 1, 20))
         with backend.transaction() as tx:
-            tx.executemany(sql, [(4, 0, bytes(32))])
-            tx.executemany(sql, [(4, 0, b"\x01" * 32)])
-        assert [bytes(h) for (h,) in backend.query("SELECT hash FROM merkle_nodes")] == [b"\x01" * 32]
+            tx.executemany(sql.MERKLE_PUT_NODE, [(4, 0, bytes(32)), (5, 0, bytes(32))])
+            tx.executemany(sql.MERKLE_PUT_NODE, [(4, 0, b"\x01" * 32)])  # overwrites
+            tx.execute(sql.MERKLE_ADVANCE, (32,))
+            tx.execute(sql.MERKLE_ADVANCE, (16,))  # never moves back
+        assert backend.query(sql.MERKLE_SYNCED_SIZE) == [(32,)]
+        assert [bytes(h) for (h,) in backend.query(sql.MERKLE_NODE, (4, 0))] == [b"\x01" * 32]
+        assert {(lv, i) for lv, i, _ in backend.query(sql.MERKLE_ALL_NODES)} == {(4, 0), (5, 0)}
+        rows = backend.read_range(1, None, 20)
+        assert [bytes(h) for (h,) in backend.query(sql.LEAF_HASHES, (3, 7))] == [r.hash for r in rows[3:7]]
+        with backend.transaction() as tx:
+            for statement in sql.MERKLE_RESET:
+                tx.execute(statement)
+        assert backend.query(sql.MERKLE_ALL_NODES) == [] and backend.query(sql.MERKLE_SYNCED_SIZE) == []
 
-    def test_checkpoints_keep_their_order_and_bytes(self, backend: Backend) -> None:
+    def test_checkpoint_statements(self, backend: Backend) -> None:
+        written = (("o", 3), ("o", 1), ("p", 2))
         with backend.transaction() as tx:
-            for size in (3, 1, 2):
-                tx.execute(
-                    "INSERT INTO checkpoints (origin, tree_size, root, note, created_at) VALUES (?, ?, ?, ?, ?)",
-                    ("o", size, bytes([size]) * 32, f"note {size}\n", RECORDED_AT),
-                )
-        rows = backend.query("SELECT tree_size, root, note FROM checkpoints ORDER BY id")
-        assert [(n, bytes(r), t) for n, r, t in rows] == [(s, bytes([s]) * 32, f"note {s}\n") for s in (3, 1, 2)]
+            for origin, size in written:
+                tx.execute(sql.CHECKPOINT_INSERT, (origin, size, bytes([size]) * 32, f"note {size}\n", RECORDED_AT))
+        rows = backend.query(sql.CHECKPOINTS)
+        assert [(o, n, bytes(r), t) for o, n, r, t in rows] == [
+            (o, s, bytes([s]) * 32, f"note {s}\n") for o, s in written
+        ]
+        assert [n for _, n, _, _ in backend.query(sql.CHECKPOINTS_OF_ORIGIN, ("o",))] == [3, 1]
+        assert [n for _, n, _, _ in backend.query(sql.CHECKPOINT_NEWEST_OF_ORIGIN, ("o",))] == [3]
+        assert [n for n, _ in backend.query(sql.CHECKPOINT_AT_OR_BELOW, (2,))] == [2]
+        assert [n for n, _ in backend.query(sql.CHECKPOINT_AT_OR_ABOVE, (2,))] == [2]
+        assert backend.query(sql.CHECKPOINT_AT_OR_ABOVE, (4,)) == []
+        assert [n for _, _, n, _ in backend.query(sql.CHECKPOINT_ROOTS)] == [3, 1, 2]
 
-    def test_subject_keys_insert_once_and_erase(self, backend: Backend) -> None:
-        insert = (
-            "INSERT INTO subject_keys (subject_id, key_hex, created_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (subject_id) DO NOTHING"
-        )
+    def test_subject_key_statements(self, backend: Backend) -> None:
         with backend.transaction() as tx:
-            tx.execute(insert, ("alice", "aa" * 32, RECORDED_AT))
-            tx.execute(insert, ("alice", "bb" * 32, RECORDED_AT))
-        assert backend.query("SELECT key_hex FROM subject_keys WHERE subject_id = ?", ("alice",)) == [("aa" * 32,)]
+            tx.execute(sql.SUBJECT_KEY_CREATE, ("alice", "aa" * 32, RECORDED_AT))
+            tx.execute(sql.SUBJECT_KEY_CREATE, ("alice", "bb" * 32, RECORDED_AT))  # the first one wins
+            tx.execute(sql.SUBJECT_KEY_CREATE, ("bob", "cc" * 32, RECORDED_AT))
+        assert backend.query(sql.SUBJECT_KEY, ("alice",)) == [("aa" * 32,)]
         with backend.transaction() as tx:
-            tx.execute(
-                "UPDATE subject_keys SET key_hex = NULL, erased_at = ?, erased_by = ? WHERE subject_id = ?",
-                (RECORDED_AT, "dpo", "alice"),
-            )
-        assert backend.query("SELECT key_hex, erased_by FROM subject_keys") == [(None, "dpo")]
+            tx.execute(sql.SUBJECT_KEY_ERASE, ("alice", RECORDED_AT, RECORDED_AT, "dpo"))
+            tx.execute(sql.SUBJECT_KEY_ERASE, ("carol", RECORDED_AT, RECORDED_AT, "dpo"))  # never seen: a tombstone
+        assert sorted(backend.query(sql.subject_keys_in(3), ["alice", "bob", "carol"])) == [
+            ("alice", None),
+            ("bob", "cc" * 32),
+            ("carol", None),
+        ]
 
     # -- migrations and lifecycle ---------------------------------------------------------
     def test_migrations_are_recorded_once(self, backend: Backend) -> None:

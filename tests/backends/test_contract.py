@@ -177,3 +177,35 @@ def test_big_batches_round_trip_exactly(store: EventStore) -> None:
     receipts = store.append("big", batch)
     assert [e.data for e in store.read_stream("big")] == [e.data for e in batch]
     assert store.verify().ok and all(store.verify_receipt(r).ok for r in receipts[::37])
+
+
+def test_reads_return_what_was_written(store: EventStore) -> None:
+    data = {"text": "héllo \u2028 😀", "n": 2**63, "f": 0.1, "nested": {"b": [1, None, True]}}
+    store.append("s", [NewEvent(type="x", data=data, metadata={"k": "v"})])
+    store.append("t", [ev(1)])
+    store.append("s", [ev(2)])
+    events = list(store.read_stream("s"))
+    assert [e.version for e in events] == [1, 2]
+    assert events[0].data == data and events[0].metadata == {"k": "v"}
+    assert [e.position for e in store.read_all()] == [1, 2, 3]
+    assert [e.position for e in store.read_all(from_position=2, batch_size=1)] == [2, 3]
+    assert [e.version for e in store.read_stream("s", from_version=2)] == [2]
+    assert list(store.read_stream("nobody")) == []
+
+
+def test_stream_version(store: EventStore) -> None:
+    assert store.stream_version("s") == 0
+    store.append("s", [ev(), ev()])
+    assert store.stream_version("s") == 2
+
+
+def test_wrong_expected_version_names_stream_and_versions_and_writes_nothing(store: EventStore) -> None:
+    store.append("s", [ev()])
+    with pytest.raises(WrongExpectedVersion) as e:
+        store.append("s", [ev(), ev()], expected_version=NO_STREAM)
+    assert (e.value.stream_id, e.value.expected, e.value.actual) == ("s", 0, 1)
+    assert "'s'" in str(e.value) and "expected 0" in str(e.value) and "actual 1" in str(e.value)
+    assert isinstance(e.value, EventStoreError)
+    assert store.head()[0] == 1
+    store.append("s", [ev()], expected_version=1)
+    assert store.stream_version("s") == 2
