@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from .backends.base import Backend
 from .clock import utc_now
-from .errors import AppendOutcomeUnknown, BackendError, EventStoreError, WrongExpectedVersion
+from .errors import AppendOutcomeUnknown, BackendError, EventIdConflict, EventStoreError, WrongExpectedVersion
 from .hashing import GENESIS_HASH, hash_from_parts, lp
 from .records import Receipt, Row
 
@@ -183,6 +183,17 @@ class GroupCommit:
                 rec_lp = lp(recorded_at)
                 for req in batch:
                     stream_id = req.stream_id
+                    ids = [ev.id for ev in req.events if ev.id is not None]
+                    if ids:
+                        found = w.find_ids(stream_id, ids)
+                        if found:  # a retry of a committed append: its original rows, nothing written
+                            try:
+                                req.rows = _originals(req, found)
+                            except EventIdConflict as e:
+                                req.error = e
+                                if atomic:
+                                    raise
+                            continue
                     version = versions[stream_id]
                     if req.expected is not None and req.expected != version:
                         req.error = WrongExpectedVersion(stream_id, req.expected, version)
@@ -195,7 +206,15 @@ class GroupCommit:
                         position += 1
                         version += 1
                         h = entry_hash_of(
-                            position, version, stream_lp, ev.type_lp, rec_lp, ev.data_digest, ev.metadata_digest, prev
+                            position,
+                            version,
+                            stream_lp,
+                            ev.type_lp,
+                            rec_lp,
+                            ev.data_digest,
+                            ev.metadata_digest,
+                            prev,
+                            ev.id_lp,
                         )
                         rows.append(
                             new_row(
@@ -212,6 +231,7 @@ class GroupCommit:
                                     recorded_at,
                                     prev,
                                     h,
+                                    ev.id,
                                 ),
                             )
                         )
@@ -235,3 +255,24 @@ class GroupCommit:
                 return e
             return BackendError(f"append failed, nothing was written: {type(e).__name__}: {e}")
         return None
+
+
+def _originals(req: Request, found: dict[str, Row]) -> list[Row]:
+    """The committed rows a retried request stands for, in its order; EventIdConflict if the
+    request is not a whole retry (some ids new, an id on another type of event)."""
+    out = []
+    for ev in req.events:
+        row = found.get(ev.id) if ev.id is not None else None
+        if row is None:
+            held = ", ".join(f"{i!r} (position {r.position})" for i, r in sorted(found.items()))
+            raise EventIdConflict(
+                f"stream {req.stream_id!r} already holds event ids {held} of this append but not the others: "
+                "a retry must resend exactly the events of the first attempt"
+            )
+        if row.type != ev.type:
+            raise EventIdConflict(
+                f"event id {ev.id!r} of stream {req.stream_id!r} names a {row.type!r} event (position "
+                f"{row.position}), not a {ev.type!r} event"
+            )
+        out.append(row)
+    return out

@@ -60,6 +60,10 @@ class WrongExpectedVersion(UserError):
         super().__init__(f"wrong expected version for stream {stream_id!r}: expected {expected}, actual {actual}")
 
 
+class EventIdConflict(UserError):
+    """An event id the stream already holds was sent with another event (or with new ones)."""
+
+
 class ConfigurationError(UserError):
     """A bad database URL, option or file given by the user."""
 

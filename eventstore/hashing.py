@@ -23,6 +23,9 @@ from typing import Any
 
 HASH_SCHEME = "eventstore:entry:v1"
 ENTRY_DOMAIN = HASH_SCHEME.encode() + b"\x00"
+HASH_SCHEME_V2 = "eventstore:entry:v2"
+"""Entries that carry an event id (``NewEvent.id``): v1's fields plus ``lp(event_id)`` after the time."""
+ENTRY_DOMAIN_V2 = HASH_SCHEME_V2.encode() + b"\x00"
 GENESIS_HASH = bytes(32)
 
 _head = struct.Struct(">QQ").pack  # u64be(position) || u64be(version)
@@ -50,21 +53,16 @@ def preimage_from_parts(
     data_digest: bytes,
     metadata_digest: bytes,
     prev_hash: bytes,
+    event_id_lp: bytes | None = None,
 ) -> bytes:
     """The hash preimage from its parts, the names already ``lp()``-encoded: the one place the
-    layout is written. Writers and verifiers encode names that repeat once and call this."""
-    return b"".join(
-        (
-            ENTRY_DOMAIN,
-            _head(position, version),
-            stream_lp,
-            type_lp,
-            recorded_at_lp,
-            data_digest,
-            metadata_digest,
-            prev_hash,
-        )
-    )
+    layout is written (v1 without an event id, v2 with one). Writers and verifiers encode names
+    that repeat once and call ``hash_from_parts``."""
+    if event_id_lp is None:
+        parts = (ENTRY_DOMAIN, _head(position, version), stream_lp, type_lp, recorded_at_lp)
+    else:
+        parts = (ENTRY_DOMAIN_V2, _head(position, version), stream_lp, type_lp, recorded_at_lp, event_id_lp)
+    return b"".join((*parts, data_digest, metadata_digest, prev_hash))
 
 
 def hash_from_parts(
@@ -76,9 +74,11 @@ def hash_from_parts(
     data_digest: bytes,
     metadata_digest: bytes,
     prev_hash: bytes,
+    event_id_lp: bytes | None = None,
     _join: Callable[[Iterable[bytes]], bytes] = b"".join,
     _sha: Callable[[bytes], Any] = _sha256,
     _domain: bytes = ENTRY_DOMAIN,
+    _domain2: bytes = ENTRY_DOMAIN_V2,
     _pack: Callable[[int, int], bytes] = _head,
 ) -> bytes:
     """The entry hash from pre-encoded parts: what the append path and ``verify`` call per event.
@@ -88,18 +88,17 @@ def hash_from_parts(
     second call or four global lookups cost more than the hash (tests/test_format_vectors.py
     checks the two agree).
     """
+    if event_id_lp is None:
+        return _sha(
+            _join(
+                (_domain, _pack(position, version), stream_lp, type_lp, recorded_at_lp, data_digest,
+                 metadata_digest, prev_hash)
+            )
+        ).digest()
     return _sha(
         _join(
-            (
-                _domain,
-                _pack(position, version),
-                stream_lp,
-                type_lp,
-                recorded_at_lp,
-                data_digest,
-                metadata_digest,
-                prev_hash,
-            )
+            (_domain2, _pack(position, version), stream_lp, type_lp, recorded_at_lp, event_id_lp, data_digest,
+             metadata_digest, prev_hash)
         )
     ).digest()
 
@@ -113,10 +112,12 @@ def entry_preimage(
     data_digest: bytes,
     metadata_digest: bytes,
     prev_hash: bytes,
+    event_id: str | None = None,
 ) -> bytes:
     """The exact bytes hashed into an entry hash (exposed for test vectors and auditors)."""
     return preimage_from_parts(
-        position, version, lp(stream_id), lp(type), lp(recorded_at), data_digest, metadata_digest, prev_hash
+        position, version, lp(stream_id), lp(type), lp(recorded_at), data_digest, metadata_digest, prev_hash,
+        None if event_id is None else lp(event_id),
     )
 
 
@@ -129,8 +130,10 @@ def entry_hash(
     data_digest: bytes,
     metadata_digest: bytes,
     prev_hash: bytes,
+    event_id: str | None = None,
 ) -> bytes:
-    """The 32-byte hash of one log entry."""
+    """The 32-byte hash of one log entry (v2 when it carries an event id)."""
     return _sha256(
-        entry_preimage(position, stream_id, version, type, recorded_at, data_digest, metadata_digest, prev_hash)
+        entry_preimage(position, stream_id, version, type, recorded_at, data_digest, metadata_digest, prev_hash,
+                       event_id)
     ).digest()

@@ -105,11 +105,20 @@ def check_expected(expected: Any) -> None:
 class Prepared:
     """An event validated and encoded, with the parts of its entry hash that do not depend on position."""
 
-    __slots__ = ("type", "type_lp", "data", "metadata", "data_digest", "metadata_digest")
+    __slots__ = ("type", "type_lp", "data", "metadata", "data_digest", "metadata_digest", "id", "id_lp")
 
     def __init__(
-        self, type: str, type_lp: bytes, data: bytes, metadata: bytes, data_digest: bytes, metadata_digest: bytes
+        self,
+        type: str,
+        type_lp: bytes,
+        data: bytes,
+        metadata: bytes,
+        data_digest: bytes,
+        metadata_digest: bytes,
+        id: str | None = None,
     ):
+        self.id = id
+        self.id_lp = None if id is None else lp(id)  # lp(event_id) of a v2 hash preimage
         self.type = type
         self.type_lp = type_lp  # lp(type) of the hash preimage (hashing.entry_preimage)
         self.data = data
@@ -178,6 +187,7 @@ def to_recorded(
         schema_version=version,
         erased=erased,
         unreadable=None if problems is None else "; ".join(problems),
+        id=row.event_id,
     )
 
 
@@ -234,6 +244,7 @@ class EventMapper:
         sha256, type_lps = hashlib.sha256, _TYPE_LP
         # Events of one append often carry equal metadata: hash those bytes once.
         last_metadata, last_metadata_digest = b"{}", _EMPTY_OBJECT_DIGEST
+        ids: set[str] | None = None
         for i, ev in enumerate(events):
             if not isinstance(ev, NewEvent):
                 raise InvalidEvent(f"event {i} is a {type(ev).__name__}, not a NewEvent")
@@ -257,7 +268,17 @@ class EventMapper:
                 raise EventTooLarge(f"event {i} ({type_!r}) is {size} bytes encoded; the limit is {limit} bytes")
             if metadata != last_metadata:
                 last_metadata, last_metadata_digest = metadata, sha256(metadata).digest()
-            out.append(Prepared(type_, type_lp, data, metadata, sha256(data).digest(), last_metadata_digest))
+            event_id = ev.id
+            if event_id is not None:
+                check_name(event_id, f"event {i}: id")
+                if ids is None:
+                    ids = set()
+                if event_id in ids:
+                    raise InvalidEvent(f"event {i}: id {event_id!r} appears twice in one append")
+                ids.add(event_id)
+            out.append(
+                Prepared(type_, type_lp, data, metadata, sha256(data).digest(), last_metadata_digest, event_id)
+            )
         return out
 
     def _encrypt_personal(self, ev: NewEvent, type_: str, plain: dict[str, Any]) -> bytes:

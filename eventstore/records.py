@@ -21,6 +21,10 @@ class NewEvent(msgspec.Struct, frozen=True, kw_only=True):
     metadata: Any = msgspec.field(default_factory=dict)
     subject: str | None = None
     personal: tuple[str, ...] | None = None
+    id: str | None = None
+    """The event's identity in its stream (a UUID, say): appending an event whose id the stream
+    already holds writes nothing and returns the original receipt, so a retry counts once.
+    Covered by the entry hash (docs/format.md, "Entry hash")."""
 
 
 class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -51,6 +55,8 @@ class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
     schema_version: int = 1
     erased: list[str] = msgspec.field(default_factory=list)
     unreadable: str | None = None
+    id: str | None = None
+    """The event id it was appended with (``NewEvent.id``), if any."""
 
 
 class Receipt(msgspec.Struct, frozen=True, kw_only=True):
@@ -134,6 +140,7 @@ class Row(NamedTuple):
     recorded_at: str
     prev_hash: bytes
     hash: bytes
+    event_id: str | None = None
 
 
 COLUMNS = Row._fields

@@ -33,6 +33,7 @@ _TYPES: tuple[tuple[type, ...], ...] = (
     (str,),
     (bytes,),
     (bytes,),
+    (str, type(None)),
 )
 """The Python type of each column of Row, in order; BLOB columns read back as bytes, TEXT as str."""
 _HASH_COLUMNS = frozenset({"data_digest", "metadata_digest", "prev_hash", "hash"})
@@ -121,6 +122,7 @@ class ChainVerifier:
                     recorded_at,
                     prev_hash,
                     stored_hash,
+                    event_id,
                 ) = row
                 if position != nxt:
                     if position > nxt:
@@ -164,7 +166,15 @@ class ChainVerifier:
                 if recorded_at != last_recorded_at:
                     last_recorded_at, recorded_at_lp = recorded_at, lp(recorded_at)
                 h = entry_hash_of(
-                    position, version, stream_lp, type_lp, recorded_at_lp, data_digest, metadata_digest, prev_hash
+                    position,
+                    version,
+                    stream_lp,
+                    type_lp,
+                    recorded_at_lp,
+                    data_digest,
+                    metadata_digest,
+                    prev_hash,
+                    None if event_id is None else lp(event_id),
                 )
                 if h != stored_hash:
                     self._fail(position, "hash", "entry hash does not match the entry's columns: the entry was changed")
@@ -207,4 +217,5 @@ def recompute_hash(row: Row) -> bytes:
         row.data_digest,
         row.metadata_digest,
         row.prev_hash,
+        row.event_id,
     )

@@ -111,6 +111,7 @@ COLUMNS = [
     "recorded_at",
     "prev_hash",
     "hash",
+    "event_id",
 ]
 
 
@@ -118,7 +119,9 @@ def _build(path: Path, n: int) -> list[Receipt]:
     with EventStore.open(path, durability="process") as store:
         out = []
         for i in range(n):
-            out += store.append(f"s{i % 3}", [NewEvent(type="t", data={"i": i, "text": "héllo"}, metadata={"m": i})])
+            event_id = f"id-{i}" if i % 2 else None  # half the entries carry an id (hash scheme v2)
+            event = NewEvent(type="t", data={"i": i, "text": "héllo"}, metadata={"m": i}, id=event_id)
+            out += store.append(f"s{i % 3}", [event])
         return out
 
 
@@ -131,6 +134,8 @@ def _tamper_conn(path: Path) -> sqlite3.Connection:
 
 
 def _changed(value: Any, column: str, flip: int) -> Any:
+    if value is None:  # an entry without an event id: giving it one is a change too
+        return f"id-{flip}"
     if isinstance(value, bytes):
         b = bytearray(value)
         b[flip % len(b)] ^= 1 << (flip % 8)
@@ -197,6 +202,7 @@ def test_reordering_is_caught(n: int, i: int, j: int) -> None:
         # swap the two rows' contents, keeping positions
         rows = {p: conn.execute("SELECT * FROM events WHERE position = ?", (p,)).fetchone() for p in (a, b)}
         conn.execute("DROP INDEX events_stream_version")
+        conn.execute("DROP INDEX events_stream_event_id")
         for p, src in ((a, rows[b]), (b, rows[a])):
             sets = ", ".join(f"{c} = ?" for c in COLUMNS[1:])
             conn.execute(f"UPDATE events SET {sets} WHERE position = ?", (*src[1:], p))
@@ -217,11 +223,11 @@ def test_full_recompute_by_an_attacker_is_caught_by_receipts(tmp_path: Path) -> 
     rows = conn.execute("SELECT * FROM events ORDER BY position").fetchall()
     prev = rows[1][10]
     for r in rows[2:]:
-        pos, stream, version, type_, data, meta, dd, md, at, _, _ = r
+        pos, stream, version, type_, data, meta, dd, md, at, _, _, event_id = r
         if pos == 3:
             data = data.replace(b'"i":2', b'"i":9')
             dd = digest(data)
-        h = entry_hash(pos, stream, version, type_, at, dd, md, prev)
+        h = entry_hash(pos, stream, version, type_, at, dd, md, prev, event_id)
         conn.execute(
             "UPDATE events SET data=?, data_digest=?, prev_hash=?, hash=? WHERE position=?", (data, dd, prev, h, pos)
         )

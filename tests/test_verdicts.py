@@ -213,6 +213,7 @@ ALLOWED = {
     "recorded_at": str,
     "prev_hash": bytes,
     "hash": bytes,
+    "event_id": (str, type(None)),
 }
 
 

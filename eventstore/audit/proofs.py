@@ -27,8 +27,12 @@ from .notes import SignedCheckpoint, Verifier, open_checkpoint
 TLOG_PROOF_HEADER = "c2sp.org/tlog-proof@v1"
 
 
-class EntryHeader(msgspec.Struct, frozen=True, kw_only=True):
-    """Every column that the entry hash commits to (payload digests, not payloads), hex for bytes."""
+class EntryHeader(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Every column that the entry hash commits to (payload digests, not payloads), hex for bytes.
+
+    ``event_id`` is present only for entries appended with an id (hash scheme v2); an entry
+    without one encodes exactly as before it existed.
+    """
 
     position: int
     stream_id: str
@@ -39,6 +43,7 @@ class EntryHeader(msgspec.Struct, frozen=True, kw_only=True):
     metadata_digest: str
     prev_hash: str
     hash: str
+    event_id: str | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> EntryHeader:
@@ -52,6 +57,7 @@ class EntryHeader(msgspec.Struct, frozen=True, kw_only=True):
             metadata_digest=row.metadata_digest.hex(),
             prev_hash=row.prev_hash.hex(),
             hash=row.hash.hex(),
+            event_id=row.event_id,
         )
 
     def recompute(self) -> bytes:
@@ -66,6 +72,7 @@ class EntryHeader(msgspec.Struct, frozen=True, kw_only=True):
                 bytes.fromhex(self.data_digest),
                 bytes.fromhex(self.metadata_digest),
                 bytes.fromhex(self.prev_hash),
+                self.event_id,
             )
         except ValueError:
             raise VerificationError("the entry's digests are not hex") from None

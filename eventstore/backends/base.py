@@ -32,6 +32,10 @@ class Writer(ABC):
     def insert(self, rows: Sequence[Row]) -> None:
         """Insert rows, already chained, in position order."""
 
+    @abstractmethod
+    def find_ids(self, stream_id: str, event_ids: Sequence[str]) -> dict[str, Row]:
+        """The committed rows of ``stream_id`` that carry these event ids, by id (for idempotent retries)."""
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         """Run one statement (``?`` placeholders) in this transaction: it commits with the rows or not at all."""
         raise NotImplementedError(f"{type(self).__name__} cannot run statements in an append")

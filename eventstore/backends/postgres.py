@@ -49,12 +49,12 @@ CHANNEL = "eventstore_appended"
 
 _SELECT = (
     "SELECT position, stream_id, version, type, data, metadata, data_digest, "
-    "metadata_digest, recorded_at, prev_hash, hash FROM events"
+    "metadata_digest, recorded_at, prev_hash, hash, event_id FROM events"
 )
-_INSERT = "INSERT INTO events VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+_INSERT = "INSERT INTO events VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
 _COPY = (
     "COPY events (position, stream_id, version, type, data, metadata, data_digest, metadata_digest, "
-    "recorded_at, prev_hash, hash) FROM STDIN"
+    "recorded_at, prev_hash, hash, event_id) FROM STDIN"
 )
 COPY_THRESHOLD = 64
 _SCHEMA_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -122,6 +122,7 @@ def _row(r: Sequence[Any]) -> Row:
         r[8],
         bytes(r[9]),
         bytes(r[10]),
+        r[11],
     )
 
 
@@ -153,6 +154,10 @@ class _PgWriter(Writer):
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self.conn.execute(to_pyformat(sql), params)
+
+    def find_ids(self, stream_id: str, event_ids: Sequence[str]) -> dict[str, Row]:
+        found = self.conn.execute(_SELECT + " WHERE stream_id = %s AND event_id = ANY(%s)", (stream_id, list(event_ids)))
+        return {r.event_id: r for r in map(_row, found.fetchall()) if r.event_id is not None}
 
 
 class _PgTx(Tx):

@@ -28,10 +28,10 @@ from .base import Backend, Tx, Writer
 
 _SELECT = (
     "SELECT position, stream_id, version, type, data, metadata, data_digest, "
-    "metadata_digest, recorded_at, prev_hash, hash FROM events"
+    "metadata_digest, recorded_at, prev_hash, hash, event_id FROM events"
 )
 _T = TypeVar("_T")
-_INSERT = "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+_INSERT = "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 _as_rows = functools.partial(map, functools.partial(tuple.__new__, Row))
 """Fetched tuples as Rows, built in C: Row._make runs Python code per row, and verify reads every row."""
 _SCHEMA_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -152,6 +152,11 @@ class _SQLiteWriter(Writer):
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self.conn.execute(sql, params)
+
+    def find_ids(self, stream_id: str, event_ids: Sequence[str]) -> dict[str, Row]:
+        marks = ",".join("?" * len(event_ids))
+        cur = self.conn.execute(_SELECT + f" WHERE stream_id = ? AND event_id IN ({marks})", (stream_id, *event_ids))
+        return {r.event_id: r for r in _as_rows(cur) if r.event_id is not None}
 
 
 class _SQLiteTx(Tx):
