@@ -12,19 +12,21 @@ import struct
 import sys
 
 DOMAIN = b"eventstore:entry:v1\x00"
+DOMAIN_V2 = b"eventstore:entry:v2\x00"  # entries with an event id
 
 
-def entry_hash(position, stream_id, version, type_, recorded_at, data_digest, metadata_digest, prev_hash):
+def entry_hash(position, stream_id, version, type_, recorded_at, data_digest, metadata_digest, prev_hash, event_id):
     def lp(text):
         raw = text.encode("utf-8")
         return struct.pack(">I", len(raw)) + raw
 
     return hashlib.sha256(
-        DOMAIN
+        (DOMAIN if event_id is None else DOMAIN_V2)
         + struct.pack(">QQ", position, version)
         + lp(stream_id)
         + lp(type_)
         + lp(recorded_at)
+        + (b"" if event_id is None else lp(event_id))
         + data_digest
         + metadata_digest
         + prev_hash
@@ -34,9 +36,11 @@ def entry_hash(position, stream_id, version, type_, recorded_at, data_digest, me
 def verify(path):
     """Return (checked, None) if intact, else (checked, "position N: why")."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    columns = [c[1] for c in conn.execute("PRAGMA table_info(events)")]
+    event_id = "event_id" if "event_id" in columns else "NULL"  # logs from before event ids
     rows = conn.execute(
         "SELECT position, stream_id, version, type, data, metadata, data_digest, metadata_digest, "
-        "recorded_at, prev_hash, hash FROM events ORDER BY position"
+        f"recorded_at, prev_hash, hash, {event_id} FROM events ORDER BY position"
     )
     expected, prev, versions, checked = 1, bytes(32), {}, 0
     for (
@@ -51,6 +55,7 @@ def verify(path):
         recorded_at,
         prev_hash,
         stored,
+        event_id,
     ) in rows:
         if position != expected:
             return checked, f"position {expected}: missing (next row is {position})"
@@ -61,7 +66,9 @@ def verify(path):
         if prev_hash != prev:
             return checked, f"position {position}: prev_hash is not the previous entry's hash"
         if (
-            entry_hash(position, stream_id, version, type_, recorded_at, data_digest, metadata_digest, prev_hash)
+            entry_hash(
+                position, stream_id, version, type_, recorded_at, data_digest, metadata_digest, prev_hash, event_id
+            )
             != stored
         ):
             return checked, f"position {position}: hash does not match the entry's columns"

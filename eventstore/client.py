@@ -83,6 +83,8 @@ def _event_json(ev: NewEvent) -> dict[str, Any]:
         out["subject"] = ev.subject
     if ev.personal is not None:
         out["personal"] = list(ev.personal)
+    if ev.id is not None:
+        out["id"] = ev.id
     return out
 
 

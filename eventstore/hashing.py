@@ -58,10 +58,9 @@ def preimage_from_parts(
     """The hash preimage from its parts, the names already ``lp()``-encoded: the one place the
     layout is written (v1 without an event id, v2 with one). Writers and verifiers encode names
     that repeat once and call ``hash_from_parts``."""
-    if event_id_lp is None:
-        parts = (ENTRY_DOMAIN, _head(position, version), stream_lp, type_lp, recorded_at_lp)
-    else:
-        parts = (ENTRY_DOMAIN_V2, _head(position, version), stream_lp, type_lp, recorded_at_lp, event_id_lp)
+    parts: tuple[bytes, ...] = (ENTRY_DOMAIN, _head(position, version), stream_lp, type_lp, recorded_at_lp)
+    if event_id_lp is not None:
+        parts = (ENTRY_DOMAIN_V2, *parts[1:], event_id_lp)
     return b"".join((*parts, data_digest, metadata_digest, prev_hash))
 
 
@@ -91,14 +90,31 @@ def hash_from_parts(
     if event_id_lp is None:
         return _sha(
             _join(
-                (_domain, _pack(position, version), stream_lp, type_lp, recorded_at_lp, data_digest,
-                 metadata_digest, prev_hash)
+                (
+                    _domain,
+                    _pack(position, version),
+                    stream_lp,
+                    type_lp,
+                    recorded_at_lp,
+                    data_digest,
+                    metadata_digest,
+                    prev_hash,
+                )
             )
         ).digest()
     return _sha(
         _join(
-            (_domain2, _pack(position, version), stream_lp, type_lp, recorded_at_lp, event_id_lp, data_digest,
-             metadata_digest, prev_hash)
+            (
+                _domain2,
+                _pack(position, version),
+                stream_lp,
+                type_lp,
+                recorded_at_lp,
+                event_id_lp,
+                data_digest,
+                metadata_digest,
+                prev_hash,
+            )
         )
     ).digest()
 
@@ -116,7 +132,14 @@ def entry_preimage(
 ) -> bytes:
     """The exact bytes hashed into an entry hash (exposed for test vectors and auditors)."""
     return preimage_from_parts(
-        position, version, lp(stream_id), lp(type), lp(recorded_at), data_digest, metadata_digest, prev_hash,
+        position,
+        version,
+        lp(stream_id),
+        lp(type),
+        lp(recorded_at),
+        data_digest,
+        metadata_digest,
+        prev_hash,
         None if event_id is None else lp(event_id),
     )
 
@@ -134,6 +157,7 @@ def entry_hash(
 ) -> bytes:
     """The 32-byte hash of one log entry (v2 when it carries an event id)."""
     return _sha256(
-        entry_preimage(position, stream_id, version, type, recorded_at, data_digest, metadata_digest, prev_hash,
-                       event_id)
+        entry_preimage(
+            position, stream_id, version, type, recorded_at, data_digest, metadata_digest, prev_hash, event_id
+        )
     ).digest()

@@ -276,9 +276,7 @@ class EventMapper:
                 if event_id in ids:
                     raise InvalidEvent(f"event {i}: id {event_id!r} appears twice in one append")
                 ids.add(event_id)
-            out.append(
-                Prepared(type_, type_lp, data, metadata, sha256(data).digest(), last_metadata_digest, event_id)
-            )
+            out.append(Prepared(type_, type_lp, data, metadata, sha256(data).digest(), last_metadata_digest, event_id))
         return out
 
     def _encrypt_personal(self, ev: NewEvent, type_: str, plain: dict[str, Any]) -> bytes:

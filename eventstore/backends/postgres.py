@@ -156,7 +156,9 @@ class _PgWriter(Writer):
         self.conn.execute(to_pyformat(sql), params)
 
     def find_ids(self, stream_id: str, event_ids: Sequence[str]) -> dict[str, Row]:
-        found = self.conn.execute(_SELECT + " WHERE stream_id = %s AND event_id = ANY(%s)", (stream_id, list(event_ids)))
+        found = self.conn.execute(
+            _SELECT + " WHERE stream_id = %s AND event_id = ANY(%s)", (stream_id, list(event_ids))
+        )
         return {r.event_id: r for r in map(_row, found.fetchall()) if r.event_id is not None}
 
 

@@ -24,6 +24,8 @@ class EventIn(msgspec.Struct, forbid_unknown_fields=True):
     metadata: dict[str, Any] = {}
     subject: str | None = None
     personal: list[str] | None = None
+    id: str | None = None
+    """The event's id in its stream: a retry with the same id writes nothing (docs/format.md, "Event ids")."""
 
 
 class AppendBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -68,7 +70,6 @@ class ApiError(Exception):
 
 
 _AT = re.compile(r" - at `(\$[^`]*)`")
-_ID_FIELD = re.compile(r"Object contains unknown field `id` - at `\$\.(events|appends\[\d+\]\.events)\[\d+\]`")
 
 
 def decode_error(e: msgspec.DecodeError) -> ApiError:
@@ -78,12 +79,6 @@ def decode_error(e: msgspec.DecodeError) -> ApiError:
         m = _AT.search(msg)
         path = m.group(1) if m else "$"
         text = _AT.sub("", msg)
-        if _ID_FIELD.search(msg):
-            text = (
-                "per-event ids are not supported yet (use the Idempotency-Key header to make a retry safe); "
-                "unknown field `id`"
-            )
-            path = m.group(1) + ".id" if m else None
         return ApiError(400, "invalid_request", text, path)
     return ApiError(400, "invalid_json", f"the body is not valid JSON: {msg}", "$")
 
@@ -133,6 +128,7 @@ def to_new_events(events: list[EventIn], principal: str, path: str) -> list[NewE
                 metadata=metadata,
                 subject=ev.subject,
                 personal=tuple(ev.personal) if ev.personal is not None else None,
+                id=ev.id,
             )
         )
     return out

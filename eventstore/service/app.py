@@ -324,7 +324,10 @@ class Service:
         # Validate here (not in the writer) so that a bad request is refused at once and never
         # pushes a batch into the writer's slow path. Events with a subject are checked without
         # it: encrypting would create the subject's key, a write (the writer does that).
-        check = [NewEvent(type=e.type, data=e.data, metadata=e.metadata) if e.subject is not None else e for e in new]
+        check = [
+            NewEvent(type=e.type, data=e.data, metadata=e.metadata, id=e.id) if e.subject is not None else e
+            for e in new
+        ]
         try:
             self.store.prepare(check)
         except InvalidEvent as e:

@@ -16,7 +16,8 @@ Where answers live:
 
 What is not guaranteed: if the process dies after the events are durable and before
 the answer's row is (a window of at most ``flush_interval``), a retry after the restart
-appends again. Per-event ids covered by the hash chain will close that window.
+appends again, unless its events carry ids (``NewEvent.id``, ``"id"`` in the API): those are
+checked inside the append's transaction, so such a retry still writes nothing.
 """
 
 from __future__ import annotations

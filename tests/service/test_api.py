@@ -131,7 +131,7 @@ def test_roles(running: Running) -> None:
         ({"events": [EVENT, {"type": "note", "data": []}]}, 400, "invalid_request", "$.events[1].data"),
         ({"events": [EVENT], "expected_version": "1"}, 400, "invalid_request", "$.expected_version"),
         ({"events": [EVENT], "extra": 1}, 400, "invalid_request", "$"),
-        ({"events": [EVENT, {**EVENT, "id": "u1"}]}, 400, "invalid_request", "$.events[1].id"),
+        ({"events": [EVENT, {**EVENT, "id": 5}]}, 400, "invalid_request", "$.events[1].id"),
         ({"events": []}, 400, "invalid_request", "$.events"),
         (
             {"events": [EVENT, {"type": "metric.recorded", "data": {"metric": "m", "value": "x"}}]},
