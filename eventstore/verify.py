@@ -1,4 +1,6 @@
-"""Chain verification over stored rows: the same checks a standalone auditor makes.
+"""Verification: the chain verifier over stored rows (the same checks a standalone auditor
+makes), and the store's checks built on it: a range (``verify_range``), a receipt
+(``verify_receipt``) and every event's readability (``check_events``).
 
 For each row, in position order: positions are gapless; the stored payloads hash
 to their stored digests (payloads are rehashed, not trusted); the entry hash
@@ -10,11 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
+import msgspec
+
+from . import codec, upcasting
 from .errors import DatabaseDamaged
-from .hashing import GENESIS_HASH, entry_hash, hash_from_parts, lp
-from .records import COLUMNS, Problem, ProblemKind, Row
+from .hashing import GENESIS_HASH, digest, entry_hash, hash_from_parts, lp
+from .mapping import CachedKeys, to_recorded
+from .records import COLUMNS, Problem, ProblemKind, Receipt, Row, VerifyReport
+
+if TYPE_CHECKING:
+    from .store import EventStore
 
 _sha256 = hashlib.sha256
 
@@ -219,3 +229,246 @@ def recompute_hash(row: Row) -> bytes:
         row.prev_hash,
         row.event_id,
     )
+
+
+# -- verifying a store's log: ranges, receipts, events --------------------------------
+
+_DECODE_ERRORS = (TypeError, AttributeError, ValueError, msgspec.DecodeError)
+"""What decoding a stored row raises when a column holds a value of the wrong type, or no JSON."""
+
+
+def _tampered(rows: Sequence[Row], error: Exception) -> Exception:
+    """The first row of ``rows`` with a value of the wrong storage type (or a payload that is not
+    JSON) as DatabaseDamaged naming its position; ``error`` itself if there is none."""
+    for row in rows:
+        wrong = wrong_type(row)
+        if wrong is None:
+            try:
+                codec.decode(row.data)
+                codec.decode(row.metadata)
+            except msgspec.DecodeError:
+                wrong = "the stored payload is not JSON: the entry was changed"
+        if wrong is not None:
+            return DatabaseDamaged(f"position {row.position}: {wrong}")
+    return error
+
+
+def verify_range(
+    store: EventStore,
+    from_position: int = 1,
+    to_position: int | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    batch_size: int = 500,
+    on_rows: Callable[[list[Row]], None] | None = None,
+) -> VerifyReport:
+    """Rehash every payload and entry in the range and check every link.
+
+    ``progress(done, total)`` is called after each batch, ``on_rows(rows)`` with
+    each verified batch. The report names the first bad position and why;
+    verification stops there. Batches of a few hundred rows stay in the CPU cache
+    between reading and hashing: on SQLite, 500 verified about 15% faster than 5,000.
+    """
+    start = max(1, from_position)
+    try:
+        head, head_hash = store.backend.head()
+    except DatabaseDamaged as e:
+        return _report(
+            False,
+            0,
+            start,
+            start - 1,
+            0,
+            None,
+            Problem(position=start, kind="unreadable", message=f"the log's head cannot be read: {e}"),
+        )
+    end = head if to_position is None else min(to_position, head)
+    prev = GENESIS_HASH
+    if start > 1:
+        try:
+            before = store.backend.row_at(start - 1)
+        except DatabaseDamaged as e:
+            return _report(
+                False,
+                0,
+                start,
+                end,
+                head,
+                head_hash,
+                Problem(position=start - 1, kind="unreadable", message=f"position {start - 1} cannot be read: {e}"),
+            )
+        if before is None:
+            return _report(
+                False,
+                0,
+                start,
+                end,
+                head,
+                head_hash,
+                Problem(position=start - 1, kind="missing", message=f"no entry at position {start - 1}"),
+            )
+        prev = before.hash
+
+    def version_before(stream_id: str, version: int, position: int) -> int:
+        p = store.backend.stream_position(stream_id, version - 1)
+        return version - 1 if p is not None and p < position else 0
+
+    checker = ChainVerifier(start, prev, version_before)
+    total = max(0, end - start + 1)
+    try:
+        for rows in store.iter_rows(start, end, batch_size):
+            if not checker.feed(rows):
+                break
+            if on_rows is not None:
+                on_rows(rows)
+            if progress:
+                progress(checker.checked, total)
+    except DatabaseDamaged as e:
+        _find_unreadable(store, checker, min(end, checker.next_position + batch_size - 1), e, on_rows)
+    if checker.problem is None and checker.next_position <= end:
+        checker._fail(checker.next_position, "gap", f"positions {checker.next_position}..{end} are missing")
+    return _report(checker.problem is None, checker.checked, start, end, head, head_hash, checker.problem)
+
+
+def _find_unreadable(
+    store: EventStore,
+    checker: ChainVerifier,
+    last: int,
+    error: DatabaseDamaged,
+    on_rows: Callable[[list[Row]], None] | None,
+) -> None:
+    """A batch could not be read: read (and check) its rows one by one to name the first unreadable
+    position. Damage that only a range scan meets (an interior page) is named at the batch's start."""
+    for position in range(checker.next_position, last + 1):
+        try:
+            row = store.backend.row_at(position)
+        except DatabaseDamaged as e:
+            checker._fail(position, "unreadable", f"position {position} cannot be read: {e}")
+            return
+        if row is None:
+            break
+        if not checker.feed([row]):
+            return
+        if on_rows is not None:
+            on_rows([row])
+    checker._fail(
+        checker.next_position,
+        "unreadable",
+        f"the entries from position {checker.next_position} cannot be read: {error}",
+    )
+
+
+def _report(
+    ok: bool, checked: int, start: int, end: int, head: int, head_hash: bytes | None, problem: Problem | None
+) -> VerifyReport:
+    return VerifyReport(
+        ok=ok,
+        checked=checked,
+        from_position=start,
+        to_position=end,
+        head_position=head,
+        head_hash=head_hash.hex() if head_hash else None,
+        problem=problem,
+    )
+
+
+def verify_receipt(store: EventStore, receipt: Receipt) -> VerifyReport:
+    """Check a receipt against the stored row at its position (recomputing the row's hash)."""
+    pos = receipt.position
+    head, head_hash = 0, None
+
+    def fail(kind: ProblemKind, message: str) -> VerifyReport:
+        return _report(False, 0, pos, pos, head, head_hash, Problem(position=pos, kind=kind, message=message))
+
+    try:
+        head, head_hash = store.backend.head()
+        row = store.backend.row_at(pos) if 1 <= pos < 1 << 63 else None
+        before = store.backend.row_at(pos - 1) if row is not None and pos > 1 else None
+    except DatabaseDamaged as e:
+        return fail("unreadable", f"the entries at and before position {pos} cannot be read: {e}")
+    if row is None:
+        return fail(
+            "missing", f"the log has no entry at position {pos} (head is {head}): it was cut below this receipt"
+        )
+    wrong = wrong_type(row)
+    if wrong is not None:
+        return fail("type", wrong)
+    if row.data is not None and digest(row.data) != row.data_digest:
+        return fail("data_digest", "the stored data does not hash to its digest: the payload was changed")
+    if row.metadata is not None and digest(row.metadata) != row.metadata_digest:
+        return fail("metadata_digest", "the stored metadata does not hash to its digest: the metadata was changed")
+    recomputed = recompute_hash(row)
+    if recomputed.hex() != receipt.hash:
+        return fail(
+            "hash", "the entry at this position no longer hashes to the receipt's hash: it was changed or replaced"
+        )
+    if row.hash != recomputed:
+        return fail("hash", "the stored hash does not match the entry's columns")
+    if row.prev_hash.hex() != receipt.prev_hash:
+        return fail("link", "prev_hash differs from the receipt's")
+    if (row.stream_id, row.version, row.recorded_at) != (receipt.stream_id, receipt.version, receipt.recorded_at):
+        return fail(
+            "receipt", "the receipt's stream, version or time differs from the entry's: the receipt was altered"
+        )
+    if pos > 1:
+        if before is None or before.hash != row.prev_hash:
+            return fail("link", f"the entry at position {pos - 1} does not link to this one")
+    return _report(True, 1, pos, pos, head, head_hash, None)
+
+
+def check_events(
+    store: EventStore, *, progress: Callable[[int, int], None] | None = None, max_problems: int = 100
+) -> upcasting.EventsCheckReport:
+    """Read the whole log and report every event a reader cannot fully decode.
+
+    That is: payloads that are not JSON, personal fields that cannot be decrypted
+    although not erased (unknown subject, ciphertext that does not authenticate),
+    events no upcaster chain brings to the current version, and catalogue events
+    that do not validate once upcast.
+    """
+    try:
+        return _check_events(store, progress, max_problems)
+    except _DECODE_ERRORS as e:
+        for rows in store.iter_rows(1, None, 5000):  # which row? (only after a failure)
+            found = _tampered(rows, e)
+            if found is not e:
+                raise found from None
+        raise
+
+
+def _check_events(
+    store: EventStore, progress: Callable[[int, int], None] | None, max_problems: int
+) -> upcasting.EventsCheckReport:
+    problems: list[upcasting.EventProblem] = []
+    checked = 0
+    total = store.backend.head()[0]
+    keys = CachedKeys(store.keys)  # one key lookup per subject, not per personal event
+    registry = store.catalogue.registry
+    for rows in store.iter_rows(1, None, 5000):
+        for row in rows:
+            checked += 1
+            if row.data is None:
+                continue
+            event = to_recorded(row, keys, registry)
+            error = event.unreadable
+            if error is None and not event.erased:
+                data = event.data
+                if not registry.evolved:  # to_recorded skipped upcasting: still check versions
+                    try:
+                        data, _ = registry.upcast(row.type, upcasting.stored_version(event.metadata), data)
+                    except upcasting.UpcastError as e:
+                        error = str(e)
+                if error is None:
+                    error = upcasting.check_struct(row.type, data, store.catalogue.schemas.get(row.type))
+            if error is not None and len(problems) < max_problems:
+                problems.append(
+                    upcasting.EventProblem(
+                        position=row.position,
+                        type=row.type,
+                        schema_version=upcasting.stored_version(event.metadata),
+                        error=error,
+                    )
+                )
+        if progress:
+            progress(checked, total)
+    return upcasting.EventsCheckReport(ok=not problems, checked=checked, problems=problems)
