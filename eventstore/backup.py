@@ -188,7 +188,8 @@ def _check_copy(path: str, wanted: set[int], what: str) -> _Checked:
     try:
         copy = EventStore.open(path, readonly=True)
     except EventStoreError as e:
-        raise VerificationError(f"{what} cannot be opened as an eventstore database: {e}") from None
+        detail = str(e).replace(repr(path), "it").replace(repr(os.path.abspath(path)), "it")
+        raise VerificationError(f"{what} cannot be opened as an eventstore database: {detail}") from None
     try:
         stored = copy.checkpoints()
         sizes = wanted | {n for _, n, _, _ in stored}
