@@ -26,6 +26,7 @@ import msgspec
 from .audit import merkle
 from .backends.sqlite import path_from_url
 from .errors import BackendError, EventStoreError, UserError, VerificationError
+from .mapping import check_name
 from .records import NewEvent, Row
 from .store import EventStore
 
@@ -312,7 +313,12 @@ def restore(
         raise UserError(f"{source!r} is the store itself")
     if force and not reason:
         raise UserError("--force needs --reason TEXT: a forced restore is recorded with its reason")
-    who = by or _os_user()
+    who = check_name(by or _os_user(), "--by")
+    if reason is not None:
+        try:
+            reason.encode()
+        except UnicodeEncodeError:
+            raise UserError("--reason is not valid UTF-8 text") from None
     try:
         replaced_head, known = _current(url)
     except EventStoreError as e:

@@ -11,6 +11,7 @@ import base64
 import multiprocessing
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -36,7 +37,7 @@ def _rows(path: Path) -> list[tuple[int, str]]:
         return [(e.position, e.hash) for e in s.read_all()]
 
 
-def _restored_events(path: Path) -> list[dict]:  # type: ignore[type-arg]
+def _restored_events(path: Path) -> list[dict[str, Any]]:
     with EventStore.open(path, readonly=True) as s:
         return [e.data for e in s.read_stream("maintenance")]
 
@@ -69,9 +70,9 @@ def test_backup_while_appending_is_a_verified_committed_prefix(tmp_path: Path, m
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("b.db")) == ["b.db"]  # one file
 
 
-def _appender(db: str, stop: object) -> None:
+def _appender(db: str, stop: Any) -> None:
     with EventStore.open(db) as store:
-        while not stop.is_set():  # type: ignore[attr-defined]
+        while not stop.is_set():
             store.append("proc", [NewEvent(type="note", data={"pad": "q" * 300})])
 
 
