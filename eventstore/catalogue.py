@@ -111,6 +111,28 @@ class CredentialRevoked(_Event):
     revoked_by: str
 
 
+class CheckpointSeen(_Event):
+    """A signed checkpoint a restored backup was behind (``origin`` "(auditor state)" for an auditor's)."""
+
+    origin: str
+    tree_size: int
+    root: str
+
+
+class StoreRestored(_Event):
+    """Appended by ``eventstore restore`` to the restored log: which backup, and any rollback it forced."""
+
+    backup: str
+    backup_head_position: int
+    forced: bool
+    by: str
+    backup_head_hash: str | None = None
+    reason: str | None = None
+    behind: CheckpointSeen | None = None
+    behind_note: str | None = None
+    replaced_head_position: int | None = None
+
+
 CATALOGUE: dict[str, type[_Event]] = {
     "session.started": SessionStarted,
     "session.status_changed": SessionStatusChanged,
@@ -122,6 +144,7 @@ CATALOGUE: dict[str, type[_Event]] = {
     "subject.erased": SubjectErasedEvent,
     "credential.created": CredentialCreated,
     "credential.revoked": CredentialRevoked,
+    "store.restored": StoreRestored,
 }
 
 PERSONAL: dict[str, tuple[str, ...]] = {

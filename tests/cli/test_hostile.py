@@ -261,6 +261,7 @@ def _cases() -> list[Case]:
         ["receipt", "--position", "1", "--checkpoint", "CP"],
         ["verify-receipt", "RECEIPT"],
         ["prove", "consistency", "--old", "CP", "--new", "CP"],
+        ["backup", "BACKUP"],
     ]
     writers = [
         ["init"],
@@ -270,6 +271,8 @@ def _cases() -> list[Case]:
         ["project", "run"],
         ["migrate", "up"],
         ["migrate", "down"],
+        ["maintain"],
+        ["restore", "LOGDB"],
     ]
     for db in ("missing.db", "empty", "junk", "badutf8", ".", "key/signing.key"):
         for cmd in readers + writers:
@@ -332,6 +335,19 @@ def _cases() -> list[Case]:
     c.append(("demo --db directory", lambda d: ["--db", str(d / "key"), "demo", "--agents", "1", "--sessions", "1"]))
     c.append(("bench --events too few", lambda d: ["bench", "--events", "5", "--dir", str(d)]))
     c.append(("bench --dir file", lambda d: ["bench", "--quick", "--repeat", "1", "--dir", str(d / "junk")]))
+    # backup, restore: hostile files on either side
+    for f in ("junk", "empty", "badutf8", "missing", ".", "key", "log.db", "missing/b.db", "x" * 300):
+        c.append((f"backup {f[:40]}", lambda d, f=f: [*log(d), "backup", str(d / f)]))
+        c.append((f"backup --force {f[:40]}", lambda d, f=f: [*log(d), "backup", "--force", str(d / f)]))
+        c.append((f"restore {f[:40]}", lambda d, f=f: [*log(d), "restore", str(d / f)]))
+        c.append(
+            (f"restore --force {f[:40]}", lambda d, f=f: [*log(d), "restore", str(d / f), "--force", "--reason", "r"])
+        )
+    for f in ("deep.json", "badstate.json", "badutf8", "empty", "missing", "."):
+        c.append((f"restore --state {f}", lambda d, f=f: [*log(d), "restore", str(_backup(d)), "--state", str(d / f)]))
+    for bad in BAD_NAMES:
+        c.append(("restore --reason", lambda d, b=bad: [*log(d), "restore", str(d / "junk"), "--force", "--reason", b]))
+        c.append(("restore --by", lambda d, b=bad: [*log(d), "restore", str(_backup(d)), "--by", b]))
     c.append(("unknown command", lambda d: ["nosuch"]))
     c.append(("keygen into file", lambda d: ["keygen", "--name", "n", "--out", str(d / "empty")]))
     c.append(("keygen existing", lambda d: ["keygen", "--name", "n", "--out", str(d / "key")]))
@@ -348,8 +364,19 @@ def _receipt(d: Path, position: int) -> Path:
     return p
 
 
+def _backup(d: Path) -> Path:
+    shutil.copy(d / "log.db", d / "copy.db")
+    return d / "copy.db"
+
+
 def _fill(d: Path, cmd: list[str]) -> list[str]:
-    repl = {"CP": str(d / "cp.txt"), "RECEIPT": str(d / "receipt.json"), "KEY": str(d / "key")}
+    repl = {
+        "CP": str(d / "cp.txt"),
+        "RECEIPT": str(d / "receipt.json"),
+        "KEY": str(d / "key"),
+        "BACKUP": str(d / "new-backup.db"),
+        "LOGDB": str(d / "log.db"),
+    }
     return [repl.get(a, a) for a in cmd]
 
 

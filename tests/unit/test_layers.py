@@ -41,6 +41,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "eventstore.proofs",
             "eventstore.auditor",
             "eventstore.transparency",
+            "eventstore.backup",  # checks a backup against checkpoints: above the transparency log
         ],
     ),
     ("projections", ["projections"]),
