@@ -8,7 +8,7 @@ another catalogue (``EventStore.open(url, catalogue=...)``) knows nothing of the
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
@@ -21,46 +21,70 @@ class _Event(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defa
     """Bump with an upcaster from the previous version (docs/events.md)."""
 
 
+Id = Annotated[str, msgspec.Meta(min_length=1)]
+"""An identifier or a name that must say something: the empty string is refused (``$.data.session_id``)."""
+
+
 class SessionStarted(_Event):
-    session_id: str
+    session_id: Id
     name: str | None = None
-    task: str | None = None
+    task: Id | None = None
     kind: str | None = None
     model: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
     settings: dict[str, Any] | None = None
-    workspace: str | None = None
+    workspace: Id | None = None
+
+
+class SessionUpdated(_Event):
+    """Edits a session: each field given replaces the session's value (absent or null: unchanged)."""
+
+    session_id: Id
+    name: str | None = None
+    task: Id | None = None
+    model: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    settings: dict[str, Any] | None = None
+    workspace: Id | None = None
+
+
+class SessionDeleted(_Event):
+    """Soft delete: the session's rows stay (with ``deleted_at``); the log keeps everything."""
+
+    session_id: Id
+    reason: str | None = None
 
 
 class SessionStatusChanged(_Event):
-    session_id: str
+    session_id: Id
     status: Literal["active", "paused", "completed", "failed"]
     reason: str | None = None
 
 
 class MessageAppended(_Event):
-    session_id: str
-    message_id: str
+    session_id: Id
+    message_id: Id
     role: Literal["user", "assistant", "system", "tool"]
     content: str
-    parent_id: str | None = None
+    parent_id: Id | None = None
     model: str | None = None
     tokens_used: int | None = None
     finish_reason: str | None = None
 
 
 class ToolStarted(_Event):
-    session_id: str
-    execution_id: str
-    tool_name: str
+    session_id: Id
+    execution_id: Id
+    tool_name: Id
     input: Any
-    message_id: str | None = None
+    message_id: Id | None = None
 
 
 class ToolFinished(_Event):
-    session_id: str
-    execution_id: str
+    session_id: Id
+    execution_id: Id
     status: Literal["completed", "failed", "timeout"]
     output: Any = None
     error: str | None = None
@@ -69,20 +93,20 @@ class ToolFinished(_Event):
 
 
 class MetricRecorded(_Event):
-    metric: str
+    metric: Id
     value: float
-    session_id: str | None = None
-    stage: str | None = None
+    session_id: Id | None = None
+    stage: Id | None = None
     unit: str | None = None
 
 
 class SloDefined(_Event):
-    slo_id: str
-    metric: str
+    slo_id: Id
+    metric: Id
     objective: Literal["p50", "p95", "p99", "max", "mean"]
     threshold: float
     severity: str
-    stage: str | None = None
+    stage: Id | None = None
     window: int | None = None
 
 
@@ -135,6 +159,8 @@ class StoreRestored(_Event):
 
 CATALOGUE: dict[str, type[_Event]] = {
     "session.started": SessionStarted,
+    "session.updated": SessionUpdated,
+    "session.deleted": SessionDeleted,
     "session.status_changed": SessionStatusChanged,
     "message.appended": MessageAppended,
     "tool.started": ToolStarted,
@@ -149,6 +175,7 @@ CATALOGUE: dict[str, type[_Event]] = {
 
 PERSONAL: dict[str, tuple[str, ...]] = {
     "session.started": ("name", "task"),
+    "session.updated": ("name", "task"),
     "message.appended": ("content",),
     "tool.started": ("input",),
     "tool.finished": ("output", "error"),

@@ -37,6 +37,8 @@ def summary(store: EventStore) -> dict[str, Any]:
     q = store.backend.query
     return {
         "sessions_by_status": dict(q("SELECT status, count(*) FROM sessions GROUP BY status ORDER BY status")),
+        "sessions_deleted": q("SELECT count(*) FROM sessions WHERE deleted_at IS NOT NULL")[0][0],
+        "sessions_never_started": q("SELECT count(*) FROM sessions WHERE started_at IS NULL")[0][0],
         "messages": q("SELECT count(*) FROM messages")[0][0],
         "tokens_used": q("SELECT coalesce(sum(tokens_used), 0) FROM sessions")[0][0],
         "tool_executions_by_status": dict(

@@ -1,4 +1,8 @@
-"""Read model ``messages``: one row per message, in log order."""
+"""Read model ``messages``: one row per message, in log order.
+
+A message is named by its session and its ``message_id`` (``m1`` of two sessions are two
+messages). A repeated ``message.appended`` (an agent's retry) changes nothing: the first wins.
+"""
 
 from __future__ import annotations
 
@@ -24,13 +28,13 @@ COLUMNS = (
 
 class Messages(Projection):
     name = "messages"
-    version = 1
+    version = 2
     tables = ("messages",)
     personal = True
     types = frozenset({"message.appended"})
     ddl = """
     CREATE TABLE {messages} (
-        message_id    TEXT PRIMARY KEY,
+        message_id    TEXT NOT NULL,
         session_id    TEXT NOT NULL,
         role          TEXT NOT NULL,
         content       TEXT,
@@ -39,16 +43,20 @@ class Messages(Projection):
         parent_id     TEXT,
         finish_reason TEXT,
         position      BIGINT NOT NULL,
-        recorded_at   TEXT NOT NULL
+        recorded_at   TEXT NOT NULL,
+        PRIMARY KEY (session_id, message_id)
     );
     CREATE INDEX {messages}_session ON {messages} (session_id, position)
     """
 
     def apply(self, events: Sequence[RecordedEvent], db: Tables) -> None:
-        rows: dict[str, tuple] = {}
-        for e in events:  # a repeated message_id: the later event wins
+        rows: dict[tuple[str, str], tuple] = {}
+        for e in events:  # a repeated (session_id, message_id): the first event wins
             d = e.data
-            rows[d["message_id"]] = (
+            key = (d["session_id"], d["message_id"])
+            if key in rows:
+                continue
+            rows[key] = (
                 d["message_id"],
                 d["session_id"],
                 d["role"],
@@ -60,4 +68,8 @@ class Messages(Projection):
                 e.position,
                 e.recorded_at,
             )
-        db.upsert("messages", COLUMNS, ("message_id",), rows.values())
+        db.executemany(
+            f"INSERT INTO {{messages}} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
+            "ON CONFLICT (session_id, message_id) DO NOTHING",
+            rows.values(),
+        )

@@ -1,4 +1,10 @@
-"""Read model ``sessions``: one row per session, its status and running counts."""
+"""Read model ``sessions``: one row per session, its status, settings and running counts.
+
+Ids are identities: a repeated ``message.appended`` (same session and ``message_id``),
+``tool.started`` or ``tool.finished`` (same session and ``execution_id``) or ``session.started``
+counts once, as its first occurrence (docs/events.md, "Repeated events"). Which ids were already
+counted is kept in ``session_items``, so a retry arriving in a later batch is still recognised.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from typing import Any
 
 from eventstore.records import RecordedEvent
 
-from .base import Projection, Tables
+from .base import Projection, Tables, json_text
 
 COLUMNS = (
     "session_id",
@@ -16,23 +22,45 @@ COLUMNS = (
     "task",
     "kind",
     "model",
+    "temperature",
+    "max_tokens",
+    "settings",
+    "workspace_id",
     "message_count",
     "tokens_used",
     "tool_calls",
     "tool_failures",
     "started_at",
     "updated_at",
+    "completed_at",
+    "deleted_at",
     "last_position",
 )
+
+_EDITABLE = ("name", "task", "kind", "model", "temperature", "max_tokens")
+"""Fields copied as given from ``session.started`` / ``session.updated`` (``kind`` only from the former)."""
+
+_ITEM_KIND = {"message.appended": "m", "tool.started": "s", "tool.finished": "f"}
+"""``session_items.kind`` per event type: what an id was counted for."""
+
+_ENDED = ("completed", "failed")
 
 
 class Sessions(Projection):
     name = "sessions"
-    version = 1
-    tables = ("sessions",)
+    version = 2
+    tables = ("sessions", "session_items")
     personal = True
     types = frozenset(
-        {"session.started", "session.status_changed", "message.appended", "tool.started", "tool.finished"}
+        {
+            "session.started",
+            "session.updated",
+            "session.deleted",
+            "session.status_changed",
+            "message.appended",
+            "tool.started",
+            "tool.finished",
+        }
     )
     ddl = """
     CREATE TABLE {sessions} (
@@ -42,15 +70,28 @@ class Sessions(Projection):
         task          TEXT,
         kind          TEXT,
         model         TEXT,
+        temperature   DOUBLE PRECISION,
+        max_tokens    BIGINT,
+        settings      TEXT,
+        workspace_id  TEXT,
         message_count BIGINT NOT NULL,
         tokens_used   BIGINT NOT NULL,
         tool_calls    BIGINT NOT NULL,
         tool_failures BIGINT NOT NULL,
         started_at    TEXT,
         updated_at    TEXT NOT NULL,
+        completed_at  TEXT,
+        deleted_at    TEXT,
         last_position BIGINT NOT NULL
     );
-    CREATE INDEX {sessions}_status ON {sessions} (status)
+    CREATE INDEX {sessions}_status ON {sessions} (status);
+    CREATE INDEX {sessions}_live ON {sessions} (deleted_at);
+    CREATE TABLE {session_items} (
+        kind       TEXT NOT NULL,
+        item_id    TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        PRIMARY KEY (kind, item_id, session_id)
+    )
     """
 
     def apply(self, events: Sequence[RecordedEvent], db: Tables) -> None:
@@ -61,35 +102,88 @@ class Sessions(Projection):
                 "SELECT " + ", ".join(COLUMNS) + " FROM {sessions} WHERE session_id IN ({keys})", keys
             )
         }
+        seen = self._seen(events, db)
+        new_items: list[tuple[str, str, str]] = []
         for e in events:
             d = e.data
             sid = d["session_id"]
             row = rows.get(sid)
-            if row is None:
+            if row is None:  # first reference: 'unknown' until its session.started
                 row = rows[sid] = {c: None for c in COLUMNS} | {
                     "session_id": sid,
-                    "status": "active",
+                    "status": "unknown",
                     "message_count": 0,
                     "tokens_used": 0,
                     "tool_calls": 0,
                     "tool_failures": 0,
                 }
-            if e.type == "session.started":
-                for f in ("name", "task", "kind", "model"):
-                    if d.get(f) is not None:
-                        row[f] = d[f]
-                row["started_at"] = e.recorded_at
-            elif e.type == "session.status_changed":
+            t = e.type
+            kind = _ITEM_KIND.get(t)
+            if kind is not None:
+                item = (kind, d["message_id"] if kind == "m" else d["execution_id"], sid)
+                if item in seen:  # a retry: already counted
+                    kind = None
+                else:
+                    seen.add(item)
+                    new_items.append(item)
+            if t == "message.appended":
+                if kind is not None:
+                    row["message_count"] += 1
+                    row["tokens_used"] += d.get("tokens_used") or 0
+                    if d.get("model") and row["model"] is None:
+                        row["model"] = d["model"]
+            elif t == "tool.started":
+                if kind is not None:
+                    row["tool_calls"] += 1
+            elif t == "tool.finished":
+                if kind is not None and d["status"] != "completed":
+                    row["tool_failures"] += 1
+            elif t == "session.started":
+                if row["started_at"] is None:  # the first session.started wins; repeats change nothing
+                    self._edit(row, d)
+                    row["started_at"] = e.recorded_at
+                    if row["status"] == "unknown":
+                        row["status"] = "active"
+            elif t == "session.status_changed":
                 row["status"] = d["status"]
-            elif e.type == "message.appended":
-                row["message_count"] += 1
-                row["tokens_used"] += d.get("tokens_used") or 0
-                if d.get("model") and row["model"] is None:
-                    row["model"] = d["model"]
-            elif e.type == "tool.started":
-                row["tool_calls"] += 1
-            elif e.type == "tool.finished" and d["status"] != "completed":
-                row["tool_failures"] += 1
+                row["completed_at"] = e.recorded_at if d["status"] in _ENDED else None
+            elif t == "session.updated":
+                self._edit(row, d)
+            elif t == "session.deleted":
+                if row["deleted_at"] is None:
+                    row["deleted_at"] = e.recorded_at
             row["updated_at"] = e.recorded_at
             row["last_position"] = e.position
+        db.executemany(
+            "INSERT INTO {session_items} (kind, item_id, session_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            new_items,
+        )
         db.upsert("sessions", COLUMNS, ("session_id",), [tuple(r[c] for c in COLUMNS) for r in rows.values()])
+
+    @staticmethod
+    def _edit(row: dict[str, Any], d: dict[str, Any]) -> None:
+        """Copy the fields an event gives (absent or null: unchanged)."""
+        for f in _EDITABLE:
+            if d.get(f) is not None:
+                row[f] = d[f]
+        if d.get("settings") is not None:
+            row["settings"] = json_text(d["settings"])
+        if d.get("workspace") is not None:
+            row["workspace_id"] = d["workspace"]
+
+    @staticmethod
+    def _seen(events: Sequence[RecordedEvent], db: Tables) -> set[tuple[str, str, str]]:
+        """The (kind, id, session) items of this batch that earlier batches already counted."""
+        wanted: dict[str, set[str]] = {}
+        for e in events:
+            kind = _ITEM_KIND.get(e.type)
+            if kind is not None:
+                wanted.setdefault(kind, set()).add(e.data["message_id" if kind == "m" else "execution_id"])
+        seen: set[tuple[str, str, str]] = set()
+        for kind, ids in sorted(wanted.items()):
+            for r in db.fetch_by_keys(
+                f"SELECT kind, item_id, session_id FROM {{session_items}} WHERE kind = '{kind}' AND item_id IN ({{keys}})",
+                sorted(ids),
+            ):
+                seen.add((r[0], r[1], r[2]))
+        return seen

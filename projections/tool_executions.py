@@ -1,4 +1,8 @@
-"""Read model ``tool_executions``: one row per execution, from start to finish."""
+"""Read model ``tool_executions``: one row per execution, from start to finish.
+
+An execution is named by its session and its ``execution_id``. A repeated ``tool.started`` or
+``tool.finished`` (an agent's retry) changes nothing: the first of each wins.
+"""
 
 from __future__ import annotations
 
@@ -28,13 +32,13 @@ COLUMNS = (
 
 class ToolExecutions(Projection):
     name = "tool_executions"
-    version = 1
+    version = 2
     tables = ("tool_executions",)
     personal = True
     types = frozenset({"tool.started", "tool.finished"})
     ddl = """
     CREATE TABLE {tool_executions} (
-        execution_id TEXT PRIMARY KEY,
+        execution_id TEXT NOT NULL,
         session_id   TEXT NOT NULL,
         tool_name    TEXT,
         message_id   TEXT,
@@ -46,7 +50,8 @@ class ToolExecutions(Projection):
         retry_count  BIGINT,
         started_at   TEXT,
         finished_at  TEXT,
-        position     BIGINT NOT NULL
+        position     BIGINT NOT NULL,
+        PRIMARY KEY (execution_id, session_id)
     );
     CREATE INDEX {tool_executions}_session ON {tool_executions} (session_id);
     CREATE INDEX {tool_executions}_status ON {tool_executions} (status)
@@ -54,31 +59,34 @@ class ToolExecutions(Projection):
 
     def apply(self, events: Sequence[RecordedEvent], db: Tables) -> None:
         keys = sorted({e.data["execution_id"] for e in events})
-        rows: dict[str, dict[str, Any]] = {
-            r[0]: dict(zip(COLUMNS, r))
+        rows: dict[tuple[str, str], dict[str, Any]] = {
+            (r[1], r[0]): dict(zip(COLUMNS, r))
             for r in db.fetch_by_keys(
                 "SELECT " + ", ".join(COLUMNS) + " FROM {tool_executions} WHERE execution_id IN ({keys})", keys
             )
         }
         for e in events:
             d = e.data
-            row = rows.get(d["execution_id"])
+            key = (d["session_id"], d["execution_id"])
+            row = rows.get(key)
             if row is None:
-                row = rows[d["execution_id"]] = {c: None for c in COLUMNS} | {
+                row = rows[key] = {c: None for c in COLUMNS} | {
                     "execution_id": d["execution_id"],
                     "session_id": d["session_id"],
                     "status": "started",
                 }
             if e.type == "tool.started":
+                if row["started_at"] is not None:
+                    continue  # a repeated tool.started: the first wins
                 row.update(
                     tool_name=d["tool_name"],
                     message_id=d.get("message_id"),
                     input=json_text(d["input"]),
                     started_at=e.recorded_at,
                 )
-                if row["finished_at"] is None:
-                    row["status"] = "started"
             else:
+                if row["finished_at"] is not None:
+                    continue  # a repeated tool.finished: the first wins
                 row.update(
                     status=d["status"],
                     output=json_text(d.get("output")),
@@ -88,4 +96,9 @@ class ToolExecutions(Projection):
                     finished_at=e.recorded_at,
                 )
             row["position"] = e.position
-        db.upsert("tool_executions", COLUMNS, ("execution_id",), [tuple(r[c] for c in COLUMNS) for r in rows.values()])
+        db.upsert(
+            "tool_executions",
+            COLUMNS,
+            ("execution_id", "session_id"),
+            [tuple(r[c] for c in COLUMNS) for r in rows.values()],
+        )

@@ -167,6 +167,7 @@ def test_a_failing_commit_keeps_the_key_on_sqlite(sqlite_store: EventStore, monk
 # -- every personal field of the catalogue -------------------------------------------------------
 SAMPLES: dict[str, dict[str, Any]] = {
     "session.started": {"session_id": "s1", "name": "P-name", "task": "P-task"},
+    "session.updated": {"session_id": "s1", "name": "P-name2", "task": "P-task2"},
     "message.appended": {"session_id": "s1", "message_id": "m1", "role": "user", "content": "P-content"},
     "tool.started": {"session_id": "s1", "execution_id": "e1", "tool_name": "t", "input": {"q": "P-input"}},
     "tool.finished": {

@@ -175,5 +175,6 @@ def test_open_accepts_sqlite_urls_and_refuses_unknown_schemes(tmp_path: Path, mo
         assert store.head() == (0, None)
     with pytest.raises(ConfigurationError, match="unsupported database URL"):
         EventStore.open("mysql://x/y")
-    with pytest.raises(ConfigurationError, match="does not exist"):
-        EventStore.open(tmp_path / "missing-dir" / "x.db")
+    with EventStore.open(tmp_path / "missing-dir" / "x.db"):  # the parent directory is created
+        pass
+    assert (tmp_path / "missing-dir" / "x.db").exists()

@@ -7,6 +7,12 @@ busy timeout instead of failing mid-transaction. ``synchronous=FULL`` (the
 default durability) syncs the WAL on every commit, so an acknowledged append
 survives power loss; ``durability="process"`` uses ``synchronous=NORMAL``, which
 survives a crashed process but may lose the last commits on power loss.
+
+``:memory:`` (also ``sqlite://:memory:``, ``sqlite::memory:``) is a private database in this
+process's memory, for tests: SQLite's ``memdb`` VFS shared by name between this backend's
+connections (a shared-cache ``mode=memory`` database would fail concurrent readers with "table
+is locked" instead of waiting). No WAL there: a commit waits for running reads. It is gone when
+the store closes. A missing parent directory of a database file is created.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import re
 import sqlite3
 import threading
 import urllib.parse
+import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -42,19 +49,31 @@ _SCHEMA_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
 )"""
 
 
+MEMORY = ":memory:"
+
+
 def path_from_url(url: str) -> str:
-    """``sqlite:///rel.db`` -> ``rel.db``; ``sqlite:////abs.db`` -> ``/abs.db``; a plain path as is."""
+    """The file path (or ``:memory:``) a SQLite URL names.
+
+    ``sqlite:///rel.db`` -> ``rel.db``; ``sqlite:////abs.db`` and ``sqlite:/abs.db`` -> ``/abs.db``;
+    ``sqlite:rel.db`` -> ``rel.db``; ``:memory:``, ``sqlite://:memory:``, ``sqlite:///:memory:`` and
+    ``sqlite::memory:`` -> ``:memory:``; a plain path as is.
+    """
     if url.startswith("sqlite://"):
         rest = url[len("sqlite://") :]
+        if rest == MEMORY:
+            return MEMORY
         if not rest.startswith("/"):
-            raise ConfigurationError(f"bad SQLite URL {url!r}: use sqlite:///relative.db or sqlite:////absolute.db")
+            raise ConfigurationError(
+                f"bad SQLite URL {url!r}: use sqlite:///relative.db, sqlite:////absolute.db or sqlite:/absolute.db"
+            )
         path = rest[1:]
+    elif url.startswith("sqlite:"):
+        path = url[len("sqlite:") :]
     else:
         path = url
-    if not path or path == ":memory:":
-        raise ConfigurationError(
-            "SQLite needs a file path (an in-memory database cannot be shared between connections)"
-        )
+    if not path:
+        raise ConfigurationError(f"no SQLite database path in {url!r}")
     return path
 
 
@@ -185,13 +204,29 @@ class SQLiteBackend(Backend):
         self.url = url
         self.path = path_from_url(url)
         self.readonly = readonly
-        if (readonly or not create) and not os.path.exists(self.path):
-            raise ConfigurationError(f"no database at {self.path!r} (run 'eventstore init' first)")
-        if os.path.isdir(self.path):
-            raise ConfigurationError(f"{self.path!r} is a directory, not a database file")
-        parent = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(parent):
-            raise ConfigurationError(f"cannot create database {self.path!r}: directory {parent!r} does not exist")
+        self.memory = self.path == MEMORY
+        self._memory_uri = ""
+        if self.memory:
+            if readonly or not create:
+                raise ConfigurationError(
+                    "an in-memory database starts empty: it cannot be opened read-only or uncreated"
+                )
+            # one private memdb database per backend: every connection of this backend sees it,
+            # no other backend does, and it lives until close() closes the last connection
+            self._memory_uri = f"file:/eventstore-{uuid.uuid4().hex}?vfs=memdb"
+        else:
+            if (readonly or not create) and not os.path.exists(self.path):
+                raise ConfigurationError(f"no database at {self.path!r} (run 'eventstore init' first)")
+            if os.path.isdir(self.path):
+                raise ConfigurationError(f"{self.path!r} is a directory, not a database file")
+            parent = os.path.dirname(os.path.abspath(self.path))
+            if not os.path.isdir(parent):
+                try:
+                    os.makedirs(parent, exist_ok=True)
+                except OSError as e:
+                    raise ConfigurationError(
+                        f"cannot create database {self.path!r}: cannot create directory {parent!r}: {e.strerror}"
+                    ) from None
         self.durability = durability
         self.busy_timeout = busy_timeout
         self._sync = {"full": "FULL", "process": "NORMAL"}[durability]
@@ -221,6 +256,10 @@ class SQLiteBackend(Backend):
         try:
             if self.readonly:
                 conn = self._connect_readonly()
+            elif self.memory:
+                conn = sqlite3.connect(
+                    self._memory_uri, uri=True, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+                )
             else:
                 conn = sqlite3.connect(
                     self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
@@ -438,6 +477,8 @@ class SQLiteBackend(Backend):
         return n, streams, types
 
     def size_bytes(self) -> int | None:
+        if self.memory:
+            return None
         total = 0
         for suffix in ("", "-wal"):
             try:
@@ -487,6 +528,8 @@ class SQLiteBackend(Backend):
         another connection reads an older snapshot; waits up to ``timeout`` seconds."""
         if self._closed:
             raise StoreClosed("the store is closed")
+        if self.memory:
+            return True  # no files: nothing outlives close()
         conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
         try:
             conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")

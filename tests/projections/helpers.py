@@ -7,7 +7,7 @@ from typing import Any
 
 from eventstore import EventStore, NewEvent
 
-TABLES = ["sessions", "messages", "tool_executions", "metrics", "slos", "slo_violations"]
+TABLES = ["sessions", "session_items", "messages", "tool_executions", "metrics", "slos", "slo_violations"]
 
 
 def dump(store: EventStore) -> dict[str, list[tuple[Any, ...]]]:
@@ -37,8 +37,16 @@ def scenario(rng: random.Random, n: int) -> list[tuple[str, NewEvent]]:
     for i in range(n):
         s = f"s{rng.randint(0, 3)}"
         kind = rng.random()
-        if kind < 0.15:
+        if kind < 0.12:
             ev = NewEvent(type="session.started", data={"session_id": s, "model": rng.choice(["m1", "m2"])})
+        elif kind < 0.15:
+            if rng.random() < 0.7:
+                ev = NewEvent(
+                    type="session.updated",
+                    data={"session_id": s, "name": f"n{i}", "settings": rng.choice([None, {"t": i}])},
+                )
+            else:
+                ev = NewEvent(type="session.deleted", data={"session_id": s})
         elif kind < 0.25:
             ev = NewEvent(
                 type="session.status_changed",
@@ -87,6 +95,20 @@ def scenario(rng: random.Random, n: int) -> list[tuple[str, NewEvent]]:
                 },
             )
         out.append((f"session-{s}", ev))
+    return out
+
+
+RETRIED = ("session.started", "session.deleted", "message.appended", "tool.started", "tool.finished")
+"""Event types whose ids are identities: a copy of one is an agent's retry (docs/events.md)."""
+
+
+def with_retries(rng: random.Random, events: list[tuple[str, NewEvent]], p: float) -> list[tuple[str, NewEvent]]:
+    """``events`` with each id-bearing event re-sent (an exact copy) later with probability ``p``,
+    possibly several times, as an agent that did not see its acknowledgement would."""
+    out = list(events)
+    for stream, ev in events:
+        while ev.type in RETRIED and rng.random() < p:
+            out.insert(rng.randint(out.index((stream, ev)) + 1, len(out)), (stream, ev))
     return out
 
 

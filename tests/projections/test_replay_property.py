@@ -1,18 +1,20 @@
-"""Hypothesis: live projection, interleaved with appends in any way, equals a rebuild from scratch."""
+"""Hypothesis: live projection, interleaved with appends in any way, equals a rebuild from scratch;
+and with agents' retries mixed in, the read models' counts equal a plain Python model's."""
 
 from __future__ import annotations
 
 import random
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import hypothesis.strategies as st
 from hypothesis import HealthCheck, given, settings
 
-from eventstore import EventStore
+from eventstore import EventStore, NewEvent
 from projections import Runner
 
-from .helpers import append_all, dump, scenario
+from .helpers import append_all, dump, scenario, with_retries
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -21,9 +23,11 @@ from .helpers import append_all, dump, scenario
     n=st.integers(0, 60),
     cuts=st.lists(st.integers(0, 60), max_size=5),
     batch=st.integers(1, 50),
+    retry=st.sampled_from([0.0, 0.3]),
 )
-def test_live_projection_equals_rebuild(seed: int, n: int, cuts: list[int], batch: int) -> None:
-    events = scenario(random.Random(seed), n)
+def test_live_projection_equals_rebuild(seed: int, n: int, cuts: list[int], batch: int, retry: float) -> None:
+    rng = random.Random(seed)
+    events = with_retries(rng, scenario(rng, n), retry)
     bounds = sorted({min(c, len(events)) for c in cuts} | {0, len(events)})
     with tempfile.TemporaryDirectory() as d:
         with EventStore.open(Path(d) / "p.db", durability="process") as store:
@@ -44,3 +48,83 @@ def test_live_projection_equals_rebuild(seed: int, n: int, cuts: list[int], batc
             fresh = dump(other)
         # recorded_at differs between the two stores; compare everything else
         assert {t: len(r) for t, r in fresh.items()} == {t: len(r) for t, r in live_rows.items()}
+
+
+def model(events: list[tuple[str, NewEvent]]) -> dict[str, Any]:
+    """What the read models must hold, computed the obvious way: ids are identities, first wins."""
+    sessions: dict[str, dict[str, Any]] = {}
+    messages: dict[tuple[str, str], tuple[Any, ...]] = {}
+    tools: dict[tuple[str, str], dict[str, Any]] = {}
+    for _, ev in events:
+        d = ev.data
+        if "session_id" not in d or d["session_id"] is None:
+            continue
+        sid = d["session_id"]
+        s = sessions.setdefault(sid, {"status": "unknown", "started": False, "deleted": False, "name": None})
+        if ev.type == "session.started" and not s["started"]:
+            s["started"] = True
+            if s["status"] == "unknown":
+                s["status"] = "active"
+        elif ev.type == "session.status_changed":
+            s["status"] = d["status"]
+        elif ev.type == "session.updated" and d.get("name") is not None:
+            s["name"] = d["name"]
+        elif ev.type == "session.deleted":
+            s["deleted"] = True
+        elif ev.type == "message.appended":
+            messages.setdefault((sid, d["message_id"]), (d["content"], d.get("tokens_used")))
+        elif ev.type in ("tool.started", "tool.finished"):
+            t = tools.setdefault((sid, d["execution_id"]), {"started": False, "status": "started"})
+            if ev.type == "tool.started":
+                t["started"] = True
+            elif t["status"] == "started":
+                t["status"] = d["status"]
+    rows = {}
+    for sid, s in sessions.items():
+        mine = [m for k, m in messages.items() if k[0] == sid]
+        runs = [t for k, t in tools.items() if k[0] == sid]
+        rows[sid] = (
+            s["status"],
+            s["name"],
+            len(mine),
+            sum(m[1] or 0 for m in mine),
+            sum(t["started"] for t in runs),
+            sum(t["status"] in ("failed", "timeout") for t in runs),
+            s["started"],
+            s["deleted"],
+        )
+    return {
+        "sessions": rows,
+        "messages": {k: v for k, v in messages.items()},
+        "tools": {k: t["status"] for k, t in tools.items()},
+    }
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), n=st.integers(0, 80), batch=st.integers(1, 30), retry=st.floats(0.0, 0.6))
+def test_counts_with_retries_equal_the_model(seed: int, n: int, batch: int, retry: float) -> None:
+    rng = random.Random(seed)
+    events = with_retries(rng, scenario(rng, n), retry)
+    want = model(events)
+    with EventStore.open(":memory:", durability="process") as store:
+        half = len(events) // 2
+        runner = Runner(store, batch_size=batch)
+        append_all(store, events[:half])
+        runner.run_once()  # retries of the first half arrive in later batches
+        append_all(store, events[half:])
+        runner.run_once()
+        q = store.backend.query
+        got = {
+            r[0]: (r[1], r[2], r[3], r[4], r[5], r[6], r[7] is not None, r[8] is not None)
+            for r in q(
+                "SELECT session_id, status, name, message_count, tokens_used, tool_calls, tool_failures, "
+                "started_at, deleted_at FROM sessions"
+            )
+        }
+        assert got == want["sessions"]
+        assert {
+            (r[0], r[1]): (r[2], r[3]) for r in q("SELECT session_id, message_id, content, tokens_used FROM messages")
+        } == want["messages"]
+        assert {(r[0], r[1]): r[2] for r in q("SELECT session_id, execution_id, status FROM tool_executions")} == want[
+            "tools"
+        ]

@@ -96,7 +96,8 @@ def test_a_projector_killed_mid_batch_resumes_without_loss_or_double_counting(tm
         runner.run_once()
         live = dump(store)
         count = store.backend.query("SELECT sum(message_count) FROM sessions")[0][0]
-        assert count == sum(1 for e in store.read_all() if e.type == "message.appended")
+        ids = {(e.data["session_id"], e.data["message_id"]) for e in store.read_all() if e.type == "message.appended"}
+        assert count == len(ids)  # a repeated message id counts once
         for p in runner.projections:
             runner.rebuild(p.name)
         assert dump(store) == live
@@ -134,13 +135,13 @@ def test_version_bump_rebuilds(sqlite_store: EventStore) -> None:
     Runner(sqlite_store).run_once()
 
     class MessagesV2(Messages):
-        version = 2
+        version = Messages.version + 1
 
     runner = Runner(sqlite_store, [MessagesV2()])
     assert runner.status()[0].state.startswith("stale")
     runner.run_once()
     s = runner.status()[0]
-    assert (s.version, s.generation, s.state) == (2, 2, "caught up")
+    assert (s.version, s.generation, s.state) == (Messages.version + 1, 2, "caught up")
     assert sqlite_store.backend.query("SELECT count(*) FROM messages")[0][0] == 1
 
 
