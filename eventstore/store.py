@@ -261,6 +261,15 @@ class EventStore:
             check_name(stream_id, f"batch item {i}: stream id")
             check_expected(expected)
             reqs.append(Request(stream_id, expected, self.mapper.prepare(events)))
+        seen: dict[tuple[str, str], int] = {}  # an id twice in one stream would fail at the unique index
+        for i, req in enumerate(reqs):
+            for ev in req.events:
+                if ev.id is not None:
+                    j = seen.setdefault((req.stream_id, ev.id), i)
+                    if j != i:
+                        raise InvalidEvent(
+                            f"batch item {i}: event id {ev.id!r} of stream {req.stream_id!r} is also in batch item {j}"
+                        )
         if not reqs:
             return []
         return self.commits.submit(reqs, atomic=True)

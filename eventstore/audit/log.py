@@ -183,8 +183,10 @@ class TransparencyLog:
         rewritten), when that stored checkpoint does not carry this key's signature, when
         an entry since fails verification, and when the stored tree is damaged.
         """
-        size = self._head()
+        # The newest checkpoint first, then the head: the head only grows, so one signed meanwhile
+        # by another process (at a size beyond a head read earlier) is not taken for truncation.
         newest = self.backend.query(sql.CHECKPOINT_NEWEST_OF_ORIGIN, (signer.name,))
+        size = self._head()
         anchor: tuple[int, bytes] | None = None
         for row_id, old_size, old_root, note in newest:
             try:

@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from eventstore import EventStore, NewEvent, VerificationError, auditor, merkle, notes, proofs
+from eventstore.audit.log import TransparencyLog
 
 
 def _fill(store: EventStore, n: int) -> None:
@@ -113,3 +114,30 @@ def test_proof_requests_beyond_the_log_are_user_errors(store: EventStore) -> Non
         store.prove_consistency(5, 11)
     with pytest.raises(UserError):
         store.prove_consistency(0, 5)
+
+
+def test_a_checkpoint_signed_by_another_process_meanwhile_is_not_taken_for_truncation(
+    backend_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes checkpoint at once: one reads the head, the other appends and signs a larger
+    checkpoint before the first reads the newest signed one. The first must sign its (smaller,
+    consistent) size, not refuse with "the log was truncated"."""
+    log = notes.Signer.generate("test.example/log")
+    with EventStore.open(backend_url) as store, EventStore.open(backend_url) as other:
+        _fill(store, 20)
+        store.checkpoint(log)
+        read_head = TransparencyLog._head
+
+        def head_then_the_other_process_runs(self: TransparencyLog) -> int:
+            size = read_head(self)
+            if self.store is store:
+                _fill(other, 5)
+                other.checkpoint(log)
+            return size
+
+        monkeypatch.setattr(TransparencyLog, "_head", head_then_the_other_process_runs)
+        cp = store.checkpoint(log)
+        monkeypatch.undo()
+        assert cp.checkpoint.size in (20, 25)
+        assert cp.checkpoint.root == merkle.root_of_leaves(_leaves(store)[: cp.checkpoint.size])
+        assert store.transparency.check().ok

@@ -94,6 +94,13 @@ def test_retries_inside_append_many_are_all_or_nothing(store: EventStore) -> Non
     assert store.head()[0] == 2 and store.stream_version("c") == 0
 
 
+def test_one_id_twice_in_one_stream_of_append_many_is_refused_by_name(store: EventStore) -> None:
+    with pytest.raises(InvalidEvent, match="batch item 2: event id 'z' of stream 'x' is also in batch item 0"):
+        store.append_many([("x", [ev("z")], None), ("y", [ev("z")], None), ("x", [ev("w"), ev("z")], None)])
+    assert store.head()[0] == 0
+    assert len(store.append_many([("x", [ev("z")], None), ("y", [ev("z")], None)])) == 2
+
+
 def test_concurrent_retries_of_one_append_count_once(store: EventStore) -> None:
     """Threads sending the same event at once share group commits: one write, the same receipt for all."""
     event_ids = [str(uuid.uuid4()) for _ in range(20)]
