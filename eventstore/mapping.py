@@ -277,6 +277,11 @@ class EventMapper:
                     raise InvalidEvent(f"event {i}: id {event_id!r} appears twice in one append")
                 ids.add(event_id)
             out.append(Prepared(type_, type_lp, data, metadata, sha256(data).digest(), last_metadata_digest, event_id))
+        if ids is not None and len(ids) != len(out):
+            raise InvalidEvent(
+                "either every event of one append carries an id, or none does: a retry must be "
+                'recognisable as a whole (docs/format.md, "Event ids and idempotent appends")'
+            )
         return out
 
     def _encrypt_personal(self, ev: NewEvent, type_: str, plain: dict[str, Any]) -> bytes:
