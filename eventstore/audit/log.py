@@ -22,7 +22,7 @@ Invariants (docs/audit.md, "What the store trusts"):
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Literal
 
 import msgspec
@@ -77,6 +77,33 @@ class TransparencyLog:
     def _head(self) -> int:
         return self.backend.head()[0]
 
+    def _scan(
+        self,
+        compact: merkle.CompactRange,
+        end: int | None = None,
+        sizes: Collection[int] = (),
+        progress: Progress | None = None,
+    ) -> tuple[VerifyReport, dict[int, bytes]]:
+        """Verify the entries after ``compact.size`` (up to ``end``) as ``verify`` does, feeding each
+        entry's leaf to ``compact``; return the report and the roots at ``sizes`` passed on the way.
+
+        The one place where roots are computed from the entries themselves (checkpoints, the
+        auditor's check, ``audit check``), trusting no stored node.
+        """
+        found: dict[int, bytes] = {}
+        if compact.size in sizes:
+            found[compact.size] = compact.root()
+
+        def add(rows: list[Row]) -> None:
+            append, leaf_hash = compact.append, merkle.leaf_hash
+            for r in rows:
+                append(leaf_hash(r.hash))
+                if compact.size in sizes:
+                    found[compact.size] = compact.root()
+
+        report = self.store.verify(compact.size + 1, end, progress=progress, on_rows=add)
+        return report, found
+
     def _extend(self, size: int, anchor: tuple[int, bytes] | None) -> merkle.CompactRange:
         """The tree of ``size`` entries as a compact range, from ``anchor`` (m, root of m) and the
         entries after it, each verified. Raises _Mismatch if the stored frontier or the entry
@@ -99,14 +126,7 @@ class TransparencyLog:
             except VerificationError:
                 raise _Mismatch from None
         if size > m:
-
-            def add(rows: list[Row]) -> None:
-                append = compact.append
-                leaf_hash = merkle.leaf_hash
-                for r in rows:
-                    append(leaf_hash(r.hash))
-
-            report = self.store.verify(m + 1, size, on_rows=add)
+            report, _ = self._scan(compact, size)
             if not report.ok:
                 p = report.problem
                 assert p is not None
@@ -326,23 +346,13 @@ class TransparencyLog:
         computed: dict[tuple[int, int], bytes] = {}
         checkpoints = self.backend.query(sql.CHECKPOINT_ROOTS)
         roots_at = {n: bytes(r) for _, _, n, r in checkpoints}
-        found: dict[int, bytes] = {}
 
         def keep(level: int, idx: int, h: bytes) -> None:
             if level >= merkle.STORED_LEVEL and (idx + 1) << level <= synced:
                 computed[(level, idx)] = h
 
         compact = merkle.CompactRange(on_node=keep)
-        if 0 in roots_at:
-            found[0] = compact.root()
-
-        def add(rows: list[Row]) -> None:
-            for r in rows:
-                compact.append(merkle.leaf_hash(r.hash))
-                if compact.size in roots_at:
-                    found[compact.size] = compact.root()
-
-        report = self.store.verify(progress=progress, on_rows=add)
+        report, found = self._scan(compact, sizes=roots_at.keys(), progress=progress)
         problems: list[TreeProblem] = []
 
         def problem(p: TreeProblem) -> None:
@@ -475,18 +485,7 @@ class TransparencyLog:
         wanted = {cp.size: cp.root}
         if state is not None:
             wanted[state.tree_size] = base64.b64decode(state.root)
-        found: dict[int, bytes] = {}
-        compact = merkle.CompactRange()
-        if 0 in wanted:
-            found[0] = compact.root()
-
-        def add(rows: list[Row]) -> None:
-            for row in rows:
-                compact.append(merkle.leaf_hash(row.hash))
-                if compact.size in wanted:
-                    found[compact.size] = compact.root()
-
-        report = self.store.verify(progress=progress, on_rows=add)
+        report, found = self._scan(merkle.CompactRange(), sizes=wanted.keys(), progress=progress)
         if not report.ok:
             return report
         for size, root in sorted(wanted.items()):
