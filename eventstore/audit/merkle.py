@@ -202,7 +202,7 @@ class StoredTree:
             return done
         if done >= limit:
             return done
-        perfect = self._memo()
+        perfect = self.subtree_fn()
         new: dict[tuple[int, int], bytes] = {}
 
         def keep(level: int, idx: int, h: bytes) -> None:
@@ -253,11 +253,8 @@ class StoredTree:
         from the log; a per-operation cache, as a proof's ranges share subtrees.
 
         Stored nodes are NOT checked here: callers verify what they build against a root
-        derived from the entries (eventstore.transparency).
+        derived from the entries (eventstore.audit.log).
         """
-        return self._memo()
-
-    def _memo(self) -> SubtreeFn:
         cache: dict[tuple[int, int], bytes] = {}
         synced = self.synced_size()
 
@@ -282,15 +279,15 @@ class StoredTree:
         if size == 0:
             return EMPTY_ROOT
         self._check_size(size)
-        return range_root(0, size, self._memo())
+        return range_root(0, size, self.subtree_fn())
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         self._check_size(size)
-        return inclusion_path(index, size, self._memo())
+        return inclusion_path(index, size, self.subtree_fn())
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         self._check_size(new_size)
-        return consistency_path(old_size, new_size, self._memo())
+        return consistency_path(old_size, new_size, self.subtree_fn())
 
     def _check_size(self, size: int) -> None:
         head = self.backend.head()[0]
