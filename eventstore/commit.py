@@ -36,12 +36,14 @@ GROUP_WAIT = 0.0005
 class Request:
     """One caller's append to one stream, queued for a group commit; ``rows`` once committed."""
 
-    __slots__ = ("stream_id", "expected", "events", "done", "rows", "error", "effects")
+    __slots__ = ("stream_id", "expected", "events", "ids", "done", "rows", "error", "effects")
 
     def __init__(self, stream_id: str, expected: int | None, events: list[Prepared]):
         self.stream_id = stream_id
         self.expected = expected
         self.events = events
+        self.ids = [e.id for e in events if e.id is not None]
+        """Event ids to look up for a retry: built by the caller, not by the commit leader."""
         self.done = False
         self.rows: list[Row] = []  # what was committed, once done
         self.error: BaseException | None = None
@@ -183,9 +185,8 @@ class GroupCommit:
                 rec_lp = lp(recorded_at)
                 for req in batch:
                     stream_id = req.stream_id
-                    ids = [ev.id for ev in req.events if ev.id is not None]
-                    if ids:
-                        found = w.find_ids(stream_id, ids)
+                    if req.ids:
+                        found = w.find_ids(stream_id, req.ids)
                         if found:  # a retry of a committed append: its original rows, nothing written
                             try:
                                 req.rows = _originals(req, found)

@@ -297,7 +297,3 @@ class EventMapper:
             return codec.encode(plain)
         key = self.keys.key_for_writing(ev.subject)
         return codec.encode(shredding.encrypt_fields(plain, type_, ev.subject, fields, key))
-
-    def to_recorded(self, row: Row, keys: shredding.KeyStore | CachedKeys | None = None) -> RecordedEvent:
-        """Decode a stored row with this mapper's keys (or ``keys``) and upcasters."""
-        return to_recorded(row, self.keys if keys is None else keys, self.catalogue.registry)
