@@ -156,6 +156,13 @@ class ShuttingDown(EventStoreError):
     """The service is stopping and accepts no more appends (503)."""
 
 
+class WriterExited(EventStoreError):
+    """The service's writer process exited while a request was queued or committing (503).
+
+    Whether that request committed is unknown: retry it with the same event ids or
+    Idempotency-Key, which makes the retry safe (the original receipts come back)."""
+
+
 class CredentialRefused(EventStoreError):
     """The request's credential was revoked or expired before its commit (401); nothing was written."""
 

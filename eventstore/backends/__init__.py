@@ -32,12 +32,16 @@ def open_backend(
             raise ConfigurationError(
                 f"PostgreSQL support needs psycopg: pip install 'eventstore-audit[postgres]' ({e})"
             ) from None
-        return PostgresBackend(url, durability=durability, readonly=readonly, **options)
+        backend: Backend = PostgresBackend(url, durability=durability, readonly=readonly, **options)
+        backend.options = dict(options)
+        return backend
     if "://" in url and not url.startswith("sqlite://"):
         raise ConfigurationError(f"unsupported database URL {url!r}: use a path, sqlite:///path or postgresql://...")
     from .sqlite import SQLiteBackend
 
-    return SQLiteBackend(url, durability=durability, create=create, readonly=readonly, **options)
+    backend = SQLiteBackend(url, durability=durability, create=create, readonly=readonly, **options)
+    backend.options = dict(options)  # what another process needs to open the same store the same way
+    return backend
 
 
 __all__ = ["Backend", "open_backend"]

@@ -63,6 +63,9 @@ class Backend(ABC):
     url: str
     readonly: bool = False
     """Opened read-only (``EventStore.open(readonly=True)``): every write raises."""
+    durability: Literal["full", "process"] = "full"
+    options: dict[str, Any] = {}
+    """The backend options it was opened with (``open_backend``), to open it again elsewhere."""
 
     # -- migrations ---------------------------------------------------------------
     @abstractmethod

@@ -35,10 +35,11 @@ def parse_bind(bind: str) -> tuple[str, int]:
 )
 @click.option(
     "--writer",
-    type=click.Choice(["queue", "threads"]),
-    default="queue",
+    type=click.Choice(["process", "queue", "threads"]),
+    default="process",
     show_default=True,
-    help="One writer thread fed by a queue, or a thread hop per request (see docs/performance.md).",
+    help="The queue writer in a child process, a writer thread fed by a queue, or a thread hop per "
+    "request (see docs/performance.md).",
 )
 @click.option(
     "--max-body",

@@ -90,9 +90,12 @@ class Service:
         self.idempotency = IdempotencyKeys(store, retention=self.config.idempotency_retention)
         self.notifier = sse.Notifier()
         self.stopping = asyncio.Event()
+        mode = self.config.writer
+        if mode == "process" and getattr(store.backend, "memory", False):
+            mode = "queue"  # another process cannot open this process's memory database
         self.writer = Writer(
             store,
-            mode=self.config.writer,
+            mode=mode,
             max_pending=self.config.max_pending,
             max_batch_events=self.config.max_batch_events,
             on_commit=self._committed,

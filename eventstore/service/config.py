@@ -15,7 +15,9 @@ class ServiceConfig:
     max_batch_events: int = 5000
     """Most events the writer puts in one commit."""
     writer: str = "queue"
-    """'queue' (one writer thread, batches) or 'threads' (a thread hop per request); see writer.py."""
+    """'process' (the queue writer in a child process; ``eventstore serve``'s default), 'queue' (one
+    writer thread, batches) or 'threads' (a thread hop per request); see writer.py. 'process' falls
+    back to 'queue' for a ``:memory:`` database, which another process cannot open."""
     body_timeout: float = 30.0
     """Seconds a client may take to send its body: slow senders cannot hold a slot."""
     retry_after: int = 1

@@ -7,6 +7,13 @@ Two strategies, chosen by ``ServiceConfig.writer`` (docs/performance.md has the 
   the requests' futures with one call into the event loop. No thread hop per request.
 - ``"threads"``: each request hops into a thread pool whose threads call
   ``EventStore.append``; the store's group commit coalesces them.
+- ``"process"`` (what ``eventstore serve`` uses on a database file or server): the same
+  queue writer, in a child process that opens the store again by URL. The event loop
+  sends each burst of requests down a pipe in one message and reads the answers with
+  ``add_reader``; the commits (encoding, hashing, the insert, the disk sync) then run on
+  the other core instead of taking the event loop's GIL, and a commit overlaps the
+  parsing of the next requests. If the child dies, the requests it held are answered
+  503 (``WriterExited``: outcome unknown, retry with the same ids) and a new child starts.
 
 ``append_many`` is all or none, so when a batch fails on a wrong expected version the
 writer commits again without the requests that carry an expected version, then tries
@@ -22,15 +29,30 @@ commit returned, i.e. once durable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import pickle
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
 from typing import Any
 
-from ..errors import CredentialRefused, EventStoreError, Overloaded, ShuttingDown, UserError, WrongExpectedVersion  # noqa: F401  (defined in eventstore.errors, the one hierarchy)
+from ..errors import (  # noqa: F401  (defined in eventstore.errors, the one hierarchy)
+    CredentialRefused,
+    EventStoreError,
+    Overloaded,
+    ShuttingDown,
+    UserError,
+    WriterExited,
+    WrongExpectedVersion,
+)
 from ..records import NewEvent, Receipt
 from ..store import EventStore
 
@@ -42,12 +64,19 @@ Item = tuple[str, Sequence[NewEvent], "int | None"]
 class _Unit:
     """One request: its items commit together or not at all."""
 
-    __slots__ = ("items", "principal", "future", "events", "result", "error")
+    __slots__ = ("items", "principal", "future", "key", "events", "result", "error")
 
-    def __init__(self, items: list[Item], principal: str | None, future: asyncio.Future[list[list[Receipt]]]):
+    def __init__(
+        self,
+        items: list[Item],
+        principal: str | None,
+        future: asyncio.Future[list[list[Receipt]]] | None,
+        key: int = 0,
+    ):
         self.items = items
         self.principal = principal
         self.future = future
+        self.key = key  # process mode: names the request across the pipe
         self.events = sum(len(e) for _, e, _ in items)
         self.result: list[list[Receipt]] | None = None
         self.error: BaseException | None = None
@@ -64,9 +93,10 @@ class Writer:
         threads: int = 32,
         on_commit: Callable[[int, int], None] | None = None,
         refused: Callable[[set[str]], dict[str, str]] | None = None,
+        answer: Callable[[list[_Unit]], None] | None = None,
     ):
-        if mode not in ("queue", "threads"):
-            raise ValueError(f"writer mode must be 'queue' or 'threads', not {mode!r}")
+        if mode not in ("queue", "threads", "process"):
+            raise ValueError(f"writer mode must be 'queue', 'threads' or 'process', not {mode!r}")
         self.store = store
         self.mode = mode
         self.max_pending = max_pending
@@ -86,10 +116,16 @@ class Writer:
         self._pool: ThreadPoolExecutor | None = None
         self._threads = threads
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._answer_hook = answer  # in the writer process: answers go down the pipe
+        self._child: _Child | None = None
+        self._child_done = threading.Event()
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+    def start(self, loop: asyncio.AbstractEventLoop | None) -> None:
         self._loop = loop
-        if self.mode == "queue":
+        if self.mode == "process":
+            assert loop is not None
+            self._child = _Child(self, loop)
+        elif self.mode == "queue":
             self._thread = threading.Thread(target=self._run, name="eventstore-writer", daemon=True)
             self._thread.start()
             if self.refused is not None:
@@ -103,6 +139,8 @@ class Writer:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
+        if self._child is not None:
+            self._child.stop()
         if self._checker is not None:
             self._checker.join()
         if self._thread is not None:
@@ -131,15 +169,22 @@ class Writer:
                 return await loop.run_in_executor(self._pool, self._append_direct, items, principal)
             fut: asyncio.Future[list[list[Receipt]]] = loop.create_future()
             unit = _Unit(items, principal, fut)
-            with self._cond:
-                if self._stopping:
-                    raise ShuttingDown("the service is shutting down")
-                self._queue.append(unit)
-                if len(self._queue) == 1:
-                    self._cond.notify_all()
+            if self._child is not None:
+                self._child.send(unit)
+            else:
+                self.enqueue(unit)
             return await asyncio.shield(fut)  # a client that disconnects does not cancel a commit
         finally:
             self.pending -= 1
+
+    def enqueue(self, unit: _Unit) -> None:
+        """Queue mode: hand one request to the writer thread (from any thread)."""
+        with self._cond:
+            if self._stopping:
+                raise ShuttingDown("the service is shutting down")
+            self._queue.append(unit)
+            if len(self._queue) == 1:
+                self._cond.notify_all()
 
     # -- threads mode ---------------------------------------------------------------
     def _append_direct(self, items: list[Item], principal: str | None) -> list[list[Receipt]]:
@@ -240,6 +285,9 @@ class Writer:
                     self.failing = f"the last append failed: {type(u.error).__name__}"
 
     def _answer(self, units: list[_Unit]) -> bool:
+        if self._answer_hook is not None:
+            self._answer_hook(units)
+            return True
         assert self._loop is not None
         try:
             self._loop.call_soon_threadsafe(_resolve, units)
@@ -292,9 +340,203 @@ class Writer:
 
 def _resolve(batch: list[_Unit]) -> None:
     for u in batch:
-        if u.future.done():
+        if u.future is None or u.future.done():
             continue
         if u.error is not None:
             u.future.set_exception(u.error)
         else:
             u.future.set_result(u.result)  # type: ignore[arg-type]
+
+
+# -- process mode -------------------------------------------------------------------
+class _Child:
+    """The event loop's side of the writer process: a pipe, and the requests it holds.
+
+    Everything here runs on the event loop thread: ``send`` batches the requests of one
+    loop iteration into one message, ``_readable`` resolves the answers.
+    """
+
+    def __init__(self, writer: Writer, loop: asyncio.AbstractEventLoop):
+        self.writer = writer
+        self.loop = loop
+        self.waiting: dict[int, _Unit] = {}
+        self.outbox: list[tuple[int, list[Item], str | None]] = []
+        self.keys = 0
+        self.stopped = threading.Event()
+        self._spawn()
+
+    def _spawn(self) -> None:
+        """Start ``python -c _CHILD FD`` with one end of a socket pair.
+
+        A plain subprocess rather than multiprocessing's spawn, which would import the
+        caller's ``__main__`` again; the store's URL (it may hold a password) travels in
+        the first message, not on the command line where ``ps`` shows it.
+        """
+        store = self.writer.store
+        ours, theirs = socket.socketpair()
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _CHILD, str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl-C to the terminal's group is the parent's to handle
+        )
+        theirs.close()
+        self.conn = Connection(ours.detach())
+        setup = (
+            store.backend.url,
+            store.backend.durability,
+            store.backend.options,
+            store.catalogue,  # the same vocabulary and size limit as the parent validates with
+            store.mapper.max_event_bytes,
+            self.writer.max_batch_events,
+            self.writer.refused is not None,
+        )
+        self.conn.send_bytes(pickle.dumps(setup))
+        self.loop.add_reader(self.conn.fileno(), self._readable)
+
+    def send(self, unit: _Unit) -> None:
+        self.keys += 1
+        unit.key = self.keys
+        self.waiting[unit.key] = unit
+        if not self.outbox:
+            self.loop.call_soon(self._flush)
+        self.outbox.append((unit.key, unit.items, unit.principal))
+
+    def _flush(self) -> None:
+        if not self.outbox:
+            return
+        out, self.outbox = self.outbox, []
+        try:
+            self.conn.send_bytes(pickle.dumps(out, pickle.HIGHEST_PROTOCOL))
+        except OSError:
+            self._lost()
+
+    def _readable(self) -> None:
+        try:
+            message = self.conn.recv_bytes()
+        except (EOFError, OSError):
+            self._lost()
+            return
+        answers, events, head, failing = pickle.loads(message)
+        self.writer.failing = failing
+        self.writer.last_progress = time.monotonic()
+        for key, result, error in answers:
+            unit = self.waiting.pop(key, None)
+            if unit is None or unit.future is None or unit.future.done():
+                continue
+            if error is not None:
+                unit.future.set_exception(error)
+            else:
+                unit.future.set_result(result)
+        if events and self.writer.on_commit is not None:
+            self.writer.on_commit(events, head)
+
+    def _lost(self) -> None:
+        """The child exited (or its pipe broke): answer what it held, start another unless stopping."""
+        with contextlib.suppress(Exception):
+            self.loop.remove_reader(self.conn.fileno())
+        self.conn.close()
+        try:
+            code = self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        held = list(self.waiting.values())
+        self.waiting.clear()
+        self.outbox = []
+        if self.stopped.is_set():
+            error: EventStoreError = ShuttingDown("the service is shutting down")
+        else:
+            error = WriterExited(
+                f"the writer process exited (code {code}) before answering; the outcome of this append "
+                "is unknown: retry it with the same event ids or Idempotency-Key"
+            )
+            self.writer.failing = "the writer process exited; a new one is starting"
+        for unit in held:
+            if unit.future is not None and not unit.future.done():
+                unit.future.set_exception(error)
+        if self.stopped.is_set():
+            self.writer._child_done.set()
+        else:
+            log.error("the writer process exited (code %s); starting a new one", code)
+            self._spawn()
+
+    def stop(self) -> None:
+        """From any thread: the child commits what it holds, answers, and exits."""
+        self.stopped.set()
+
+        def close() -> None:
+            self._flush()
+            with contextlib.suppress(OSError):
+                self.conn.send_bytes(pickle.dumps(None))
+
+        try:
+            self.loop.call_soon_threadsafe(close)
+        except RuntimeError:  # the loop is closed
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=30)
+            return
+        self.writer._child_done.wait(timeout=60)
+
+
+def _child_main(fd: int) -> None:
+    """The writer process: read requests from the socket, commit them in batches, answer."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    from .credentials import Credentials
+
+    conn = Connection(fd)
+    url, durability, options, catalogue, max_event_bytes, max_batch_events, check = pickle.loads(conn.recv_bytes())
+
+    store = EventStore.open(
+        url, durability=durability, migrate=False, catalogue=catalogue, max_event_bytes=max_event_bytes, **options
+    )
+    send_lock = threading.Lock()
+    writer: Writer
+
+    def answer(units: list[_Unit]) -> None:
+        out = []
+        events = head = 0
+        for u in units:
+            error = u.error
+            if error is not None:
+                try:
+                    pickle.dumps(error)
+                except Exception:
+                    error = EventStoreError(f"the append failed: {type(error).__name__}")
+            out.append((u.key, u.result, error))
+            if u.result:
+                events += sum(len(r) for r in u.result)
+                head = max(head, u.result[-1][-1].position)
+        message = pickle.dumps((out, events, head, writer.failing), pickle.HIGHEST_PROTOCOL)
+        with send_lock:
+            conn.send_bytes(message)
+
+    writer = Writer(
+        store,
+        mode="queue",
+        max_batch_events=max_batch_events,
+        max_pending=1 << 30,
+        refused=Credentials(store).refused if check else None,
+        answer=answer,
+    )
+    writer.start(None)
+    try:
+        while True:
+            try:
+                message = conn.recv_bytes()
+            except (EOFError, OSError):
+                break  # the parent is gone: commit what was received, then exit
+            batch = pickle.loads(message)
+            if batch is None:
+                break
+            for key, items, principal in batch:
+                writer.enqueue(_Unit(items, principal, None, key))
+    finally:
+        with contextlib.suppress(Exception):
+            writer.stop()
+        store.close()
+        conn.close()
+
+
+_CHILD = "import sys; from eventstore.service.writer import _child_main; _child_main(int(sys.argv[1]))"

@@ -1,0 +1,155 @@
+"""The writer in a child process (``--writer process``, what ``eventstore serve`` runs by default).
+
+What a client relies on: every 200 is in the log and verifies, requests from many
+connections share commits, a refused request writes nothing, a credential revoked after
+the parent cached it is refused at commit, and a writer process that dies costs the
+requests it held a 503 (outcome unknown) while the service recovers by itself.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from eventstore import EventStore
+from eventstore.service import ServiceConfig
+from eventstore.service.credentials import Credentials
+
+from .conftest import Running, make_tokens, start_service, stop_service
+
+
+@pytest.fixture
+def proc_service(backend_url: str) -> Iterator[Running]:
+    store = EventStore.open(backend_url)
+    tokens = make_tokens(store)
+    service, server, url = start_service(store, ServiceConfig(access_log=False, writer="process"))
+    try:
+        yield Running(url, store, service, tokens)
+    finally:
+        stop_service(server)
+        store.close()
+
+
+def _child_pid(r: Running) -> int:
+    child = r.service.writer._child
+    assert child is not None, "the service should run its writer in a child process"
+    return int(child.process.pid)
+
+
+def test_appends_from_many_connections_are_durable_and_share_commits(proc_service: Running) -> None:
+    r = proc_service
+    assert _child_pid(r) != os.getpid()
+    got: list[dict] = []
+    lock = threading.Lock()
+
+    def agent(k: int) -> None:
+        with httpx.Client(headers=r.headers("agent7"), timeout=10) as c:
+            for i in range(25):
+                resp = c.post(
+                    f"{r.url}/v1/streams/agent-7/{k}/events", json={"events": [{"type": "note", "data": {"i": i}}]}
+                )
+                assert resp.status_code == 200, resp.text
+                with lock:
+                    got.extend(resp.json()["receipts"])
+
+    threads = [threading.Thread(target=agent, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 200 and len({g["position"] for g in got}) == 200
+    for g in got:
+        row = r.store.backend.row_at(g["position"])
+        assert row is not None and row.hash.hex() == g["hash"] and row.stream_id == g["stream_id"]
+    assert r.store.verify().ok
+    for k in range(8):  # each stream's versions are 1..25 in order
+        assert sorted(g["version"] for g in got if g["stream_id"] == f"agent-7/{k}") == list(range(1, 26))
+    metrics = httpx.get(f"{r.url}/metrics").text
+    assert "eventstore_events_total" in metrics or "eventstore_events" in metrics
+
+
+def test_wrong_version_and_principal_are_handled_in_the_child(proc_service: Running) -> None:
+    r = proc_service
+    h = r.headers("agent7")
+    ok = httpx.post(
+        f"{r.url}/v1/streams/agent-7/x/events",
+        json={"events": [{"type": "note", "metadata": {"principal": "someone-else"}}], "expected_version": 0},
+        headers=h,
+    )
+    assert ok.status_code == 200
+    wrong = httpx.post(
+        f"{r.url}/v1/streams/agent-7/x/events", json={"events": [{"type": "note"}], "expected_version": 0}, headers=h
+    )
+    assert wrong.status_code == 409 and wrong.json()["error"]["code"] == "wrong_expected_version"
+    [event] = list(r.store.read_stream("agent-7/x"))
+    assert event.metadata["principal"] == "agent7"
+
+
+def test_a_credential_revoked_after_it_was_cached_is_refused_at_commit(proc_service: Running) -> None:
+    r = proc_service
+    h = r.headers("agent7")
+    url = f"{r.url}/v1/streams/agent-7/r/events"
+    assert httpx.post(url, json={"events": [{"type": "note"}]}, headers=h).status_code == 200  # cached now
+    Credentials(r.store).revoke("agent7", revoked_by="test")
+    refused = httpx.post(url, json={"events": [{"type": "note"}]}, headers=h)
+    assert refused.status_code == 401 and "revoked" in refused.json()["error"]["message"]
+    assert r.store.stream_version("agent-7/r") == 1
+
+
+def test_a_writer_process_that_dies_costs_a_503_and_the_service_recovers(proc_service: Running) -> None:
+    """Killed under load: what it held is answered 503 (retryable, outcome unknown), never a
+    false 200; a new writer process takes over without restarting the service."""
+    r = proc_service
+    first = _child_pid(r)
+    acked: list[dict] = []
+    after_kill: list[int] = []
+    refused: list[httpx.Response] = []
+    killed = threading.Event()
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def agent(k: int) -> None:
+        with httpx.Client(headers=r.headers("agent7"), timeout=30) as c:
+            i = 0
+            while not stop.is_set():
+                i += 1
+                resp = c.post(
+                    f"{r.url}/v1/streams/agent-7/{k}/events", json={"events": [{"type": "note", "data": {"i": i}}]}
+                )
+                with lock:
+                    if resp.status_code == 200:
+                        acked.extend(resp.json()["receipts"])
+                        if killed.is_set():
+                            after_kill.append(k)
+                    else:
+                        refused.append(resp)
+
+    threads = [threading.Thread(target=agent, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 30
+    while len(acked) < 60 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(first, signal.SIGKILL)
+    killed.set()
+    while len(after_kill) < 30 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert len(after_kill) >= 30, "appends did not resume after the writer process died"
+    assert _child_pid(r) != first
+    for resp in refused:
+        assert resp.status_code == 503 and "retry-after" in resp.headers, resp.text
+        assert "writer process exited" in resp.json()["error"]["message"]
+    for g in acked:
+        row = r.store.backend.row_at(g["position"])
+        assert row is not None and row.hash.hex() == g["hash"]
+    assert r.store.verify().ok
+    assert httpx.get(f"{r.url}/readyz").status_code == 200
