@@ -168,6 +168,7 @@ def serve(
                 timeout_keep_alive=int(keep_alive),
                 timeout_graceful_shutdown=10,
                 server_header=False,
+                proxy_headers=False,  # nothing here uses the client address; a proxy's headers are not parsed
                 **options,
             )
         )

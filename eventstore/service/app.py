@@ -20,11 +20,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import msgspec
-from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import notes
@@ -130,16 +130,14 @@ class Service:
             Route("/v1/proofs/consistency", self.consistency_proof, methods=["GET"], name="proof_consistency"),
             Route("/v1/tlog-proof/{position:int}", self.tlog_proof, methods=["GET"], name="tlog_proof"),
         ]
-        self.starlette = Starlette(
-            routes=routes,
-            lifespan=self._lifespan,
-            exception_handlers={404: self._not_found, 405: self._not_allowed, ApiError: self._api_error},
-        )
-        self.app: ASGIApp = _Access(self.starlette, self)
+        # A bare Router, not a Starlette application: _Access does what the application's two
+        # middlewares (ServerErrorMiddleware, ExceptionMiddleware) would, once per request.
+        self.router = Router(routes=routes, lifespan=self._lifespan)
+        self.app: ASGIApp = _Access(self.router, self)
 
     # -- lifecycle ------------------------------------------------------------------
     @contextlib.asynccontextmanager
-    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+    async def _lifespan(self, app: Any) -> AsyncIterator[None]:
         self.start()
         try:
             yield
@@ -657,16 +655,6 @@ class Service:
     async def openapi(self, request: Request) -> Response:
         return _json(openapi.DOCUMENT)
 
-    async def _api_error(self, request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ApiError)
-        return _error(exc)
-
-    async def _not_found(self, request: Request, exc: Exception) -> Response:
-        return _error(ApiError(404, "not_found", f"no such endpoint: {request.method} {request.url.path}"))
-
-    async def _not_allowed(self, request: Request, exc: Exception) -> Response:
-        return _error(ApiError(405, "method_not_allowed", f"{request.method} is not allowed on {request.url.path}"))
-
 
 _append_decoder = msgspec.json.Decoder(api.AppendBody)
 _multi_decoder = msgspec.json.Decoder(api.MultiAppendBody)
@@ -692,6 +680,7 @@ class _Access:
     def __init__(self, app: ASGIApp, service: Service):
         self.app = app
         self.service = service
+        self._counters: dict[tuple[str, int], Any] = {}  # labelled request counters (labels() costs a lookup)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -707,6 +696,7 @@ class _Access:
         if rid is None:
             rid = f"{_RID_PREFIX}-{next(_rid_counter):x}"  # unique per process; cheaper than 8 random bytes
         scope["eventstore.request_id"] = rid
+        scope["app"] = self  # the router then raises HTTPException for 404/405, answered below as JSON
         status = 500
         rid_header = (b"x-request-id", rid.encode())
 
@@ -722,6 +712,8 @@ class _Access:
                 await self.app(scope, receive, send_with_id)
             except ApiError as e:
                 await _error(e)(scope, receive, send_with_id)
+            except HTTPException as e:
+                await _error(_http_error(e, scope))(scope, receive, send_with_id)
         except Exception:
             log.exception("request failed", extra={"request_id": rid})
             if status == 500:
@@ -732,7 +724,10 @@ class _Access:
         finally:
             route = scope.get("route")
             name = getattr(route, "name", None) or "unmatched"
-            self.service.metrics.requests.labels(name, str(status)).inc()
+            counter = self._counters.get((name, status))
+            if counter is None:
+                counter = self._counters[(name, status)] = self.service.metrics.requests.labels(name, str(status))
+            counter.inc()
             if self.service.config.access_log:
                 log.info(
                     "request",
@@ -745,6 +740,18 @@ class _Access:
                         "principal": scope.get("eventstore.principal"),
                     },
                 )
+
+
+def _http_error(e: HTTPException, scope: Scope) -> ApiError:
+    """The router's 404 and 405 as the API's error object."""
+    if e.status_code == 405:
+        return ApiError(
+            405,
+            "method_not_allowed",
+            f"{scope['method']} is not allowed on {scope['path']}",
+            headers=dict(e.headers or {}),
+        )
+    return ApiError(404, "not_found", f"no such endpoint: {scope['method']} {scope['path']}")
 
 
 def create_app(store: EventStore, config: ServiceConfig | None = None) -> Service:

@@ -173,7 +173,9 @@ class Writer:
                 self._child.send(unit)
             else:
                 self.enqueue(unit)
-            return await asyncio.shield(fut)  # a client that disconnects does not cancel a commit
+            # Cancelling this await (a client gone, a forced shutdown) cancels only the wait: the
+            # writer commits the request anyway and skips answering a future that is done.
+            return await fut
         finally:
             self.pending -= 1
 
