@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route, Router
+from starlette.routing import Match, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import notes
@@ -682,6 +682,21 @@ class _Access:
         self.service = service
         self._counters: dict[tuple[str, int], Any] = {}  # labelled request counters (labels() costs a lookup)
 
+    def _http_error(self, e: HTTPException, scope: Scope) -> ApiError:
+        """The router's 404 and 405 as the API's error object (405 lists every method the path takes)."""
+        if e.status_code == 405:
+            allowed: set[str] = set()
+            for route in self.service.router.routes:
+                if isinstance(route, Route) and route.matches(scope)[0] != Match.NONE:
+                    allowed |= route.methods or set()
+            return ApiError(
+                405,
+                "method_not_allowed",
+                f"{scope['method']} is not allowed on {scope['path']}",
+                headers={"Allow": ", ".join(sorted(allowed))},
+            )
+        return ApiError(404, "not_found", f"no such endpoint: {scope['method']} {scope['path']}")
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -713,7 +728,7 @@ class _Access:
             except ApiError as e:
                 await _error(e)(scope, receive, send_with_id)
             except HTTPException as e:
-                await _error(_http_error(e, scope))(scope, receive, send_with_id)
+                await _error(self._http_error(e, scope))(scope, receive, send_with_id)
         except Exception:
             log.exception("request failed", extra={"request_id": rid})
             if status == 500:
@@ -740,18 +755,6 @@ class _Access:
                         "principal": scope.get("eventstore.principal"),
                     },
                 )
-
-
-def _http_error(e: HTTPException, scope: Scope) -> ApiError:
-    """The router's 404 and 405 as the API's error object."""
-    if e.status_code == 405:
-        return ApiError(
-            405,
-            "method_not_allowed",
-            f"{scope['method']} is not allowed on {scope['path']}",
-            headers=dict(e.headers or {}),
-        )
-    return ApiError(404, "not_found", f"no such endpoint: {scope['method']} {scope['path']}")
 
 
 def create_app(store: EventStore, config: ServiceConfig | None = None) -> Service:

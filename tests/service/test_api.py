@@ -348,3 +348,13 @@ def test_token_cli_prints_secret_once_and_lists_no_secret(tmp_path) -> None:  # 
         assert secret not in str([e.data for e in events])
         rows = s.backend.query("SELECT secret_hash FROM credentials")
         assert secret not in str(rows)
+
+
+def test_unknown_endpoint_and_wrong_method_are_json_errors(running: Running) -> None:
+    missing = httpx.get(f"{running.url}/v1/nothing-here")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    assert "GET /v1/nothing-here" in missing.json()["error"]["message"]
+    wrong = httpx.delete(f"{running.url}/v1/streams/s/events", headers=running.headers("admin"))
+    assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed"
+    assert set(wrong.headers["allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+    assert wrong.headers["x-request-id"]
