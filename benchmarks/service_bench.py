@@ -304,7 +304,7 @@ class _Databases:
 def figures(
     backend: str, *, pg: str | None = None, seconds: float = 5.0, runs: int = 2, progress: object = None
 ) -> list[object]:
-    """Serve (queue writer) vs 16 direct processes, same run, same durability: median of ``runs``.
+    """Serve (its default writer, in a child process) vs 16 direct processes, same run, same durability: median of ``runs``.
 
     Returns harness.Figure rows, ratios first: throughput and p99 of single-event appends
     against the direct processes, then 20-event requests in events/s.
@@ -321,9 +321,9 @@ def figures(
             say(f"service on {backend}, run {run}/{runs}: 16 direct processes ({seconds:g} s)")
             direct.append(run_direct(dbs.next(), seconds))
             say(f"service on {backend}, run {run}/{runs}: serve, 16 connections, 1 event per request")
-            one.append(run_service(dbs.next(), seconds, 1, "queue"))
+            one.append(run_service(dbs.next(), seconds, 1, "process"))
             say(f"service on {backend}, run {run}/{runs}: serve, 16 connections, 20 events per request")
-            twenty.append(run_service(dbs.next(), seconds, 20, "queue"))
+            twenty.append(run_service(dbs.next(), seconds, 20, "process"))
     finally:
         dbs.close()
     med = statistics.median
@@ -394,7 +394,7 @@ def main() -> None:
     ap.add_argument("--pg", help="PostgreSQL server URL to create databases on (default: a throwaway cluster)")
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--runs", type=int, default=2)
-    ap.add_argument("--writers", default="queue,threads", help="writer strategies to measure")
+    ap.add_argument("--writers", default="process,queue,threads", help="writer strategies to measure")
     ap.add_argument("--wrk", action="store_true", help="use wrk as the load generator when installed")
     ap.add_argument("--skip-direct", action="store_true")
     args = ap.parse_args()
