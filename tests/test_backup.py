@@ -100,6 +100,48 @@ def test_backup_while_another_process_appends(tmp_path: Path, monkeypatch: pytes
         assert r.head_position >= 320 and copy == live[: r.head_position]
 
 
+_SLOW_BACKUP = """
+import sys, time
+from eventstore import EventStore, backup as b
+b.PAGES_PER_STEP = 1
+def step(done, total):
+    print("step", done, total, flush=True)
+    time.sleep(0.02)
+with EventStore.open(sys.argv[1]) as store:
+    b.backup(store, sys.argv[2], force=True, progress=step)
+"""
+
+
+@pytest.mark.slow
+def test_backup_killed_midway_leaves_the_store_and_an_older_backup_intact(tmp_path: Path) -> None:
+    """SIGKILL during the copy: the live store still verifies, a previous backup under the
+    target's name is untouched (the copy goes to a temporary file renamed only once verified),
+    and running the backup again succeeds."""
+    import subprocess
+    import sys
+
+    db, target = tmp_path / "live.db", tmp_path / "b.db"
+    with EventStore.open(db) as store:
+        _fill(store, 50)
+        backup(store, target)
+        _fill(store, 150, marker="later")
+    before = target.read_bytes()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_BACKUP, str(db), str(target)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    for _ in range(5):  # the copy is under way
+        assert proc.stdout.readline().startswith("step")
+    proc.kill()
+    proc.wait()
+    assert target.read_bytes() == before
+    with EventStore.open(db, readonly=True) as s:
+        assert s.verify().ok and s.head()[0] == 200
+    with EventStore.open(db) as store:
+        report = backup(store, target, force=True)
+    assert report.head_position == 200 and report.entries_verified == 200
+
+
 def test_backup_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
     with EventStore.open(tmp_path / "live.db") as store:
         _fill(store, 3)
