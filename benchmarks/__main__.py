@@ -43,6 +43,13 @@ def echo_json(value: object) -> None:
     help="Seconds per service case (--quick: 1).",
 )
 @click.option("--skip-log", is_flag=True, help="Skip the SQLite event-log suite.")
+@click.option("--skip-operations", is_flag=True, help="Skip backup, prune and archive (each beside a plain file copy).")
+@click.option(
+    "--operation-events",
+    type=click.IntRange(1000),
+    default=None,
+    help="Events in the store for backup, prune and archive (default: --events, else 100,000).",
+)
 @click.option("--dir", "directory", type=click.Path(file_okay=False), help="Where to put the scratch databases.")
 @click.option("--json", "as_json", is_flag=True)
 def bench(
@@ -57,6 +64,8 @@ def bench(
     with_service: bool,
     service_seconds: float,
     skip_log: bool,
+    skip_operations: bool,
+    operation_events: int | None,
     directory: str | None,
     as_json: bool,
 ) -> None:
@@ -75,10 +84,15 @@ def bench(
         figures += service_bench.figures("sqlite", seconds=seconds, runs=runs, progress=say)
         if pg_url:
             figures += service_bench.figures("postgres", pg=pg_url, seconds=seconds, runs=runs, progress=say)
-        skip_log, pg_url = True, None
+        skip_log, skip_operations, pg_url = True, True, None
     if not skip_log:
         scale = None if events is None else events / max(b.SQLITE_SIZES.values())
         figures += b.run_sqlite(quick=quick, scale=scale, repeat=repeat, directory=directory, progress=say)
+    if not skip_operations:
+        from .operations import run_operations
+
+        n_ops = operation_events or events or 100_000
+        figures += run_operations(n_ops // (10 if quick else 1), repeat=repeat, directory=directory, progress=say)
     if pg_url:
         figures += b.run_postgres(pg_url, quick=quick, repeat=repeat, progress=say)
     if with_projections:

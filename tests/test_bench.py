@@ -31,6 +31,7 @@ def test_bench_json_has_every_case_with_its_baselines(tmp_path, has_eventsourcin
     assert ("1,000-event batches", "raw sqlite3 executemany(1000)") in rows
     assert ("100-event batches", "raw sqlite3 executemany(100)") in rows
     assert ("verify", "raw scan hashing every row") in rows
+    assert ("backup of 1,000 events", "copying the file (copyfile + fsync)") in {(c.split(" (")[0], b) for c, b in rows}
     if has_eventsourcing:
         assert ("single appends, 8 threads", "eventsourcing Application, 1 event/save") in rows
         assert ("100-event batches", "eventsourcing Application, 100 events/save") in rows
