@@ -18,9 +18,24 @@ from .sessions import Sessions
 from .slo_violations import SloViolations
 from .tool_executions import ToolExecutions
 
+# executions, collisions, agents
+from .agents import Agents, agent_activity  # noqa: E402
+from .collisions import Collisions  # noqa: E402
+from .executions import Executions  # noqa: E402
+
 
 def all_projections() -> list[Projection]:
-    return [Sessions(), Messages(), ToolExecutions(), Metrics(), SloViolations()]
+    return [
+        Sessions(),
+        Messages(),
+        ToolExecutions(),
+        Metrics(),
+        SloViolations(),
+        # executions, collisions, agents
+        Executions(),
+        Collisions(),
+        Agents(),
+    ]
 
 
 def run_all(store: EventStore) -> dict[str, int]:
@@ -62,6 +77,12 @@ def summary(store: EventStore) -> dict[str, Any]:
 
 
 __all__ = [
+    # executions, collisions, agents
+    "Agents",
+    "Collisions",
+    "Executions",
+    "agent_activity",
+    # (the rest)
     "Messages",
     "Metrics",
     "Projection",

@@ -6,6 +6,7 @@ imported here. Imports point one way: commands -> base -> the library.
 """
 
 from . import audit, bench, data, log, maintenance, project, roles, serve, token, tools  # noqa: F401  (each registers its commands)
+from . import agents  # noqa: F401  (executions, collisions, agents)
 from .base import Context, echo_json, main, pass_ctx, progress
 
 __all__ = ["Context", "echo_json", "main", "pass_ctx", "progress"]
