@@ -73,6 +73,12 @@ def summary(store: EventStore) -> dict[str, Any]:
             dict(zip(("metric", "stage", "count", "p50", "p95", "p99"), r))
             for r in q("SELECT metric, stage, count, p50, p95, p99 FROM metrics ORDER BY metric, stage")
         ],
+        # executions, collisions, agents
+        "executions_by_status": dict(
+            q("SELECT status, count(*) FROM executions GROUP BY status ORDER BY status")
+        ),
+        "collisions_by_kind": dict(q("SELECT kind, count(*) FROM collisions GROUP BY kind ORDER BY kind")),
+        "agents": q("SELECT count(*) FROM agents")[0][0],
     }
 
 

@@ -67,9 +67,7 @@ class Agents(Projection):
     CREATE TABLE {agent_events} (
         agent       TEXT NOT NULL,
         recorded_at TEXT NOT NULL,
-        position    BIGINT NOT NULL,
-        stream_id   TEXT NOT NULL,
-        type        TEXT NOT NULL
+        position    BIGINT NOT NULL
     );
     CREATE INDEX {agent_events}_agent_time ON {agent_events} (agent, recorded_at, position);
     CREATE TABLE {agent_sessions} (
@@ -104,7 +102,7 @@ class Agents(Projection):
         seen = self._seen(mine, db)
         new_pairs: list[tuple[str, str]] = []
         new_items: list[tuple[str, str, str]] = []
-        index: list[tuple[str, str, int, str, str]] = []
+        index: list[tuple[str, str, int]] = []
         for agent, e in mine:
             row = rows.get(agent)
             if row is None:
@@ -116,7 +114,7 @@ class Agents(Projection):
             row["events"] += 1
             row["last_seen"] = e.recorded_at
             row["last_position"] = e.position
-            index.append((agent, e.recorded_at, e.position, e.stream_id, e.type))
+            index.append((agent, e.recorded_at, e.position))
             d = e.data
             sid = d.get("session_id")
             if type(sid) is not str:
@@ -141,7 +139,7 @@ class Agents(Projection):
             elif d["status"] != "completed":
                 row["tool_failures"] += 1
         db.executemany(
-            "INSERT INTO {agent_events} (agent, recorded_at, position, stream_id, type) VALUES (?, ?, ?, ?, ?)", index
+            "INSERT INTO {agent_events} (agent, recorded_at, position) VALUES (?, ?, ?)", index
         )
         db.executemany("INSERT INTO {agent_sessions} (session_id, agent) VALUES (?, ?)", new_pairs)
         db.executemany("INSERT INTO {agent_items} (kind, item_id, session_id) VALUES (?, ?, ?)", new_items)
