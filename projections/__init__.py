@@ -10,18 +10,16 @@ from typing import Any
 
 from eventstore import EventStore
 
+from .agents import Agents, agent_activity
 from .base import Projection, Tables
+from .collisions import Collisions
+from .executions import Executions
 from .messages import Messages
 from .metrics import Metrics
 from .runner import ProjectionStatus, Runner
 from .sessions import Sessions
 from .slo_violations import SloViolations
 from .tool_executions import ToolExecutions
-
-# executions, collisions, agents
-from .agents import Agents, agent_activity  # noqa: E402
-from .collisions import Collisions  # noqa: E402
-from .executions import Executions  # noqa: E402
 
 
 def all_projections() -> list[Projection]:
@@ -74,9 +72,7 @@ def summary(store: EventStore) -> dict[str, Any]:
             for r in q("SELECT metric, stage, count, p50, p95, p99 FROM metrics ORDER BY metric, stage")
         ],
         # executions, collisions, agents
-        "executions_by_status": dict(
-            q("SELECT status, count(*) FROM executions GROUP BY status ORDER BY status")
-        ),
+        "executions_by_status": dict(q("SELECT status, count(*) FROM executions GROUP BY status ORDER BY status")),
         "collisions_by_kind": dict(q("SELECT kind, count(*) FROM collisions GROUP BY kind ORDER BY kind")),
         "agents": q("SELECT count(*) FROM agents")[0][0],
     }

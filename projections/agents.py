@@ -138,9 +138,7 @@ class Agents(Projection):
                 row["tool_calls"] += 1
             elif d["status"] != "completed":
                 row["tool_failures"] += 1
-        db.executemany(
-            "INSERT INTO {agent_events} (agent, recorded_at, position) VALUES (?, ?, ?)", index
-        )
+        db.executemany("INSERT INTO {agent_events} (agent, recorded_at, position) VALUES (?, ?, ?)", index)
         db.executemany("INSERT INTO {agent_sessions} (session_id, agent) VALUES (?, ?)", new_pairs)
         db.executemany("INSERT INTO {agent_items} (kind, item_id, session_id) VALUES (?, ?, ?)", new_items)
         db.upsert("agents", COLUMNS, ("agent",), [tuple(r[c] for c in COLUMNS) for r in rows.values()])
@@ -172,7 +170,9 @@ def _bound(value: str | None, what: str) -> str | None:
     try:
         t = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise UserError(f"{what} {value!r} is not an ISO date or time (e.g. 2026-01-31 or 2026-01-31T12:00:00Z)") from None
+        raise UserError(
+            f"{what} {value!r} is not an ISO date or time (e.g. 2026-01-31 or 2026-01-31T12:00:00Z)"
+        ) from None
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)
     return t.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"

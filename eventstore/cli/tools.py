@@ -119,8 +119,7 @@ def demo(ctx: Context, agents: int, sessions: int, seed: int, with_service: bool
             f"{m['tool_failures_by_tool'] or 'none'}"
         )
         con.print(
-            f"  executions: {m['executions_by_status']}; collisions: {m['collisions_by_kind']}; "
-            f"agents: {m['agents']}"
+            f"  executions: {m['executions_by_status']}; collisions: {m['collisions_by_kind']}; agents: {m['agents']}"
         )
         for b in m["slo_breaches"]:
             con.print(

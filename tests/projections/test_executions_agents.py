@@ -162,7 +162,9 @@ def test_a_refused_append_is_recorded_as_a_collision_when_asked(store: EventStor
 
 
 def test_a_collision_with_an_id_counts_once(store: EventStore) -> None:
-    c = ev("collision.detected", {"resource": "file:a.py", "kind": "write", "agents": ["a1", "a2"], "collision_id": "c"})
+    c = ev(
+        "collision.detected", {"resource": "file:a.py", "kind": "write", "agents": ["a1", "a2"], "collision_id": "c"}
+    )
     anon = ev("collision.detected", {"resource": "file:a.py", "kind": "write", "agents": ["a1", "a2"]})
     for e in (c, anon, c, anon):
         store.append("c", [e])

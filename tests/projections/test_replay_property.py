@@ -133,9 +133,9 @@ def test_counts_with_retries_equal_the_model(seed: int, n: int, batch: int, retr
         assert {
             r[0]: r[1:] for r in q("SELECT execution_id, workflow, agent_id, status, metric_count FROM executions")
         } == want2["executions"]
-        assert {(r[0], r[1], r[2]): r[3] for r in q("SELECT execution_id, stage, metric, count FROM execution_stages")} == (
-            want2["stages"]
-        )
+        assert {
+            (r[0], r[1], r[2]): r[3] for r in q("SELECT execution_id, stage, metric, count FROM execution_stages")
+        } == (want2["stages"])
         assert q("SELECT count(*) FROM collisions")[0][0] == want2["collisions"]
         assert {
             r[0]: r[1:]
