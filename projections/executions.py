@@ -188,8 +188,6 @@ class Executions(Projection):
                 )
                 if row["outcome"] is None:
                     row["status"] = "running"
-                elif row["duration_ms"] is None:
-                    row["duration_ms"] = _ms_between(e.recorded_at, row["finished_at"])
             elif t == "execution.finished":
                 if row["finished_at"] is not None:
                     continue  # a repeated execution.finished: the first wins
