@@ -243,7 +243,7 @@ class EventStore:
         ``WrongExpectedVersion`` is raised and nothing is written, except that with
         ``record_conflicts=True`` a ``collision.detected`` event (kind ``expected_version``)
         is first appended to the ``conflicts`` stream, so parallel agents' races become
-        evidence (docs/events.md, "Collisions").
+        evidence (docs/events.md, "Executions, collisions and agents").
         """
         check_name(stream_id, "stream id")
         check_expected(expected_version)
