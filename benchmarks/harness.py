@@ -651,7 +651,7 @@ def run_postgres(
 
 
 def run_projections(n: int = 100_000, *, directory: str | None = None) -> list[Figure]:
-    """Rebuild throughput of all five read models, beside a plain decoded read of the same log."""
+    """Rebuild throughput of all read models together, beside a plain decoded read of the same log."""
     from projections import Runner
 
     with tempfile.TemporaryDirectory(dir=directory) as d:
@@ -666,7 +666,7 @@ def run_projections(n: int = 100_000, *, directory: str | None = None) -> list[F
             runner.rebuild_many([p.name for p in runner.projections])
             rebuild_rate = _rate(count, time.perf_counter() - t)
     f = _figure(
-        f"rebuild all 5 read models ({count:,} events)",
+        f"rebuild all {len(runner.projections)} read models ({count:,} events)",
         rebuild_rate,
         "read_all (decode only)",
         read_rate,

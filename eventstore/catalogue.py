@@ -98,6 +98,8 @@ class MetricRecorded(_Event):
     session_id: Id | None = None
     stage: Id | None = None
     unit: str | None = None
+    execution_id: Id | None = None
+    """The ``execution.started`` this observation belongs to (a stage timing of that execution)."""
 
 
 class SloDefined(_Event):
@@ -181,6 +183,53 @@ PERSONAL: dict[str, tuple[str, ...]] = {
     "tool.finished": ("output", "error"),
 }
 """Fields encrypted under the subject's key when an event names a ``subject``."""
+
+
+# executions, collisions, agents
+class ExecutionStarted(_Event):
+    """A run of a workflow or pipeline (tier-2 "execution receipt"): the first occurrence wins."""
+
+    execution_id: Id
+    workflow: Id
+    """The workflow or pipeline run."""
+    kind: Literal["workflow", "pipeline"] | None = None
+    session_id: Id | None = None
+    agent_id: Id | None = None
+    """Default: the event's ``metadata.principal``, else ``metadata.agent_id``."""
+
+
+class ExecutionFinished(_Event):
+    """The outcome of an execution: the first occurrence wins."""
+
+    execution_id: Id
+    outcome: Literal["succeeded", "failed", "cancelled", "timeout"]
+    error: str | None = None
+    duration_ms: float | None = None
+
+
+class CollisionDetected(_Event):
+    """Parallel agents collided on a resource (``EventStore.append(..., record_conflicts=True)`` appends
+    one of kind ``expected_version`` for a refused append). With a ``collision_id``, the first occurrence wins."""
+
+    resource: Id
+    kind: Id
+    agents: list[Id] = msgspec.field(default_factory=list)
+    session_id: Id | None = None
+    resolution: str | None = None
+    collision_id: Id | None = None
+    stream_id: str | None = None
+    expected_version: int | None = None
+    actual_version: int | None = None
+
+
+CATALOGUE.update(
+    {
+        "execution.started": ExecutionStarted,
+        "execution.finished": ExecutionFinished,
+        "collision.detected": CollisionDetected,
+    }
+)
+# end of: executions, collisions, agents
 
 
 AGENTS = Catalogue(CATALOGUE, PERSONAL, REGISTRY)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import random
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 import msgspec
 
-from .errors import EventStoreError
+from .errors import EventStoreError, WrongExpectedVersion
 from .records import NewEvent
 from .store import EventStore
 
@@ -42,6 +43,19 @@ SLOS = [
         "window": 100,
     },
 ]
+
+# executions, collisions, agents
+SLOS += [
+    {
+        "slo_id": "pipeline-stage-max",
+        "metric": "pipeline.stage_ms",
+        "objective": "max",
+        "threshold": 3000.0,
+        "severity": "warning",
+        "window": 20,
+    }
+]
+STAGES = ["plan", "edit", "test"]
 
 
 class DemoResult(msgspec.Struct, kw_only=True):
@@ -154,12 +168,64 @@ def _agent(url: str, agent: int, sessions: int, seed: int, prefix: str = "") -> 
                         "unit": "ms",
                     },
                 )
+            extra = _pipeline(store, rng, stream, sid, agent, s, meta, emit)  # executions, collisions, agents
+            appended += extra  # (after the call: emit counts its own events in appended)
             final = "completed" if rng.random() < 0.85 else "failed"
             emit(
                 "session.status_changed",
                 {"session_id": sid, "status": final, "reason": None if final == "completed" else "tool errors"},
             )
     return appended
+
+
+# executions, collisions, agents
+def _pipeline(
+    store: EventStore,
+    rng: random.Random,
+    stream: str,
+    sid: str,
+    agent: int,
+    s: int,
+    meta: dict[str, str],
+    emit: Callable[[str, dict[str, Any]], None],
+) -> int:
+    """A pipeline execution of the session (its start sent twice: a retry), per-stage timings,
+    sometimes a collision with another agent; agent 0's first session also makes a stale append
+    that the store refuses and records (``record_conflicts``). Returns the events appended
+    outside ``emit``."""
+    ex = f"{sid}-run"
+    started = {"execution_id": ex, "workflow": "fix-ticket", "kind": "pipeline", "session_id": sid}
+    emit("execution.started", started)
+    emit("execution.started", started)  # an agent's retry: counted once
+    total = 0.0
+    for stage in STAGES:
+        ms = round(rng.lognormvariate(6.5, 0.8), 1)
+        total += ms
+        emit(
+            "metric.recorded",
+            {"metric": "pipeline.stage_ms", "value": ms, "stage": stage, "execution_id": ex, "unit": "ms"},
+        )
+    outcome = "succeeded" if rng.random() < 0.8 else "failed"
+    emit("execution.finished", {"execution_id": ex, "outcome": outcome, "duration_ms": round(total, 1)})
+    if rng.random() < 0.3 or s == 0:
+        emit(
+            "collision.detected",
+            {
+                "resource": f"file:src/module{rng.randint(0, 3)}.py",
+                "kind": "concurrent_edit",
+                "agents": [f"agent-{agent}", f"agent-{(agent + 1) % 4}"],
+                "session_id": sid,
+                "resolution": rng.choice(["merged", "retried", "yielded"]),
+                "collision_id": f"{sid}-c",
+            },
+        )
+    if agent == 0 and s == 0:
+        stale = NewEvent(type="session.updated", data={"session_id": sid, "name": "renamed late"}, metadata=meta)
+        try:
+            store.append(stream, [stale], expected_version=1, record_conflicts=True)
+        except WrongExpectedVersion:
+            return 1  # refused, and recorded in the conflicts stream
+    return 0
 
 
 def run(url: str, *, agents: int = 4, sessions: int = 5, seed: int = 7) -> DemoResult:

@@ -23,8 +23,10 @@ from .errors import (
     BackendError,
     ConfigurationError,
     DatabaseDamaged,
+    EventStoreError,
     InvalidEvent,
     MigrationError,
+    WrongExpectedVersion,
 )
 from .mapping import (
     DEFAULT_MAX_EVENT_BYTES,
@@ -51,11 +53,14 @@ ANY: None = None
 """``expected_version=ANY``: append whatever the stream's version."""
 NO_STREAM = 0
 """``expected_version=NO_STREAM``: the stream must not exist yet."""
+CONFLICTS_STREAM = "conflicts"
+"""Where ``append(..., record_conflicts=True)`` records refused appends (``collision.detected``)."""
 
 Durability = Literal["full", "process"]
 
 __all__ = [
     "ANY",
+    "CONFLICTS_STREAM",
     "DEFAULT_MAX_EVENT_BYTES",
     "MAX_NAME_BYTES",
     "NO_STREAM",
@@ -229,12 +234,16 @@ class EventStore:
         events: Sequence[NewEvent],
         *,
         expected_version: int | None = ANY,
+        record_conflicts: bool = False,
     ) -> list[Receipt]:
         """Append events to one stream atomically and return their receipts once durable.
 
         ``expected_version``: ``None`` (ANY) for any version, ``0`` (NO_STREAM) for a
         stream with no events yet, or the stream's current version. On a mismatch
-        ``WrongExpectedVersion`` is raised and nothing is written.
+        ``WrongExpectedVersion`` is raised and nothing is written, except that with
+        ``record_conflicts=True`` a ``collision.detected`` event (kind ``expected_version``)
+        is first appended to the ``conflicts`` stream, so parallel agents' races become
+        evidence (docs/events.md, "Executions, collisions and agents").
         """
         check_name(stream_id, "stream id")
         check_expected(expected_version)
@@ -243,8 +252,44 @@ class EventStore:
         try:
             req = Request(stream_id, expected_version, self.mapper.prepare(events))
             return commits.submit([req])[0]
+        except WrongExpectedVersion as e:
+            if not record_conflicts:
+                raise
+            refused = e
         finally:
             commits.leave()
+        self._record_conflict(refused, events)  # only reached for a refusal to record
+        raise refused
+
+    def _record_conflict(self, refused: WrongExpectedVersion, events: Sequence[NewEvent]) -> None:
+        """Append the ``collision.detected`` of a refused append to ``CONFLICTS_STREAM`` (durable
+        before the refusal is raised). If that fails, the refusal carries a note saying so."""
+        agents: list[str] = []
+        session_id = None
+        for ev in events:
+            meta = ev.metadata if isinstance(ev.metadata, dict) else {}
+            agent = meta.get("principal") or meta.get("agent_id")
+            if isinstance(agent, str) and agent and agent not in agents:
+                agents.append(agent)
+            sid = ev.data.get("session_id") if isinstance(ev.data, dict) else None
+            if session_id is None and isinstance(sid, str) and sid:
+                session_id = sid
+        data: dict[str, Any] = {
+            "resource": refused.stream_id,
+            "kind": "expected_version",
+            "agents": agents,
+            "resolution": "refused",
+            "stream_id": refused.stream_id,
+            "expected_version": refused.expected,
+            "actual_version": refused.actual,
+        }
+        if session_id is not None:
+            data["session_id"] = session_id
+        metadata = {"agent_id": agents[0]} if agents else {}
+        try:
+            self.append(CONFLICTS_STREAM, [NewEvent(type="collision.detected", data=data, metadata=metadata)])
+        except EventStoreError as e:
+            refused.add_note(f"the conflict could not be recorded in {CONFLICTS_STREAM!r}: {e}")
 
     def append_many(self, batch: Sequence[tuple[str, Sequence[NewEvent], int | None]]) -> list[list[Receipt]]:
         """Append to several streams in one transaction: all or none.

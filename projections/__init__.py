@@ -10,7 +10,10 @@ from typing import Any
 
 from eventstore import EventStore
 
+from .agents import Agents, agent_activity
 from .base import Projection, Tables
+from .collisions import Collisions
+from .executions import Executions
 from .messages import Messages
 from .metrics import Metrics
 from .runner import ProjectionStatus, Runner
@@ -20,7 +23,17 @@ from .tool_executions import ToolExecutions
 
 
 def all_projections() -> list[Projection]:
-    return [Sessions(), Messages(), ToolExecutions(), Metrics(), SloViolations()]
+    return [
+        Sessions(),
+        Messages(),
+        ToolExecutions(),
+        Metrics(),
+        SloViolations(),
+        # executions, collisions, agents
+        Executions(),
+        Collisions(),
+        Agents(),
+    ]
 
 
 def run_all(store: EventStore) -> dict[str, int]:
@@ -58,10 +71,20 @@ def summary(store: EventStore) -> dict[str, Any]:
             dict(zip(("metric", "stage", "count", "p50", "p95", "p99"), r))
             for r in q("SELECT metric, stage, count, p50, p95, p99 FROM metrics ORDER BY metric, stage")
         ],
+        # executions, collisions, agents
+        "executions_by_status": dict(q("SELECT status, count(*) FROM executions GROUP BY status ORDER BY status")),
+        "collisions_by_kind": dict(q("SELECT kind, count(*) FROM collisions GROUP BY kind ORDER BY kind")),
+        "agents": q("SELECT count(*) FROM agents")[0][0],
     }
 
 
 __all__ = [
+    # executions, collisions, agents
+    "Agents",
+    "Collisions",
+    "Executions",
+    "agent_activity",
+    # (the rest)
     "Messages",
     "Metrics",
     "Projection",

@@ -73,6 +73,10 @@ class Projection(ABC):
     """True if rows may hold personal fields: an erasure then triggers a rebuild."""
     types: ClassVar[frozenset[str]] = frozenset()
     """Event types the projection reads (others are skipped without a call)."""
+    views: ClassVar[dict[str, str]] = {}
+    """Derived views over the public names of this projection's tables (name -> SELECT): the
+    runner drops and recreates them around every swap, so they survive rebuilds (PostgreSQL
+    refuses to drop a view another view depends on)."""
 
     @abstractmethod
     def apply(self, events: Sequence[RecordedEvent], db: Tables) -> None:

@@ -217,9 +217,13 @@ class Runner:
         )
 
     def _point_views(self, tx: Tx, p: Projection, generation: int) -> None:
+        for v in p.views:  # derived views first: they depend on the table views
+            tx.execute(f"DROP VIEW IF EXISTS {v}")
         for t in p.tables:
             tx.execute(f"DROP VIEW IF EXISTS {t}")
             tx.execute(f"CREATE VIEW {t} AS SELECT * FROM {physical(t, generation)}")
+        for v, select in p.views.items():
+            tx.execute(f"CREATE VIEW {v} AS {select}")
 
     def _lease(self, name: str, generation: int) -> bool:
         """Take or renew the lease on one generation of a projection."""
@@ -537,6 +541,8 @@ class Runner:
     def _swap(self, p: Projection, generation: int) -> None:
         """Point the public views at ``generation`` and drop the older generations, atomically."""
         with self.backend.transaction() as tx:
+            for v in p.views:  # recreated by _point_views below
+                tx.execute(f"DROP VIEW IF EXISTS {v}")
             for r in tx.execute(
                 "SELECT generation FROM projection_state WHERE name = ? AND generation <> ?", (p.name, generation)
             ):

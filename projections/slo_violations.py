@@ -5,7 +5,9 @@ An SLO holds when its objective (p50, p95, p99, max or mean) over its window
 definition on) is at most its threshold. A breach episode starts at the first
 observation that takes the objective above the threshold and ends at the first
 one that brings it back; one ``slo_violations`` row per episode.
-An SLO without a stage watches its metric at every stage.
+An SLO without a stage watches its metric at every stage. ``execution_id`` is that of the
+observation that opened the episode (when the ``metric.recorded`` named one): the execution
+that breached.
 """
 
 from __future__ import annotations
@@ -47,12 +49,13 @@ VIOLATION_COLUMNS = (
     "started_at",
     "ended_at",
     "ended_position",
+    "execution_id",
 )
 
 
 class SloViolations(Projection):
     name = "slo_violations"
-    version = 1
+    version = 2
     tables = ("slos", "slo_violations")
     types = frozenset({"slo.defined", "metric.recorded"})
     ddl = """
@@ -83,8 +86,10 @@ class SloViolations(Projection):
         started_at     TEXT NOT NULL,
         ended_at       TEXT,
         ended_position BIGINT,
+        execution_id   TEXT,
         PRIMARY KEY (slo_id, position)
-    )
+    );
+    CREATE INDEX {slo_violations}_execution ON {slo_violations} (execution_id)
     """
 
     def apply(self, events: Sequence[RecordedEvent], db: Tables) -> None:
@@ -150,6 +155,7 @@ class SloViolations(Projection):
                         "started_at": e.recorded_at,
                         "ended_at": None,
                         "ended_position": None,
+                        "execution_id": d.get("execution_id"),
                     }
                 elif slo["in_breach"]:
                     ep = episodes[(slo["slo_id"], slo["open_position"])]

@@ -118,6 +118,9 @@ def demo(ctx: Context, agents: int, sessions: int, seed: int, with_service: bool
             f"  tool executions: {m['tool_executions_by_status']}; failures by tool: "
             f"{m['tool_failures_by_tool'] or 'none'}"
         )
+        con.print(
+            f"  executions: {m['executions_by_status']}; collisions: {m['collisions_by_kind']}; agents: {m['agents']}"
+        )
         for b in m["slo_breaches"]:
             con.print(
                 f"  SLO breach: {b['slo_id']} ({b['severity']}) observed {b['observed']} > "

@@ -7,7 +7,26 @@ from typing import Any
 
 from eventstore import EventStore, NewEvent
 
-TABLES = ["sessions", "session_items", "messages", "tool_executions", "metrics", "slos", "slo_violations"]
+TABLES = [
+    "sessions",
+    "session_items",
+    "messages",
+    "tool_executions",
+    "metrics",
+    "slos",
+    "slo_violations",
+    # executions, collisions, agents
+    "executions",
+    "execution_stages",
+    "recent_executions",
+    "agent_performance_summary",
+    "pipeline_stage_performance",
+    "collisions",
+    "agents",
+    "agent_events",
+    "agent_sessions",
+    "agent_items",
+]
 
 
 def dump(store: EventStore) -> dict[str, list[tuple[Any, ...]]]:
@@ -36,6 +55,9 @@ def scenario(rng: random.Random, n: int) -> list[tuple[str, NewEvent]]:
     )
     for i in range(n):
         s = f"s{rng.randint(0, 3)}"
+        if rng.random() < 0.25:  # executions, collisions, agents
+            out.append((f"session-{s}", _execution_or_collision(rng, s, i, n)))
+            continue
         kind = rng.random()
         if kind < 0.12:
             ev = NewEvent(type="session.started", data={"session_id": s, "model": rng.choice(["m1", "m2"])})
@@ -94,11 +116,84 @@ def scenario(rng: random.Random, n: int) -> list[tuple[str, NewEvent]]:
                     "stage": rng.choice([None, "gen", "tool"]),
                 },
             )
-        out.append((f"session-{s}", ev))
+        out.append((f"session-{s}", _attributed(rng, ev)))
     return out
 
 
-RETRIED = ("session.started", "session.deleted", "message.appended", "tool.started", "tool.finished")
+# executions, collisions, agents
+AGENTS = ("a1", "a2", "a3")
+
+
+def _attributed(rng: random.Random, ev: NewEvent) -> NewEvent:
+    """``ev`` written by a random agent: ``agent_id``, a service ``principal`` (which wins), or none."""
+    roll = rng.random()
+    if roll < 0.15:
+        return ev
+    meta: dict[str, Any] = {"agent_id": rng.choice(AGENTS)}
+    if roll > 0.85:
+        meta["principal"] = rng.choice(AGENTS)
+    return NewEvent(type=ev.type, data=ev.data, metadata=meta)
+
+
+def _execution_or_collision(rng: random.Random, s: str, i: int, n: int) -> NewEvent:
+    x = f"e{rng.randint(0, max(1, n // 6))}"
+    kind = rng.random()
+    if kind < 0.3:
+        ev = NewEvent(
+            type="execution.started",
+            data={
+                "execution_id": x,
+                "workflow": rng.choice(["triage", "deploy"]),
+                "kind": rng.choice([None, "pipeline"]),
+                "session_id": s,
+                "agent_id": rng.choice([None, "a1", "a9"]),
+            },
+        )
+    elif kind < 0.55:
+        ev = NewEvent(
+            type="execution.finished",
+            data={
+                "execution_id": x,
+                "outcome": rng.choice(["succeeded", "failed", "timeout"]),
+                "duration_ms": rng.choice([None, float(rng.randint(1, 500))]),
+            },
+        )
+    elif kind < 0.85:
+        ev = NewEvent(
+            type="metric.recorded",
+            data={
+                "metric": "latency",
+                "value": float(rng.randint(0, 100)),
+                "stage": rng.choice([None, "plan", "act"]),
+                "execution_id": x,
+            },
+        )
+    else:
+        ev = NewEvent(
+            type="collision.detected",
+            data={
+                "resource": rng.choice(["file:a.py", "stream:x"]),
+                "kind": "write",
+                "agents": rng.sample(AGENTS, 2),
+                "session_id": s,
+                "resolution": rng.choice([None, "retried"]),
+                "collision_id": rng.choice([None, f"c{i % 3}"]),
+            },
+        )
+    return _attributed(rng, ev)
+
+
+RETRIED = (
+    "session.started",
+    "session.deleted",
+    "message.appended",
+    "tool.started",
+    "tool.finished",
+    # executions, collisions, agents
+    "execution.started",
+    "execution.finished",
+    "collision.detected",
+)
 """Event types whose ids are identities: a copy of one is an agent's retry (docs/events.md)."""
 
 

@@ -12,7 +12,7 @@ import hypothesis.strategies as st
 from hypothesis import HealthCheck, given, settings
 
 from eventstore import EventStore, NewEvent
-from projections import Runner
+from projections import Runner, Sessions
 
 from .helpers import append_all, dump, scenario, with_retries
 
@@ -57,7 +57,7 @@ def model(events: list[tuple[str, NewEvent]]) -> dict[str, Any]:
     tools: dict[tuple[str, str], dict[str, Any]] = {}
     for _, ev in events:
         d = ev.data
-        if "session_id" not in d or d["session_id"] is None:
+        if "session_id" not in d or d["session_id"] is None or ev.type not in Sessions.types:
             continue
         sid = d["session_id"]
         s = sessions.setdefault(sid, {"status": "unknown", "started": False, "deleted": False, "name": None})
@@ -128,3 +128,80 @@ def test_counts_with_retries_equal_the_model(seed: int, n: int, batch: int, retr
         assert {(r[0], r[1]): r[2] for r in q("SELECT session_id, execution_id, status FROM tool_executions")} == want[
             "tools"
         ]
+        # executions, collisions, agents
+        want2 = model_executions_agents(events)
+        assert {
+            r[0]: r[1:] for r in q("SELECT execution_id, workflow, agent_id, status, metric_count FROM executions")
+        } == want2["executions"]
+        assert {
+            (r[0], r[1], r[2]): r[3] for r in q("SELECT execution_id, stage, metric, count FROM execution_stages")
+        } == (want2["stages"])
+        assert q("SELECT count(*) FROM collisions")[0][0] == want2["collisions"]
+        assert {
+            r[0]: r[1:]
+            for r in q("SELECT agent, events, sessions, messages, tokens_used, tool_calls, tool_failures FROM agents")
+        } == want2["agents"]
+        assert q("SELECT count(*) FROM agent_events")[0][0] == sum(a[0] for a in want2["agents"].values())
+
+
+def model_executions_agents(events: list[tuple[str, NewEvent]]) -> dict[str, Any]:
+    """The executions, collisions and agents read models, computed the obvious way."""
+    executions: dict[str, list[Any]] = {}
+    stages: dict[tuple[str, str, str], int] = {}
+    collision_ids: set[str] = set()
+    anonymous_collisions = 0
+    agents: dict[str, dict[str, Any]] = {}
+    items: set[tuple[str, str, str]] = set()
+    for _, ev in events:
+        d, meta = ev.data, ev.metadata or {}
+        if ev.type in ("execution.started", "execution.finished") or (
+            ev.type == "metric.recorded" and d.get("execution_id")
+        ):
+            x = executions.setdefault(d["execution_id"], [None, None, "unknown", 0, False, False])
+            if ev.type == "execution.started" and not x[4]:
+                x[4] = True
+                x[0], x[1] = d["workflow"], d.get("agent_id") or meta.get("principal") or meta.get("agent_id")
+                if not x[5]:
+                    x[2] = "running"
+            elif ev.type == "execution.finished" and not x[5]:
+                x[5], x[2] = True, d["outcome"]
+            elif ev.type == "metric.recorded":
+                x[3] += 1
+                key = (d["execution_id"], d.get("stage") or "", d["metric"])
+                stages[key] = stages.get(key, 0) + 1
+        elif ev.type == "collision.detected":
+            if d.get("collision_id"):
+                collision_ids.add(d["collision_id"])
+            else:
+                anonymous_collisions += 1
+        agent = meta.get("principal") or meta.get("agent_id")
+        if not agent:
+            continue
+        a = agents.setdefault(agent, {"events": 0, "sessions": set(), "m": 0, "tokens": 0, "s": 0, "f": 0})
+        a["events"] += 1
+        sid = d.get("session_id")
+        if not isinstance(sid, str):
+            continue
+        a["sessions"].add(sid)
+        kind = {"message.appended": "m", "tool.started": "s", "tool.finished": "f"}.get(ev.type)
+        if kind is None:
+            continue
+        item = (kind, d["message_id"] if kind == "m" else d["execution_id"], sid)
+        if item in items:
+            continue
+        items.add(item)
+        if kind == "m":
+            a["m"] += 1
+            a["tokens"] += d.get("tokens_used") or 0
+        elif kind == "s":
+            a["s"] += 1
+        elif d["status"] != "completed":
+            a["f"] += 1
+    return {
+        "executions": {k: tuple(v[:4]) for k, v in executions.items()},
+        "stages": stages,
+        "collisions": len(collision_ids) + anonymous_collisions,
+        "agents": {
+            k: (a["events"], len(a["sessions"]), a["m"], a["tokens"], a["s"], a["f"]) for k, a in agents.items()
+        },
+    }

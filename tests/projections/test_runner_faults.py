@@ -59,12 +59,13 @@ def test_a_crash_between_rows_and_checkpoint_neither_skips_nor_double_applies(
     runner = Runner(store, batch_size=10)
     real = Runner._checkpoint
     calls = {"n": 0}
+    per_batch = len(runner.projections)
 
     def crash_on_seventh(self: Runner, tx: Any, *args: Any, **kw: Any) -> bool:
         calls["n"] += 1
-        # Five projections per batch: call 7 is the second batch's second projection, after the
-        # rows of the batch were written and the first projection's checkpoint was moved.
-        if calls["n"] == 7:
+        # One call per projection per batch: this is the second batch's second projection, after
+        # the rows of the batch were written and the first projection's checkpoint was moved.
+        if calls["n"] == per_batch + 2:
             raise Crash("killed between rows and checkpoint")
         return real(self, tx, *args, **kw)
 
