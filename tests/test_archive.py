@@ -452,3 +452,15 @@ def test_sigkill_while_archiving_leaves_no_archive_and_can_be_rerun(tmp_path: Pa
     assert info.entries == 5000
     report = archives.verify_archive(target, SIGNER.verifier)
     assert report.ok and report.checked == 5000
+
+
+def test_the_archive_benchmark_reports_its_figure_beside_a_file_copy(tmp_path: Path) -> None:
+    from benchmarks.harness import fill as bench_fill
+    from benchmarks.harness import run_archive
+
+    db = str(tmp_path / "b.db")
+    bench_fill(db, 300)
+    f = run_archive(db, str(tmp_path), repeat=1)
+    assert f.case == "archive" and f.baseline.startswith("plain copy") and f.ours > 0 and f.base > 0
+    assert isinstance(f.met, bool) and "300 events" in f.note
+    assert len(list(archives.read_archive(tmp_path / "bench.archive.gz"))) == 300

@@ -28,7 +28,6 @@ import os
 import secrets
 import zlib
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -265,33 +264,23 @@ def write_archive(
 
             encoder = msgspec.json.Encoder()
             put(z.compress(encoder.encode(header) + b"\n"))
-            sha256, leaf_domain, node = hashlib.sha256, b"\x00", merkle.node_hash
+            sha256 = hashlib.sha256
             stack, count = compact.frontier, compact.size
-            # zlib releases the GIL: one worker compresses a batch while the next is read and verified.
-            pool = ThreadPoolExecutor(1, thread_name_prefix="archive-compress")
-            pending: list[Future[bytes]] = []
 
             def write_rows(rows: list[Row]) -> None:
                 nonlocal count
-                lines = encoder.encode_lines(_entries(rows))
-                if pending:
-                    put(pending.pop().result())
-                pending.append(pool.submit(z.compress, lines))
-                for r in rows:  # CompactRange.append, inlined: it runs per entry
-                    h = sha256(leaf_domain + r.hash).digest()
+                put(z.compress(encoder.encode_lines(_entries(rows))))
+                pop, push = stack.pop, stack.append
+                for r in rows:  # CompactRange.append with merkle.leaf_hash and node_hash, inlined: per entry
+                    h = sha256(b"\x00" + r.hash).digest()
                     n = count
                     while n & 1:
-                        h = node(stack.pop(), h)
+                        h = sha256(b"\x01" + pop() + h).digest()
                         n >>= 1
-                    stack.append(h)
+                    push(h)
                     count += 1
 
-            try:
-                report = store.verify(from_position, through, progress=progress, batch_size=_BATCH, on_rows=write_rows)
-                if pending:
-                    put(pending.pop().result())
-            finally:
-                pool.shutdown()
+            report = store.verify(from_position, through, progress=progress, batch_size=_BATCH, on_rows=write_rows)
             if not report.ok:
                 p = report.problem
                 assert p is not None
@@ -428,6 +417,8 @@ class _Reader:
             raise _Bad(0, "unreadable", f"{self.name} has no eventstore archive header: {e}") from None
         if header.format != FORMAT:
             raise _Bad(0, "unreadable", f"{self.name} is in format {header.format!r}, not {FORMAT!r}")
+        if header.hash_scheme != HASH_SCHEME:
+            raise _Bad(0, "unreadable", f"the archive's hash scheme {header.hash_scheme!r} is not {HASH_SCHEME!r}")
         if not 1 <= header.from_position <= header.through:
             raise _Bad(0, "unreadable", f"the header's range {header.from_position}..{header.through} is empty")
         self.header = header
