@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -464,3 +465,88 @@ def test_the_archive_benchmark_reports_its_figure_beside_a_file_copy(tmp_path: P
     assert f.case == "archive" and f.baseline.startswith("plain copy") and f.ours > 0 and f.base > 0
     assert isinstance(f.met, bool) and "300 events" in f.note
     assert len(list(archives.read_archive(tmp_path / "bench.archive.gz"))) == 300
+
+
+# -- docs/archive.md ----------------------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def doc_vector() -> tuple[str, str]:
+    text = (DOCS / "archive.md").read_text()
+    (key,) = re.findall(r"```archive-key\n(.*?)\n```", text, re.S)
+    (content,) = re.findall(r"```archive\n(.*?)```", text, re.S)
+    return key, content
+
+
+def test_docs_vector_is_what_the_code_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import eventstore.commit
+
+    monkeypatch.setattr(eventstore.commit, "utc_now", lambda: "2026-11-24T10:00:00.000000Z")
+    signer = notes.Signer("example.com/archive-vector", notes.ALG_ED25519, bytes(32))
+    key, content = doc_vector()
+    assert signer.verifier.to_text() == key
+    with EventStore.open(str(tmp_path / "v.db")) as store:
+        store.append("orders-1", [NewEvent(type="order.placed", data={"order_id": "A-1", "amount": 12.5})])
+        store.append(
+            "orders-1",
+            [
+                NewEvent(
+                    type="order.paid",
+                    data={"order_id": "A-1", "note": 'Grüße "ok"'},
+                    metadata={"agent_id": "billing"},
+                )
+            ],
+        )
+        store.append(
+            "orders-2",
+            [
+                NewEvent(
+                    type="order.placed",
+                    data={"order_id": "B-7", "amount": 3},
+                    id="0b7e2a1c-5f3d-4e8a-9c61-2f4d8e1a7b90",
+                )
+            ],
+        )
+        store.append("orders-1", [NewEvent(type="order.shipped", data={"order_id": "A-1"})])
+        store.append("orders-2", [NewEvent(type="order.cancelled", data={"order_id": "B-7"})])
+        store.checkpoint(signer)
+        archives.write_archive(store, tmp_path / "v.gz", 4, from_position=2)
+        live = list(store.read_all(2, to_position=4))
+    assert gzip.decompress((tmp_path / "v.gz").read_bytes()).decode() == content
+    # the doc's content, gzipped by anyone, is an archive that verifies and reads back
+    path = tmp_path / "doc.gz"
+    path.write_bytes(gzip.compress(content.encode()))
+    report = archives.verify_archive(path, notes.Verifier.from_text(key))
+    assert report.ok and report.checked == 3 and report.tree_size == 5
+    assert list(archives.read_archive(path)) == live
+
+
+def test_standalone_verifier_checks_archives(tmp_path: Path) -> None:
+    """docs/verify_standalone.py (stdlib only, written from the docs) agrees with verify-archive."""
+    key, content = doc_vector()
+    (tmp_path / "k.pub").write_text(key + "\n")
+    path = tmp_path / "doc.gz"
+    path.write_bytes(gzip.compress(content.encode()))
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(DOCS / "verify_standalone.py"), "--archive", str(path), str(tmp_path / "k.pub")],
+            capture_output=True,
+            text=True,
+        )
+
+    r = run()
+    assert r.returncode == 0 and r.stdout.startswith("OK: 3 entries"), r.stdout + r.stderr
+    lines = content.splitlines(keepends=True)
+    for edit, expected in (
+        (lambda ls: [ls[0], ls[1].replace('\\"ok\\\\\\"', '\\"OK\\\\\\"'), *ls[2:]], "position 2"),
+        (lambda ls: ls[:-1], "position 4"),
+        (lambda ls: [ls[0].replace('"through":4', '"through":3'), *ls[1:-1]], "root"),
+        (lambda ls: [ls[0].replace("Pc+J", "Pc+K"), *ls[1:]], "signature"),
+    ):
+        edited = edit(list(lines))
+        assert edited != lines
+        path.write_bytes(gzip.compress("".join(edited).encode()))
+        r = run()
+        assert r.returncode == 1 and expected in r.stdout, (expected, r.stdout, r.stderr)
