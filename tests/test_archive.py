@@ -550,3 +550,11 @@ def test_standalone_verifier_checks_archives(tmp_path: Path) -> None:
         path.write_bytes(gzip.compress("".join(edited).encode()))
         r = run()
         assert r.returncode == 1 and expected in r.stdout, (expected, r.stdout, r.stderr)
+
+
+def test_verify_archive_needs_no_database_even_with_a_service_url(written: tuple[Path, Path, Path]) -> None:
+    _, path, pub = written
+    r = cli("--db", "http://127.0.0.1:9/", "verify-archive", str(path), "--public-key", str(pub))
+    assert r.exit_code == 0, r.output
+    r = cli("--db", "http://127.0.0.1:9/", "archive", "--to", str(path) + "2", "--through", "1")
+    assert r.exit_code == 2 and "needs a database URL" in r.stderr
