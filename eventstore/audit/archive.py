@@ -134,35 +134,20 @@ def _entries(rows: list[Row]) -> list[ArchiveEntry]:
     try:
         for row in rows:
             position, stream_id, version, type_, data, metadata, data_digest, _, recorded_at, _, h, event_id = row
-            if data is None:
-                out.append(
-                    entry(
-                        position,
-                        stream_id,
-                        version,
-                        type_,
-                        recorded_at,
-                        None,
-                        metadata.decode(),  # type: ignore[union-attr]
-                        h.hex(),
-                        event_id,
-                        data_digest.hex(),
-                    )
+            out.append(
+                entry(
+                    position,
+                    stream_id,
+                    version,
+                    type_,
+                    recorded_at,
+                    None if data is None else data.decode(),
+                    metadata.decode(),  # type: ignore[union-attr]
+                    h.hex(),
+                    event_id,
+                    data_digest.hex() if data is None else None,
                 )
-            else:
-                out.append(
-                    entry(
-                        position,
-                        stream_id,
-                        version,
-                        type_,
-                        recorded_at,
-                        data.decode(),
-                        metadata.decode(),  # type: ignore[union-attr]
-                        h.hex(),
-                        event_id,
-                    )
-                )
+            )
     except (UnicodeDecodeError, AttributeError):
         raise VerificationError(
             f"position {row.position}: a payload is not UTF-8 text or is missing; it cannot be archived"
@@ -454,8 +439,10 @@ class _Reader:
                         position, "unreadable", f"the entry at position {e.position} has neither data nor data_digest"
                     )
                 data_digest = _hex32(e.data_digest, "data_digest", position)
+            elif e.data_digest is not None:
+                raise _Bad(position, "unreadable", f"the entry at position {e.position} has both data and data_digest")
             else:
-                data_digest = sha256(data).digest()  # the chain check rehashes anyway; a digest line is not trusted
+                data_digest = sha256(data).digest()
             h = _hex32(e.hash, "hash", position)
             batch.append(
                 Row(
