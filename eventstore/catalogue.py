@@ -245,3 +245,23 @@ def validate(type: str, data: dict[str, Any]) -> None:
 def parse(type: str, data: dict[str, Any]) -> _Event | None:
     """Decode a stored agent-catalogue event into its Struct (None for other types)."""
     return AGENTS.parse(type, data)  # type: ignore[return-value]
+
+
+class ArchiveCreated(_Event):
+    """Appended by ``eventstore archive`` (stream ``archives``): which entries an archive file holds
+    and the checkpoint it is anchored to (docs/archive.md); ``prune --archived`` reads ``through``."""
+
+    file: str
+    sha256: str
+    bytes: int
+    from_position: int
+    through: int
+    origin: str
+    tree_size: int
+    root: str
+    by: str
+
+
+CATALOGUE["archive.created"] = ArchiveCreated
+AGENTS.schemas["archive.created"] = ArchiveCreated
+AGENTS.registry.set_version("archive.created", ArchiveCreated.schema_version)

@@ -5,7 +5,20 @@ of one concept (``agents``, ``log``, ``audit``, ``data``, ``project``, ``roles``
 imported here. Imports point one way: commands -> base -> the library.
 """
 
-from . import agents, audit, bench, data, log, maintenance, project, roles, serve, token, tools  # noqa: F401  (each registers its commands)
+from . import (  # noqa: F401  (each registers its commands)
+    agents,
+    archive,
+    audit,
+    bench,
+    data,
+    log,
+    maintenance,
+    project,
+    roles,
+    serve,
+    token,
+    tools,
+)
 from .base import Context, echo_json, main, pass_ctx, progress
 
 __all__ = ["Context", "echo_json", "main", "pass_ctx", "progress"]

@@ -174,9 +174,20 @@ def append(
     help="First position (or first version with --stream).",
 )
 @click.option("--limit", type=click.IntRange(min=0), help="At most this many events.")
+@click.option("--archive", "archive_file", help="Read this archive file instead of the database (no --db needed).")
 @pass_ctx
-def read(ctx: Context, stream_id: str | None, from_: int, limit: int | None) -> None:
+def read(ctx: Context, stream_id: str | None, from_: int, limit: int | None, archive_file: str | None) -> None:
     """Print events as JSON lines, in global order or one stream's order."""
+    if archive_file is not None:
+        from ..audit.archive import read_archive
+
+        found = read_archive(archive_file, 1 if stream_id else from_)
+        events = (e for e in found if e.stream_id == stream_id and e.version >= from_) if stream_id else found
+        for n, ev in enumerate(events):
+            if limit is not None and n >= limit:
+                break
+            echo_json(ev)
+        return
     with ctx.open(readonly=True) as store:
         events = store.read_stream(stream_id, from_) if stream_id else store.read_all(from_)
         for n, ev in enumerate(events):

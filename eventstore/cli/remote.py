@@ -32,7 +32,7 @@ TOKEN_ENV = "EVENTSTORE_TOKEN"
 REMOTE_COMMANDS = frozenset({"append", "read", "verify-receipt", "checkpoint", "prove", "receipt", "cosign"})
 """Top-level commands that work against a service (each call maps to an API v1 endpoint)."""
 
-OFFLINE_COMMANDS = frozenset({"keygen", "verify-proof", "bench"})
+OFFLINE_COMMANDS = frozenset({"keygen", "verify-proof", "verify-archive", "bench"})
 """Commands that never open the database, so any --db is fine."""
 
 

@@ -1,0 +1,560 @@
+"""Archives (docs/archive.md): written atomically, verified offline, refused when tampered with."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import msgspec
+import pytest
+from click.testing import CliRunner, Result
+
+from eventstore import EventStore, NewEvent
+from eventstore.audit import archive as archives
+from eventstore.audit import notes
+from eventstore.cli import main
+from eventstore.errors import UserError, VerificationError
+from eventstore.hashing import entry_hash
+
+SIGNER = notes.Signer("test.example/log", notes.ALG_ED25519, bytes(range(32)))
+OTHER = notes.Signer("test.example/log", notes.ALG_ED25519, bytes(range(1, 33)))
+
+
+def fill(store: EventStore, n: int, start: int = 0) -> None:
+    for i in range(start, start + n):
+        store.append(f"s{i % 3}", [NewEvent(type="t", data={"i": i, "text": "ünï"}, metadata={"agent": "a"})])
+
+
+def lines_of(path: Path) -> list[bytes]:
+    return gzip.decompress(path.read_bytes()).splitlines(keepends=True)
+
+
+def rewrite(path: Path, lines: list[bytes]) -> None:
+    path.write_bytes(gzip.compress(b"".join(lines)))
+
+
+def edit_entry(path: Path, position: int, **changes: object) -> None:
+    """Change fields of the entry line for ``position`` (the header is line 0)."""
+    lines = lines_of(path)
+    header = json.loads(lines[0])
+    i = position - header["from_position"] + 1
+    entry = json.loads(lines[i])
+    entry.update(changes)
+    lines[i] = json.dumps(entry).encode() + b"\n"
+    rewrite(path, lines)
+
+
+@pytest.fixture
+def written(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """An archive of positions 3..12 of a 20-entry log, anchored to a checkpoint of size 20."""
+    db = tmp_path / "a.db"
+    with EventStore.open(str(db)) as store:
+        fill(store, 20)
+        store.checkpoint(SIGNER)
+        archives.write_archive(store, tmp_path / "a.jsonl.gz", 12, from_position=3, by="tester")
+    pub = tmp_path / "verifier.pub"
+    pub.write_text(SIGNER.verifier.to_text() + "\n")
+    return db, tmp_path / "a.jsonl.gz", pub
+
+
+def cli(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def verify_cli(path: Path, pub: Path) -> Result:
+    return cli("verify-archive", str(path), "--public-key", str(pub))
+
+
+# -- writing and reading back -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("first", "through"), [(1, 1), (1, 16), (1, 20), (5, 17), (17, 20), (20, 20)])
+def test_archive_verifies_and_reads_back_like_the_log(
+    store: EventStore, tmp_path: Path, first: int, through: int
+) -> None:
+    fill(store, 20)
+    store.checkpoint(SIGNER)
+    fill(store, 5, start=20)  # entries after the checkpoint are not needed
+    path = tmp_path / f"{first}-{through}.gz"
+    info = archives.write_archive(store, path, through, from_position=first, by="tester")
+    assert (info.from_position, info.through, info.entries, info.tree_size) == (first, through, through - first + 1, 20)
+    report = archives.verify_archive(path, SIGNER.verifier)
+    assert report.ok, report.problem
+    assert report.checked == through - first + 1
+    assert list(archives.read_archive(path)) == list(store.read_all(first, to_position=through))
+    assert archives.archived_through(store) == through
+    created = list(store.read_stream(archives.ARCHIVES_STREAM))[-1]
+    assert created.type == "archive.created" and created.data["sha256"] == info.sha256
+    assert created.data["by"] == "tester" and created.data["root"] == info.root
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == info.sha256
+    assert store.verify().ok
+
+
+def test_archived_through_is_the_highest_range_recorded(sqlite_store: EventStore, tmp_path: Path) -> None:
+    assert archives.archived_through(sqlite_store) is None
+    fill(sqlite_store, 10)
+    archives.write_archive(sqlite_store, tmp_path / "b.gz", 8, signer=SIGNER)
+    archives.write_archive(sqlite_store, tmp_path / "a.gz", 4, signer=SIGNER)
+    assert archives.archived_through(sqlite_store) == 8
+
+
+def test_a_checkpoint_is_signed_only_when_none_covers_the_range(sqlite_store: EventStore, tmp_path: Path) -> None:
+    fill(sqlite_store, 10)
+    with pytest.raises(UserError, match="no stored checkpoint covers position 10; give --key"):
+        archives.write_archive(sqlite_store, tmp_path / "x.gz", 10)
+    assert not (tmp_path / "x.gz").exists() and archives.archived_through(sqlite_store) is None
+    archives.write_archive(sqlite_store, tmp_path / "x.gz", 10, signer=SIGNER)
+    assert [c[1] for c in sqlite_store.checkpoints()] == [10]
+    archives.write_archive(sqlite_store, tmp_path / "y.gz", 7, signer=SIGNER)  # the stored one covers it
+    assert [c[1] for c in sqlite_store.checkpoints()] == [10]
+    assert archives.verify_archive(tmp_path / "y.gz", SIGNER.verifier).ok
+
+
+def test_bad_requests_are_refused_and_write_nothing(sqlite_store: EventStore, tmp_path: Path) -> None:
+    fill(sqlite_store, 5)
+    sqlite_store.checkpoint(SIGNER)
+    for kwargs, message in (
+        ({"through": 6}, "--through 6 is beyond the log's head"),
+        ({"through": 3, "from_position": 4}, "--from 4 must be between 1 and --through 3"),
+    ):
+        with pytest.raises(UserError, match=message):
+            archives.write_archive(sqlite_store, tmp_path / "x.gz", **kwargs)  # type: ignore[arg-type]
+    (tmp_path / "old.gz").write_bytes(b"keep me")
+    with pytest.raises(UserError, match="exists; refusing to overwrite"):
+        archives.write_archive(sqlite_store, tmp_path / "old.gz", 5)
+    assert (tmp_path / "old.gz").read_bytes() == b"keep me"
+    assert sorted(p.name for p in tmp_path.iterdir() if "gz" in p.name) == ["old.gz"]
+    assert archives.archived_through(sqlite_store) is None
+    archives.write_archive(sqlite_store, tmp_path / "old.gz", 5, replace=True)
+    assert archives.verify_archive(tmp_path / "old.gz", SIGNER.verifier).ok
+
+
+def test_a_tampered_log_is_not_archived(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    with EventStore.open(str(db)) as store:
+        fill(store, 10)
+        store.checkpoint(SIGNER)
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TRIGGER events_no_update")
+    conn.execute("UPDATE events SET data = CAST('{\"i\":99}' AS BLOB) WHERE position = 6")
+    conn.commit()
+    conn.close()
+    with EventStore.open(str(db)) as store:
+        with pytest.raises(VerificationError, match="does not verify at position 6 \\(data_digest\\)"):
+            archives.write_archive(store, tmp_path / "x.gz", 10)
+    assert not list(tmp_path.glob("*x.gz*"))
+
+
+def test_a_removed_payload_is_archived_as_its_digest(tmp_path: Path) -> None:
+    """A row whose data bytes were removed (NULL, as prune does) keeps its digest: the archive verifies."""
+    db = tmp_path / "a.db"
+    with EventStore.open(str(db)) as store:
+        fill(store, 6)
+        store.checkpoint(SIGNER)
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TRIGGER events_no_update")
+    conn.execute("UPDATE events SET data = NULL WHERE position = 2")
+    conn.commit()
+    conn.close()
+    with EventStore.open(str(db)) as store:
+        archives.write_archive(store, tmp_path / "x.gz", 6)
+    assert archives.verify_archive(tmp_path / "x.gz", SIGNER.verifier).ok
+    entry = json.loads(lines_of(tmp_path / "x.gz")[2])
+    assert entry["data"] is None and len(entry["data_digest"]) == 64
+    events = list(archives.read_archive(tmp_path / "x.gz"))
+    assert events[1].data is None and events[1].unreadable and "removed" in events[1].unreadable
+    assert events[2].data == {"i": 2, "text": "ünï"}
+
+
+def test_personal_fields_stay_encrypted_in_an_archive(sqlite_store: EventStore, tmp_path: Path) -> None:
+    sqlite_store.append(
+        "agent-1",
+        [
+            NewEvent(
+                type="message.appended",
+                data={"session_id": "s", "message_id": "m", "role": "user", "content": "secret"},
+                subject="alice",
+            )
+        ],
+    )
+    archives.write_archive(sqlite_store, tmp_path / "x.gz", 1, signer=SIGNER)
+    assert b"secret" not in gzip.decompress((tmp_path / "x.gz").read_bytes())
+    (ev,) = archives.read_archive(tmp_path / "x.gz")
+    assert "$personal" in ev.data["content"]
+    sqlite_store.erase("alice", requested_by="dpo")
+    assert archives.verify_archive(tmp_path / "x.gz", SIGNER.verifier).ok  # erasure keeps every hash
+
+
+# -- the command line ---------------------------------------------------------------------
+
+
+def test_cli_archive_verify_and_read(tmp_path: Path) -> None:
+    db = str(tmp_path / "a.db")
+    with EventStore.open(db) as store:
+        fill(store, 12)
+    assert cli("keygen", "--name", "test.example/log", "--out", str(tmp_path / "k")).exit_code == 0
+    out = tmp_path / "seg.jsonl.gz"
+    r = cli(
+        "--db",
+        db,
+        "archive",
+        "--to",
+        str(out),
+        "--through",
+        "10",
+        "--from",
+        "2",
+        "--key",
+        str(tmp_path / "k"),
+        "--json",
+    )
+    assert r.exit_code == 0, r.output
+    info = json.loads(r.stdout)
+    assert (info["from_position"], info["through"], info["entries"], info["event_position"]) == (2, 10, 9, 13)
+    r = verify_cli(out, tmp_path / "k" / "verifier.pub")
+    assert r.exit_code == 0 and r.stdout.startswith("OK: archive intact: 9 entries checked, positions 2..10"), r.output
+    r = cli("verify-archive", str(out), "--public-key", str(tmp_path / "k" / "verifier.pub"), "--json")
+    assert json.loads(r.stdout)["ok"] is True
+    live = cli("--db", db, "read", "--from", "3", "--limit", "4")
+    archived = cli("--db", str(tmp_path / "none.db"), "read", "--archive", str(out), "--from", "3", "--limit", "4")
+    assert archived.exit_code == 0 and archived.stdout == live.stdout and archived.stdout.count("\n") == 4
+    live = cli("--db", db, "read", "--stream", "s1", "--from", "2")
+    archived = cli("read", "--archive", str(out), "--stream", "s1", "--from", "2")
+    assert archived.stdout == "".join(
+        line + "\n" for line in live.stdout.splitlines() if 2 <= json.loads(line)["position"] <= 10
+    )
+    assert not (tmp_path / "none.db").exists()
+    r = cli("--db", db, "archive", "--to", str(out), "--through", "10")
+    assert r.exit_code == 2 and "exists; refusing to overwrite" in r.stderr
+
+
+# -- tampering: each refused, naming the first bad entry ----------------------------------
+
+
+def test_intact_archive_verifies(written: tuple[Path, Path, Path]) -> None:
+    _, path, pub = written
+    r = verify_cli(path, pub)
+    assert r.exit_code == 0, r.output
+
+
+def test_truncated_file_is_refused(written: tuple[Path, Path, Path]) -> None:
+    _, path, pub = written
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) - 40])
+    r = verify_cli(path, pub)
+    assert r.exit_code == 1 and "(truncated)" in r.stdout and "it was truncated" in r.stdout, r.output
+
+
+def test_archive_cut_at_a_line_boundary_names_the_first_missing_position(written: tuple[Path, Path, Path]) -> None:
+    _, path, pub = written
+    rewrite(path, lines_of(path)[:-3])  # positions 10..12 dropped, recompressed cleanly
+    r = verify_cli(path, pub)
+    assert r.exit_code == 1
+    assert r.stdout.startswith("FAILED at position 10 (truncated): the archive ends before position 10"), r.output
+
+
+def test_edited_payload_is_refused(written: tuple[Path, Path, Path]) -> None:
+    _, path, pub = written
+    edit_entry(path, 7, data='{"i":600,"text":"ünï"}')
+    r = verify_cli(path, pub)
+    assert r.exit_code == 1 and r.stdout.startswith("FAILED at position 7 (hash)"), r.output
+
+
+def test_edited_metadata_is_refused(written: tuple[Path, Path, Path]) -> None:
+    _, path, pub = written
+    edit_entry(path, 4, metadata='{"agent":"b"}')
+    r = verify_cli(path, pub)
+    assert r.exit_code == 1 and r.stdout.startswith("FAILED at position 4 (hash)"), r.output
+
+
+def test_edited_hash_is_refused(written: tuple[Path, Path, Path]) -> None:
+    _, path, pub = written
+    edit_entry(path, 9, hash="ab" * 32)
+    r = verify_cli(path, pub)
+    assert r.exit_code == 1 and r.stdout.startswith("FAILED at position 9 (hash)"), r.output
+
+
+def test_reordered_entries_are_refused(written: tuple[Path, Path, Path]) -> None:
+    _, path, pub = written
+    lines = lines_of(path)
+    lines[3], lines[4] = lines[4], lines[3]  # positions 5 and 6
+    rewrite(path, lines)
+    r = verify_cli(path, pub)
+    assert r.exit_code == 1 and r.stdout.startswith("FAILED at position 5 (gap)"), r.output
+
+
+def test_entries_rewritten_with_recomputed_hashes_do_not_lead_to_the_root(written: tuple[Path, Path, Path]) -> None:
+    """A forger who rehashes the whole chain after an edit passes the chain checks, not the proof."""
+    _, path, pub = written
+    lines = lines_of(path)
+    header = json.loads(lines[0])
+    prev = bytes.fromhex(header["prev_hash"])
+    out = [lines[0]]
+    for line in lines[1:]:
+        e = json.loads(line)
+        if e["position"] == 8:
+            e["data"] = '{"i":8,"text":"forged"}'
+        h = entry_hash(
+            e["position"],
+            e["stream_id"],
+            e["version"],
+            e["type"],
+            e["recorded_at"],
+            hashlib.sha256(e["data"].encode()).digest(),
+            hashlib.sha256(e["metadata"].encode()).digest(),
+            prev,
+        )
+        e["hash"] = h.hex()
+        prev = h
+        out.append(json.dumps(e).encode() + b"\n")
+    rewrite(path, out)
+    r = verify_cli(path, pub)
+    assert r.exit_code == 1 and r.stdout.startswith("FAILED at position 3 (fork): entries 3..12 do not lead"), r.output
+
+
+def test_wrong_key_is_refused(written: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    _, path, _ = written
+    other = tmp_path / "other.pub"
+    other.write_text(OTHER.verifier.to_text())
+    r = verify_cli(path, other)
+    assert r.exit_code == 1 and r.stdout.startswith("FAILED at position 0 (signature)"), r.output
+
+
+def test_swapped_checkpoint_is_refused(written: tuple[Path, Path, Path]) -> None:
+    """Another genuine checkpoint of the same log (a later size) does not fit the header's proof."""
+    db, path, pub = written
+    with EventStore.open(str(db)) as store:
+        fill(store, 3, start=100)
+        later = store.checkpoint(SIGNER).format()
+    lines = lines_of(path)
+    header = json.loads(lines[0])
+    header["checkpoint"] = later
+    rewrite(path, [json.dumps(header).encode() + b"\n", *lines[1:]])
+    r = verify_cli(path, pub)
+    assert r.exit_code == 1 and r.stdout.startswith("FAILED at position 3 (fork)"), r.output
+    # a genuine checkpoint (of another log under the same key) too small to cover the archive
+    with EventStore.open(str(path.parent / "c.db")) as other:
+        fill(other, 5)
+        tiny = other.checkpoint(SIGNER).format()
+    header["checkpoint"] = tiny
+    rewrite(path, [json.dumps(header).encode() + b"\n", *lines[1:]])
+    r = verify_cli(path, pub)
+    assert r.exit_code == 1 and "(truncated): the archive's checkpoint (size 5) does not cover position 12" in r.stdout
+
+
+def test_edited_proof_hash_is_refused(written: tuple[Path, Path, Path]) -> None:
+    _, path, pub = written
+    lines = lines_of(path)
+    header = json.loads(lines[0])
+    header["right"][0] = "00" * 32
+    rewrite(path, [json.dumps(header).encode() + b"\n", *lines[1:]])
+    r = verify_cli(path, pub)
+    assert r.exit_code == 1 and r.stdout.startswith("FAILED at position 3 (fork)"), r.output
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"this is not an archive\n", "is not a gzip-compressed eventstore archive"),
+        (gzip.compress(b"not json\n"), "has no eventstore archive header"),
+        (gzip.compress(b'{"format":"other"}\n'), "has no eventstore archive header"),
+        (b"", "is empty"),
+    ],
+)
+def test_garbage_is_refused(written: tuple[Path, Path, Path], content: bytes, message: str) -> None:
+    _, path, pub = written
+    path.write_bytes(content)
+    r = verify_cli(path, pub)
+    assert r.exit_code == 1 and r.stdout.startswith("FAILED at position 0 (unreadable)") and message in r.stdout
+    r = cli("read", "--archive", str(path))
+    assert r.exit_code == 2 and message in r.stderr and "Traceback" not in r.output
+
+
+def test_garbage_entry_line_and_extra_entries_are_refused(written: tuple[Path, Path, Path]) -> None:
+    _, path, pub = written
+    lines = lines_of(path)
+    rewrite(path, [*lines[:5], b'{"position": 7}\n', *lines[6:]])
+    r = verify_cli(path, pub)
+    assert r.exit_code == 1 and r.stdout.startswith("FAILED at position 7 (unreadable)"), r.output
+    rewrite(path, [*lines, lines[-1]])
+    r = verify_cli(path, pub)
+    assert r.exit_code == 1 and "entries after position 12" in r.stdout
+
+
+def test_read_refuses_a_tampered_archive(written: tuple[Path, Path, Path]) -> None:
+    _, path, _ = written
+    edit_entry(path, 7, data='{"i":600}')
+    r = cli("read", "--archive", str(path))
+    assert r.exit_code == 2 and "position 7 (hash)" in r.stderr
+    assert r.stdout.count("\n") == 0  # nothing of the tampered batch is printed
+
+
+def test_missing_file_and_key_are_usage_errors(written: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    _, path, pub = written
+    r = verify_cli(tmp_path / "nope.gz", pub)
+    assert r.exit_code == 2 and "cannot read archive" in r.stderr
+    r = verify_cli(path, tmp_path / "nope.pub")
+    assert r.exit_code == 2 and "cannot read public key" in r.stderr
+
+
+def test_reports_are_json(written: tuple[Path, Path, Path]) -> None:
+    _, path, pub = written
+    edit_entry(path, 5, hash="cd" * 32)
+    r = cli("verify-archive", str(path), "--public-key", str(pub), "--json")
+    report = msgspec.json.decode(r.stdout, type=archives.ArchiveReport)
+    assert r.exit_code == 1 and not report.ok and report.problem is not None
+    assert (report.problem.position, report.problem.kind, report.checked) == (5, "hash", 2)
+
+
+# -- a crash in the middle ----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_sigkill_while_archiving_leaves_no_archive_and_can_be_rerun(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    with EventStore.open(str(db)) as store:
+        store.append_many([(f"s{i % 7}", [NewEvent(type="t", data={"i": i})], None) for i in range(5000)])
+        store.checkpoint(SIGNER)
+    target = tmp_path / "out" / "seg.gz"
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from eventstore import EventStore
+        from eventstore.audit import archive
+        def stall(done, total):
+            if done >= 2000:
+                print("stalled", flush=True)
+                time.sleep(60)
+        with EventStore.open({str(db)!r}) as store:
+            archive.write_archive(store, {str(target)!r}, 5000, progress=stall)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "stalled"
+        temps = list(target.parent.glob(".seg.gz.*.tmp"))
+        assert temps and temps[0].stat().st_size > 0  # half an archive exists, under a temporary name
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(10)
+    assert not target.exists()
+    with EventStore.open(str(db)) as store:
+        assert store.verify().ok and archives.archived_through(store) is None
+        info = archives.write_archive(store, target, 5000)
+    assert info.entries == 5000
+    report = archives.verify_archive(target, SIGNER.verifier)
+    assert report.ok and report.checked == 5000
+
+
+def test_the_archive_benchmark_reports_its_figure_beside_a_file_copy(tmp_path: Path) -> None:
+    from benchmarks.harness import fill as bench_fill
+    from benchmarks.harness import run_archive
+
+    db = str(tmp_path / "b.db")
+    bench_fill(db, 300)
+    f = run_archive(db, str(tmp_path), repeat=1)
+    assert f.case == "archive" and f.baseline.startswith("plain copy") and f.ours > 0 and f.base > 0
+    assert isinstance(f.met, bool) and "300 events" in f.note
+    assert len(list(archives.read_archive(tmp_path / "bench.archive.gz"))) == 300
+
+
+# -- docs/archive.md ----------------------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def doc_vector() -> tuple[str, str]:
+    text = (DOCS / "archive.md").read_text()
+    (key,) = re.findall(r"```archive-key\n(.*?)\n```", text, re.S)
+    (content,) = re.findall(r"```archive\n(.*?)```", text, re.S)
+    return key, content
+
+
+def test_docs_vector_is_what_the_code_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import eventstore.commit
+
+    monkeypatch.setattr(eventstore.commit, "utc_now", lambda: "2026-11-24T10:00:00.000000Z")
+    signer = notes.Signer("example.com/archive-vector", notes.ALG_ED25519, bytes(32))
+    key, content = doc_vector()
+    assert signer.verifier.to_text() == key
+    with EventStore.open(str(tmp_path / "v.db")) as store:
+        store.append("orders-1", [NewEvent(type="order.placed", data={"order_id": "A-1", "amount": 12.5})])
+        store.append(
+            "orders-1",
+            [
+                NewEvent(
+                    type="order.paid",
+                    data={"order_id": "A-1", "note": 'Grüße "ok"'},
+                    metadata={"agent_id": "billing"},
+                )
+            ],
+        )
+        store.append(
+            "orders-2",
+            [
+                NewEvent(
+                    type="order.placed",
+                    data={"order_id": "B-7", "amount": 3},
+                    id="0b7e2a1c-5f3d-4e8a-9c61-2f4d8e1a7b90",
+                )
+            ],
+        )
+        store.append("orders-1", [NewEvent(type="order.shipped", data={"order_id": "A-1"})])
+        store.append("orders-2", [NewEvent(type="order.cancelled", data={"order_id": "B-7"})])
+        store.checkpoint(signer)
+        archives.write_archive(store, tmp_path / "v.gz", 4, from_position=2)
+        live = list(store.read_all(2, to_position=4))
+    assert gzip.decompress((tmp_path / "v.gz").read_bytes()).decode() == content
+    # the doc's content, gzipped by anyone, is an archive that verifies and reads back
+    path = tmp_path / "doc.gz"
+    path.write_bytes(gzip.compress(content.encode()))
+    report = archives.verify_archive(path, notes.Verifier.from_text(key))
+    assert report.ok and report.checked == 3 and report.tree_size == 5
+    assert list(archives.read_archive(path)) == live
+
+
+def test_standalone_verifier_checks_archives(tmp_path: Path) -> None:
+    """docs/verify_standalone.py (stdlib only, written from the docs) agrees with verify-archive."""
+    key, content = doc_vector()
+    (tmp_path / "k.pub").write_text(key + "\n")
+    path = tmp_path / "doc.gz"
+    path.write_bytes(gzip.compress(content.encode()))
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(DOCS / "verify_standalone.py"), "--archive", str(path), str(tmp_path / "k.pub")],
+            capture_output=True,
+            text=True,
+        )
+
+    r = run()
+    assert r.returncode == 0 and r.stdout.startswith("OK: 3 entries"), r.stdout + r.stderr
+    lines = content.splitlines(keepends=True)
+    for edit, expected in (
+        (lambda ls: [ls[0], ls[1].replace('\\"ok\\\\\\"', '\\"OK\\\\\\"'), *ls[2:]], "position 2"),
+        (lambda ls: ls[:-1], "position 4"),
+        (lambda ls: [ls[0].replace('"through":4', '"through":3'), *ls[1:-1]], "root"),
+        (lambda ls: [ls[0].replace("Pc+J", "Pc+K"), *ls[1:]], "signature"),
+    ):
+        edited = edit(list(lines))
+        assert edited != lines
+        path.write_bytes(gzip.compress("".join(edited).encode()))
+        r = run()
+        assert r.returncode == 1 and expected in r.stdout, (expected, r.stdout, r.stderr)
+
+
+def test_verify_archive_needs_no_database_even_with_a_service_url(written: tuple[Path, Path, Path]) -> None:
+    _, path, pub = written
+    r = cli("--db", "http://127.0.0.1:9/", "verify-archive", str(path), "--public-key", str(pub))
+    assert r.exit_code == 0, r.output
+    r = cli("--db", "http://127.0.0.1:9/", "archive", "--to", str(path) + "2", "--through", "1")
+    assert r.exit_code == 2 and "needs a database URL" in r.stderr
