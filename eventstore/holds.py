@@ -183,7 +183,8 @@ def subject_holds(store: EventStore, subject: str) -> list[Hold]:
     return [
         h
         for h in holds(store, active_only=True)
-        if (h.kind == "subject" and h.pattern == subject) or (h.kind == "streams" and fnmatch.fnmatchcase(stream, h.pattern))
+        if (h.kind == "subject" and h.pattern == subject)
+        or (h.kind == "streams" and fnmatch.fnmatchcase(stream, h.pattern))
     ]
 
 

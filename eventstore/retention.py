@@ -132,9 +132,7 @@ def policies(store: EventStore) -> list[Policy]:
     ]
 
 
-def set_policy(
-    store: EventStore, *, streams: str | None = None, type: str | None = None, keep: str, by: str
-) -> Policy:
+def set_policy(store: EventStore, *, streams: str | None = None, type: str | None = None, keep: str, by: str) -> Policy:
     """Set (or replace) the policy of a stream glob or an event type; appends ``retention.policy_set``.
 
     Refused (``RetentionFloorError``, nothing written) when ``keep`` is shorter than the floor.
@@ -322,7 +320,14 @@ def prune(
                         tally[c[2]] = tally.get(c[2], 0) + 1
                     tx.execute(
                         sql.RETENTION_RUN_PROGRESS,
-                        (time.time(), count + len(chosen), new_lo, chosen[-1][0], msgspec.json.encode(tally).decode(), run_id),
+                        (
+                            time.time(),
+                            count + len(chosen),
+                            new_lo,
+                            chosen[-1][0],
+                            msgspec.json.encode(tally).decode(),
+                            run_id,
+                        ),
                     )
         for c in chosen:
             per_policy[c[2]] = per_policy.get(c[2], 0) + 1
@@ -368,7 +373,11 @@ def prune(
             receipt = _holds.append_with(
                 store,
                 RETENTION_STREAM,
-                [NewEvent(type="retention.pruned", data=_pruned_data(count, lo, hi, per_policy, by, reason, through, held))],
+                [
+                    NewEvent(
+                        type="retention.pruned", data=_pruned_data(count, lo, hi, per_policy, by, reason, through, held)
+                    )
+                ],
                 done,
             )
             event_position = receipt.position
