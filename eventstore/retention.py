@@ -241,7 +241,7 @@ def prune(
     through: int | None = None,
     reason: str | None = None,
     by: str = "library",
-    batch_size: int = 2000,
+    batch_size: int = 5000,
     stale_after: float = 60.0,
 ) -> PruneReport:
     """Remove the payloads of events past their retention policy; append ``retention.pruned``.
@@ -295,7 +295,7 @@ def prune(
     lo: int | None = None
     hi: int | None = None
     per_policy: dict[str, int] = {}
-    pending: list[tuple[int, str, str, bytes | None]] = []  # (position, stream, label, data)
+    pending: list[tuple[int, int, str, Any, bytes | None]] = []  # (seq, position, stream, label, data)
 
     def flush() -> None:
         nonlocal count, held, batches, lo, hi, matcher
@@ -307,62 +307,78 @@ def prune(
             with backend.transaction() as tx:
                 # Holds placed since the scan began are honoured: read them in this batch's transaction.
                 matcher = _holds.HoldMatcher(tx.execute(sql.HOLDS_ACTIVE))
-                if matcher.needs_data and pending[0][3] is None:  # a subject hold placed meanwhile
-                    payloads = dict(tx.execute(sql.PAYLOADS_BETWEEN, (pending[0][0], pending[-1][0])))
-                    pending[:] = [(p, s, lb, payloads.get(p)) for p, s, lb, _ in pending]
-                chosen = [c for c in pending if not matcher or matcher.held_by(c[1], c[3]) is None]
+                if matcher.needs_data and pending[0][4] is None:  # a subject hold placed meanwhile
+                    payloads = dict(tx.execute(sql.PAYLOADS_BETWEEN, (pending[0][1], pending[-1][1])))
+                    pending[:] = [(q, p, s, lb, payloads.get(p)) for q, p, s, lb, _ in pending]
+                chosen = [c for c in pending if not matcher or matcher.held_by(c[2], c[4]) is None]
                 held += len(pending) - len(chosen)
                 if chosen:
-                    tx.executemany(sql.PRUNE_PAYLOAD, [(c[0],) for c in chosen])
-                    new_lo = chosen[0][0] if lo is None else lo
+                    # Consecutive candidates form one range: rows between them have no payload already.
+                    runs: list[list[int]] = []
+                    last_seq = -2
+                    for c in chosen:
+                        if c[0] == last_seq + 1:
+                            runs[-1][1] = c[1]
+                        else:
+                            runs.append([c[1], c[1]])
+                        last_seq = c[0]
+                    tx.executemany(sql.PRUNE_PAYLOADS_BETWEEN, runs)
                     tally = dict(per_policy)
                     for c in chosen:
-                        tally[c[2]] = tally.get(c[2], 0) + 1
+                        tally[c[3]] = tally.get(c[3], 0) + 1
                     tx.execute(
                         sql.RETENTION_RUN_PROGRESS,
                         (
                             time.time(),
                             count + len(chosen),
-                            new_lo,
-                            chosen[-1][0],
+                            chosen[0][1] if lo is None else lo,
+                            chosen[-1][1],
                             msgspec.json.encode(tally).decode(),
                             run_id,
                         ),
                     )
         for c in chosen:
-            per_policy[c[2]] = per_policy.get(c[2], 0) + 1
+            per_policy[c[3]] = per_policy.get(c[3], 0) + 1
         if chosen:
             count += len(chosen)
-            lo = chosen[0][0] if lo is None else lo
-            hi = chosen[-1][0]
+            lo = chosen[0][1] if lo is None else lo
+            hi = chosen[-1][1]
         batches += 1
         pending.clear()
 
     position = 0
+    seq = 0  # candidates seen: consecutive numbers mean no payload-bearing row between them
     page = max(batch_size, 1000)
+    through_pos = -1 if through is None else through
     while position < bound:
-        query = sql.PRUNE_CANDIDATES_WITH_DATA if matcher.needs_data else sql.PRUNE_CANDIDATES
-        rows = backend.query(query, (position, bound, page))
+        with_data = matcher.needs_data
+        rows = backend.query(
+            sql.PRUNE_CANDIDATES_WITH_DATA if with_data else sql.PRUNE_CANDIDATES, (position, bound, page)
+        )
         if not rows:
             break
         scanned += len(rows)
         position = rows[-1][0]
+        any_hold = bool(matcher)
         for row in rows:
+            seq += 1
             pos, stream_id, type_, recorded_at = row[0], row[1], row[2], row[3]
             if type_.startswith(SYSTEM_TYPES):
                 continue
-            v = verdict(stream_id, type_) if rules else None
-            if v is not None and recorded_at < v[0]:
-                label = v[1]
-            elif through_label is not None and pos <= through:  # type: ignore[operator]
+            v = verdicts.get((stream_id, type_), ()) if rules else None
+            if v == ():
+                v = verdict(stream_id, type_)
+            if v is not None and recorded_at < v[0]:  # type: ignore[index]
+                label = v[1]  # type: ignore[index]
+            elif pos <= through_pos:
                 label = through_label
             else:
                 continue
-            data = row[4] if len(row) > 4 else None
-            if matcher and matcher.held_by(stream_id, data) is not None:
+            data = row[4] if with_data else None
+            if any_hold and matcher.held_by(stream_id, data) is not None:
                 held += 1
                 continue
-            pending.append((pos, stream_id, label, data))
+            pending.append((seq, pos, stream_id, label, data))
             if len(pending) >= batch_size:
                 flush()
     flush()

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from eventstore import EventStore, NewEvent
+from eventstore import EventStore, NewEvent, retention
 from eventstore import holds as holds_
-from eventstore import retention
 from eventstore.cli import main
 from eventstore.errors import LegalHoldActive, UserError
 
@@ -99,7 +98,9 @@ def test_an_override_is_recorded_in_the_erasures_transaction(store: EventStore) 
         ({"streams": "a", "reason": "  "}, "must not be empty"),
     ],
 )
-def test_bad_holds_are_refused_and_write_nothing(sqlite_store: EventStore, kwargs: dict[str, str], message: str) -> None:
+def test_bad_holds_are_refused_and_write_nothing(
+    sqlite_store: EventStore, kwargs: dict[str, str], message: str
+) -> None:
     with pytest.raises(UserError, match=message):
         holds_.place(sqlite_store, by="legal", **kwargs)
     assert sqlite_store.head()[0] == 0 and holds_.holds(sqlite_store) == []

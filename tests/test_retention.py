@@ -20,9 +20,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eventstore import EventStore, NewEvent
+from eventstore import EventStore, NewEvent, retention
 from eventstore import holds as holds_
-from eventstore import retention
 from eventstore.audit import notes
 from eventstore.audit.proofs import check_proof_text
 from eventstore.cli import main
@@ -182,7 +181,11 @@ def test_rebuilt_read_models_skip_pruned_events(sqlite_store: EventStore) -> Non
     store.append("agent-1", [NewEvent(type="session.started", data={"session_id": "s1", "model": "m"})])
     store.append(
         "agent-1",
-        [NewEvent(type="message.appended", data={"session_id": "s1", "message_id": "m1", "role": "user", "content": "hi"})],
+        [
+            NewEvent(
+                type="message.appended", data={"session_id": "s1", "message_id": "m1", "role": "user", "content": "hi"}
+            )
+        ],
     )
     store.append("agent-2", [NewEvent(type="session.started", data={"session_id": "s2", "model": "m"})])
     runner = Runner(store)
@@ -242,6 +245,25 @@ def test_the_guard_refuses_every_update_but_pruning(store: EventStore, change: s
     (row,) = [r for rows in store.iter_rows() for r in rows if r.position == 2]
     assert row.data is None and row._replace(data=before[0][1].data) == before[0][1]
     assert store.verify().ok
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE events SET rowid = 10 WHERE position = 2",  # SQLite: the rowid is position
+        "UPDATE events SET _rowid_ = 10, data = NULL WHERE position = 2",
+        "INSERT INTO events SELECT * FROM events WHERE position = 2 "
+        "ON CONFLICT (position) DO UPDATE SET type = 'x', data = NULL",
+        "INSERT INTO events SELECT * FROM events WHERE position = 2 ON CONFLICT (position) DO UPDATE SET data = x'00'",
+    ],
+)
+def test_the_guard_refuses_updates_through_rowid_and_upserts(sqlite_store: EventStore, statement: str) -> None:
+    _guarded_store(sqlite_store)
+    before = list(sqlite_store.iter_rows())
+    with pytest.raises(EventStoreError, match="append-only"):
+        with sqlite_store.backend.transaction() as tx:
+            tx.execute(statement)
+    assert list(sqlite_store.iter_rows()) == before
 
 
 def test_the_guard_refuses_truncate_on_postgres(store: EventStore) -> None:
@@ -329,7 +351,7 @@ def test_a_prune_killed_midway_leaves_a_valid_store_and_runs_again(tmp_path: Pat
     url = str(tmp_path / "kill.db")
     n = 60_000
     with EventStore.open(url) as store:
-        for i in range(0, n, 5000):
+        for _ in range(0, n, 5000):
             _events(store, "a", 5000)
         retention.set_floor(store, "0s", by="ops")
         retention.set_policy(store, streams="a", keep="0s", by="ops")
@@ -363,7 +385,9 @@ def test_a_prune_killed_midway_leaves_a_valid_store_and_runs_again(tmp_path: Pat
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    plan=st.lists(st.tuples(st.sampled_from(["a-1", "a-2", "b"]), st.sampled_from(["x", "y"])), min_size=1, max_size=12),
+    plan=st.lists(
+        st.tuples(st.sampled_from(["a-1", "a-2", "b"]), st.sampled_from(["x", "y"])), min_size=1, max_size=12
+    ),
     rules=st.lists(
         st.tuples(st.sampled_from(["streams:a-*", "streams:b", "type:x"]), st.integers(0, 3)),
         max_size=3,

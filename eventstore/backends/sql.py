@@ -105,5 +105,6 @@ PRUNE_CANDIDATES_WITH_DATA = (
 )
 """With the payload, to find the subjects of a subject hold in its personal envelopes."""
 PAYLOADS_BETWEEN = "SELECT position, data FROM events WHERE position >= ? AND position <= ?"
-PRUNE_PAYLOAD = "UPDATE events SET data = NULL WHERE position = ?"
-"""The one UPDATE the append-only guard allows (migration 0008): the payload to NULL, nothing else."""
+PRUNE_PAYLOADS_BETWEEN = "UPDATE events SET data = NULL WHERE position >= ? AND position <= ? AND data IS NOT NULL"
+"""The one UPDATE the append-only guard allows (migration 0008): payloads to NULL, nothing else.
+Run on ranges whose every payload-bearing row is to be pruned."""

@@ -101,7 +101,7 @@ def retention_floor(ctx: Context, duration: str, by: str | None) -> None:
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Count what would be pruned; write nothing.")
 @click.option("--now", metavar="TIME", help="Measure policies from this ISO 8601 time instead of the clock.")
-@click.option("--batch-size", default=2000, show_default=True, help="Payloads removed per transaction.")
+@click.option("--batch-size", default=5000, show_default=True, help="Payloads removed per transaction.")
 @click.option("--by", help=_BY_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_ctx
