@@ -269,22 +269,20 @@ def prune(
     ]
     head = store.head()[0]
     bound = head if rules else min(head, through or 0)
-    through_label = None if through is None else f"through:{through}"
-    # (stream, type) -> (cut-off, label): the longest policy matching wins (the oldest cut-off).
-    verdicts: dict[tuple[str, str], tuple[str, str] | None] = {}
+    through_label = "" if through is None else f"through:{through}"
+    # (stream, type) -> (cut-off, label) of the longest policy matching (the oldest cut-off);
+    # ("", "") when none matches: no recorded_at sorts before "".
+    verdicts: dict[tuple[str, str], tuple[str, str]] = {}
 
-    def verdict(stream_id: str, type_: str) -> tuple[str, str] | None:
-        key = (stream_id, type_)
-        v = verdicts.get(key, ())
-        if v == ():
-            best = None
-            for p, cutoff, keep in rules:
-                if p.matches(stream_id, type_) and (best is None or keep > best[2]):
-                    best = (cutoff, p.label, keep)
-            v = None if best is None else (best[0], best[1])
-            if len(verdicts) < 200_000:
-                verdicts[key] = v
-        return v  # type: ignore[return-value]
+    def verdict(stream_id: str, type_: str) -> tuple[str, str]:
+        best: tuple[str, str, int] | None = None
+        for p, cutoff, keep in rules:
+            if p.matches(stream_id, type_) and (best is None or keep > best[2]):
+                best = (cutoff, p.label, keep)
+        v = ("", "") if best is None else (best[0], best[1])
+        if len(verdicts) < 200_000:
+            verdicts[(stream_id, type_)] = v
+        return v
 
     run_id = "run-" + secrets.token_hex(6)
     if not dry_run and bound > 0:
@@ -365,11 +363,9 @@ def prune(
             pos, stream_id, type_, recorded_at = row[0], row[1], row[2], row[3]
             if type_.startswith(SYSTEM_TYPES):
                 continue
-            v = verdicts.get((stream_id, type_), ()) if rules else None
-            if v == ():
-                v = verdict(stream_id, type_)
-            if v is not None and recorded_at < v[0]:  # type: ignore[index]
-                label = v[1]  # type: ignore[index]
+            v = verdicts.get((stream_id, type_)) or verdict(stream_id, type_)
+            if recorded_at < v[0]:
+                label = v[1]
             elif pos <= through_pos:
                 label = through_label
             else:

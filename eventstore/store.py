@@ -203,7 +203,8 @@ class EventStore:
             data["reason"] = reason
         req = Request(erasure_stream(subject), None, self.prepare([NewEvent(type="subject.erased", data=data)]))
         req.effects = [shredding.KeyStore.erase_statement(subject, requested_by)]
-        receipt = self.commits.submit([req, *check_erase(self, subject, override_hold, requested_by)], atomic=True)[0][0]
+        held = check_erase(self, subject, override_hold, requested_by)  # refuses, or the override's record
+        receipt = self.commits.submit([req, *held], atomic=True)[0][0]
         self.purge_residue()
         return receipt
 

@@ -61,7 +61,9 @@ def subject_keys_in(n: int) -> str:
 
 
 # -- retention and legal holds (eventstore.retention, eventstore.holds) -----------------------
-RETENTION_POLICIES = "SELECT kind, pattern, keep_seconds, keep, set_at, set_by FROM retention_policies ORDER BY kind, pattern"
+RETENTION_POLICIES = (
+    "SELECT kind, pattern, keep_seconds, keep, set_at, set_by FROM retention_policies ORDER BY kind, pattern"
+)
 RETENTION_POLICY_PUT = (
     "INSERT INTO retention_policies (kind, pattern, keep_seconds, keep, set_at, set_by) VALUES (?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (kind, pattern) DO UPDATE SET keep_seconds = excluded.keep_seconds, keep = excluded.keep, "
@@ -78,9 +80,7 @@ HOLDS = (
     "ORDER BY placed_at, id"
 )
 HOLDS_ACTIVE = "SELECT id, kind, pattern, reason FROM legal_holds WHERE released_at IS NULL ORDER BY placed_at, id"
-HOLD_PLACE = (
-    "INSERT INTO legal_holds (id, kind, pattern, reason, placed_at, placed_by) VALUES (?, ?, ?, ?, ?, ?)"
-)
+HOLD_PLACE = "INSERT INTO legal_holds (id, kind, pattern, reason, placed_at, placed_by) VALUES (?, ?, ?, ?, ?, ?)"
 HOLD_RELEASE = "UPDATE legal_holds SET released_at = ?, released_by = ? WHERE id = ? AND released_at IS NULL"
 RETENTION_RUN_START = (
     "INSERT INTO retention_runs (id, started_at, heartbeat, by_whom, reason, through) VALUES (?, ?, ?, ?, ?, ?)"
