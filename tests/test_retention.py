@@ -452,3 +452,11 @@ def test_cli_retention_prune_and_read(tmp_path: Path) -> None:
     assert _cli(db, "verify").exit_code == 0
     r = _cli(db, "prune", "--now", "yesterday")
     assert r.exit_code == 2 and "bad time" in r.output
+
+
+def test_prune_benchmark_reports_prune_beside_a_file_copy(tmp_path: Path) -> None:
+    from benchmarks.prune_bench import run_prune
+
+    (fig,) = run_prune(2000, repeat=1, directory=str(tmp_path))
+    assert fig.baseline.startswith("plain copy of the database file")
+    assert fig.ours > 0 and fig.base > 0 and fig.target == ">= 100,000 events/s" and isinstance(fig.met, bool)
