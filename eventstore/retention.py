@@ -223,10 +223,18 @@ def _now_dt(now: datetime | str | None) -> datetime:
         return datetime.now(UTC)
     if isinstance(now, str):
         try:
-            return datetime.fromisoformat(now.replace("Z", "+00:00"))
+            now = datetime.fromisoformat(now.replace("Z", "+00:00"))
         except ValueError:
             raise UserError(f"bad time {now!r}: use ISO 8601, e.g. 2026-01-01T00:00:00Z") from None
-    return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+    return now if now.tzinfo is not None else now.replace(tzinfo=UTC)  # a time without a zone is UTC
+
+
+def _cutoff(moment: datetime, seconds: int) -> str:
+    """``moment - seconds`` in the clock format; "" (nothing is older) before year 1."""
+    try:
+        return _ts(moment - timedelta(seconds=seconds))
+    except OverflowError:
+        return ""
 
 
 def is_system_type(type_: str) -> bool:
@@ -263,10 +271,7 @@ def prune(
     recovered = 0 if dry_run else _record_interrupted(store, stale_after)
     moment = _now_dt(now)
     floor = floor_seconds(store)
-    rules = [
-        (p, _ts(moment - timedelta(seconds=max(p.keep_seconds, floor))), max(p.keep_seconds, floor))
-        for p in policies(store)
-    ]
+    rules = [(p, _cutoff(moment, max(p.keep_seconds, floor)), max(p.keep_seconds, floor)) for p in policies(store)]
     head = store.head()[0]
     bound = head if rules else min(head, through or 0)
     through_label = "" if through is None else f"through:{through}"

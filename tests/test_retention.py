@@ -151,6 +151,18 @@ def test_the_longest_matching_policy_wins_and_the_floor_lengthens_short_policies
     assert retention.prune(store, now=recorded + timedelta(days=21), dry_run=True).count == 2
 
 
+def test_extreme_durations_and_times_without_a_zone(sqlite_store: EventStore) -> None:
+    store = sqlite_store
+    _events(store, "a", 1)
+    retention.set_policy(store, type="note", keep="999999999w", by="ops")  # longer than any calendar
+    assert retention.prune(store, now=LATER).count == 0
+    retention.set_floor(store, "0s", by="ops")
+    retention.set_policy(store, type="note", keep="0s", by="ops")
+    recorded = next(store.read_all()).recorded_at
+    assert retention.prune(store, now=recorded[:-1], dry_run=True).count == 0  # UTC, not local time
+    assert retention.prune(store, now="2999-01-01T00:00:00", dry_run=True).count == 1
+
+
 def test_system_events_are_never_pruned(sqlite_store: EventStore) -> None:
     store = sqlite_store
     retention.set_floor(store, "0s", by="ops")
