@@ -275,16 +275,18 @@ def prune(
     head = store.head()[0]
     bound = head if rules else min(head, through or 0)
     through_label = "" if through is None else f"through:{through}"
-    # (stream, type) -> (cut-off, label) of the longest policy matching (the oldest cut-off);
-    # ("", "") when none matches: no recorded_at sorts before "".
-    verdicts: dict[tuple[str, str], tuple[str, str]] = {}
+    # (stream, type) -> (cut-off, label, prunable through ``through``): the cut-off of the longest
+    # policy matching (the oldest); "" when none matches, or for SYSTEM_TYPES (no recorded_at
+    # sorts before "").
+    verdicts: dict[tuple[str, str], tuple[str, str, bool]] = {}
 
-    def verdict(stream_id: str, type_: str) -> tuple[str, str]:
+    def verdict(stream_id: str, type_: str) -> tuple[str, str, bool]:
         best: tuple[str, str, int] | None = None
-        for p, cutoff, keep in rules:
+        system = type_.startswith(SYSTEM_TYPES)
+        for p, cutoff, keep in () if system else rules:
             if p.matches(stream_id, type_) and (best is None or keep > best[2]):
                 best = (cutoff, p.label, keep)
-        v = ("", "") if best is None else (best[0], best[1])
+        v = ("", "", not system) if best is None else (best[0], best[1], True)
         if len(verdicts) < 200_000:
             verdicts[(stream_id, type_)] = v
         return v
@@ -363,23 +365,21 @@ def prune(
         scanned += len(rows)
         position = rows[-1][0]
         any_hold = bool(matcher)
-        for row in rows:
-            seq += 1
-            pos, stream_id, type_, recorded_at = row[0], row[1], row[2], row[3]
-            if type_.startswith(SYSTEM_TYPES):
-                continue
-            v = verdicts.get((stream_id, type_)) or verdict(stream_id, type_)
-            if recorded_at < v[0]:
+        get = verdicts.get
+        first_seq = seq + 1
+        for seq, row in enumerate(rows, first_seq):  # the hot loop: one dict lookup per row
+            v = get((row[1], row[2])) or verdict(row[1], row[2])
+            if row[3] < v[0]:
                 label = v[1]
-            elif pos <= through_pos:
+            elif v[2] and row[0] <= through_pos:
                 label = through_label
             else:
                 continue
             data = row[4] if with_data else None
-            if any_hold and matcher.held_by(stream_id, data) is not None:
+            if any_hold and matcher.held_by(row[1], data) is not None:
                 held += 1
                 continue
-            pending.append((seq, pos, stream_id, label, data))
+            pending.append((seq, row[0], row[1], label, data))
             if len(pending) >= batch_size:
                 flush()
     flush()
