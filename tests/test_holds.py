@@ -128,3 +128,30 @@ def test_cli_hold_and_erase(tmp_path: Path) -> None:
     r = run.invoke(main, ["--db", db, "hold", "release", hold_id])
     assert r.exit_code == 2 and "released already" in r.output
     assert run.invoke(main, ["--db", db, "hold", "list", "--active"]).stdout == ""
+
+
+def test_a_hold_placed_while_prune_runs_is_honoured_from_its_next_batch(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collections.abc import Iterator
+    from contextlib import contextmanager
+    from typing import Any
+
+    store.append("agent-1", [_message("s1", "alice"), _message("s1", "bob")] * 3)
+    _prunable(store)
+    real = store.backend.transaction
+    calls = []
+
+    @contextmanager
+    def transaction() -> Iterator[Any]:
+        calls.append(1)
+        if len(calls) == 3:  # after the run's start and the first batch: a hold arrives
+            holds_.place(store, subject="alice", reason="late case", by="legal")
+        with real() as tx:
+            yield tx
+
+    monkeypatch.setattr(store.backend, "transaction", transaction)
+    report = retention.prune(store, now=LATER, batch_size=2)
+    contents = [(e.position, e.pruned) for e in store.read_stream("agent-1")]
+    assert contents == [(1, True), (2, True), (3, False), (4, True), (5, False), (6, True)]
+    assert report.count == 4 and report.held == 2
