@@ -36,7 +36,7 @@ mutate: $(VENV)/.installed
 	$(BIN)/python -m tests.mutation_report mutants/results.txt | tee mutants/report.md
 
 bench: $(VENV)/.installed
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks --prune
 
 clean:
 	rm -rf $(VENV) mutants demo.db demo.db-wal demo.db-shm .pytest_cache .hypothesis

@@ -27,6 +27,8 @@ def echo_json(value: object) -> None:
 @click.option("--projection-events", type=click.IntRange(1000), default=100_000, show_default=True)
 @click.option("--checkpoint", "with_checkpoint", is_flag=True, help="Also measure checkpoints and proofs.")
 @click.option("--checkpoint-events", type=click.IntRange(1000), default=1_000_000, show_default=True)
+@click.option("--prune", "with_prune", is_flag=True, help="Also measure prune (retention) beside a plain file copy.")
+@click.option("--prune-events", type=click.IntRange(1000), default=200_000, show_default=True)
 @click.option(
     "--service",
     "with_service",
@@ -61,6 +63,8 @@ def bench(
     projection_events: int,
     with_checkpoint: bool,
     checkpoint_events: int,
+    with_prune: bool,
+    prune_events: int,
     with_service: bool,
     service_seconds: float,
     skip_log: bool,
@@ -100,6 +104,10 @@ def bench(
         figures += b.run_projections(projection_events // (10 if quick else 1), directory=directory)
     if with_checkpoint:
         figures += b.run_checkpoint(checkpoint_events // (10 if quick else 1), directory=directory, progress=say)
+    if with_prune:
+        from .prune_bench import run_prune
+
+        figures += run_prune(prune_events // (10 if quick else 1), repeat=repeat, directory=directory, progress=say)
     if as_json:
         echo_json(figures)
         return

@@ -159,6 +159,77 @@ class StoreRestored(_Event):
     replaced_head_position: int | None = None
 
 
+class RetentionPolicySet(_Event):
+    """Appended by ``eventstore retention set``: events of ``kind`` ``pattern`` are kept ``keep`` (docs/operations.md)."""
+
+    kind: Literal["streams", "type"]
+    pattern: str
+    keep: str
+    keep_seconds: int
+    by: str
+    previous_keep: str | None = None
+
+
+class RetentionPolicyRemoved(_Event):
+    """Appended by ``eventstore retention remove``: those events are kept for ever from now on."""
+
+    kind: Literal["streams", "type"]
+    pattern: str
+    previous_keep: str
+    by: str
+
+
+class RetentionFloorSet(_Event):
+    """Appended by ``eventstore retention floor``: the minimum retention any policy may ask for."""
+
+    floor: str
+    floor_seconds: int
+    previous_floor: str
+    by: str
+
+
+class RetentionPruned(_Event):
+    """Appended by ``eventstore prune``: payloads removed, the positions they spanned, per policy."""
+
+    from_position: int | None
+    to_position: int | None
+    count: int
+    policies: dict[str, int]
+    by: str
+    held: int = 0
+    reason: str | None = None
+    through: int | None = None
+    interrupted: bool = False
+
+
+class HoldPlaced(_Event):
+    """Appended by ``eventstore hold place``: a legal hold on a stream glob or a data subject."""
+
+    hold_id: str
+    kind: Literal["streams", "subject"]
+    pattern: str
+    reason: str
+    by: str
+
+
+class HoldReleased(_Event):
+    """Appended by ``eventstore hold release``."""
+
+    hold_id: str
+    by: str
+    reason: str | None = None
+
+
+class HoldOverridden(_Event):
+    """Appended with a ``subject.erased`` that a legal hold would have refused (``--override-hold``)."""
+
+    hold_id: str
+    subject_id: str
+    operation: str
+    reason: str
+    by: str
+
+
 CATALOGUE: dict[str, type[_Event]] = {
     "session.started": SessionStarted,
     "session.updated": SessionUpdated,
@@ -173,6 +244,13 @@ CATALOGUE: dict[str, type[_Event]] = {
     "credential.created": CredentialCreated,
     "credential.revoked": CredentialRevoked,
     "store.restored": StoreRestored,
+    "retention.policy_set": RetentionPolicySet,
+    "retention.policy_removed": RetentionPolicyRemoved,
+    "retention.floor_set": RetentionFloorSet,
+    "retention.pruned": RetentionPruned,
+    "hold.placed": HoldPlaced,
+    "hold.released": HoldReleased,
+    "hold.overridden": HoldOverridden,
 }
 
 PERSONAL: dict[str, tuple[str, ...]] = {

@@ -174,3 +174,11 @@ class CredentialRefused(EventStoreError):
                 reason, "the credential is not valid"
             )
         )
+
+
+class LegalHoldActive(UserError):
+    """A legal hold covers the target: its erasure is refused (eventstore.holds)."""
+
+
+class RetentionFloorError(UserError):
+    """A retention policy shorter than the store's minimum retention floor (eventstore.retention)."""

@@ -188,6 +188,7 @@ def to_recorded(
         erased=erased,
         unreadable=None if problems is None else "; ".join(problems),
         id=row.event_id,
+        pruned=raw is None,
     )
 
 

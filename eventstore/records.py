@@ -57,6 +57,9 @@ class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
     unreadable: str | None = None
     id: str | None = None
     """The event id it was appended with (``NewEvent.id``), if any."""
+    pruned: bool = False
+    """The payload was removed by retention (``eventstore prune``): ``data`` is None; the digests,
+    metadata and every hash stay, so the entry still verifies (docs/format.md, "Pruned payloads")."""
 
 
 class Receipt(msgspec.Struct, frozen=True, kw_only=True):

@@ -16,7 +16,9 @@ are made members: ``GRANT eventstore_appender TO alice``.
   the append lock needs UPDATE on ``append_lock``, which it does not have.
 
 Nobody but the owner writes ``merkle_nodes``, ``merkle_state`` or ``checkpoints``
-(``eventstore checkpoint`` runs as the owner) or updates ``subject_keys`` (erasure).
+(``eventstore checkpoint`` runs as the owner) or updates ``subject_keys`` (erasure); nor the
+retention tables, nor prunes payloads (UPDATE on ``events``): retention, holds and prune are
+the owner's (admin) operations; auditors read those tables.
 """
 
 from __future__ import annotations
@@ -42,6 +44,10 @@ TABLES = (
     "checkpoints",
     "projection_state",
     "append_lock",
+    "retention_policies",
+    "retention_settings",
+    "legal_holds",
+    "retention_runs",
 )
 """The store's own tables (migrations/postgres); read models are the projector's."""
 
@@ -70,6 +76,10 @@ GRANTS: dict[str, list[tuple[str, str]]] = {
         ("SELECT", "merkle_state"),
         ("SELECT", "checkpoints"),
         ("SELECT", "projection_state"),
+        ("SELECT", "retention_policies"),  # what may be pruned, and what is held: part of an audit
+        ("SELECT", "retention_settings"),
+        ("SELECT", "legal_holds"),
+        ("SELECT", "retention_runs"),
     ],
 }
 """Exactly what each group role may do in the store's schema (the SQL of the grants is built from this)."""

@@ -28,6 +28,7 @@ from .errors import (
     MigrationError,
     WrongExpectedVersion,
 )
+from .holds import check_erase
 from .mapping import (
     DEFAULT_MAX_EVENT_BYTES,
     MAX_NAME_BYTES,
@@ -184,7 +185,9 @@ class EventStore:
         return Migrator(self.backend)
 
     # -- appending ----------------------------------------------------------------
-    def erase(self, subject: str, *, requested_by: str, reason: str | None = None) -> Receipt:
+    def erase(
+        self, subject: str, *, requested_by: str, reason: str | None = None, override_hold: str | None = None
+    ) -> Receipt:
         """Erase a data subject: append a ``subject.erased`` event and destroy its key, atomically.
 
         Both commit in one transaction, or neither does: a failure (bad argument,
@@ -193,6 +196,10 @@ class EventStore:
         verifies; the subject's personal fields read as erased from now on, in reads
         and in rebuilt read models. Afterwards the store purges the copies of the key
         its files may keep (``purge_residue``; docs/events.md, "What erasure removes").
+
+        A subject under legal hold (``eventstore.holds``) is refused (``LegalHoldActive``, naming
+        the hold and its reason) unless ``override_hold`` gives a reason: then a ``hold.overridden``
+        event commits in the same transaction as the erasure.
         """
         check_name(subject, "subject")
         check_name(requested_by, "requested_by")
@@ -201,7 +208,8 @@ class EventStore:
             data["reason"] = reason
         req = Request(erasure_stream(subject), None, self.prepare([NewEvent(type="subject.erased", data=data)]))
         req.effects = [shredding.KeyStore.erase_statement(subject, requested_by)]
-        receipt = self.commits.submit([req], atomic=True)[0][0]
+        held = check_erase(self, subject, override_hold, requested_by)  # refuses, or the override's record
+        receipt = self.commits.submit([req, *held], atomic=True)[0][0]
         self.purge_residue()
         return receipt
 

@@ -369,7 +369,12 @@ class Runner:
         for p, generation, position in owned:
             # Each projection takes only events past its own checkpoint: projections at
             # different checkpoints share one read of the log.
-            mine = [e for e in events if e.position > position and (not p.types or e.type in p.types)]
+            # A pruned event (retention) has no payload left to project: read models skip it.
+            mine = [
+                e
+                for e in events
+                if e.position > position and (not p.types or e.type in p.types) and not getattr(e, "pruned", False)
+            ]
             bad = next((e for e in mine if getattr(e, "unreadable", None)), None) if unreadable else None
             if bad is not None:  # an undecodable payload fails the projection at that event
                 mine = mine[: mine.index(bad)]

@@ -58,3 +58,53 @@ SUBJECT_KEY_ERASE = (
 def subject_keys_in(n: int) -> str:
     """The keys of ``n`` subjects (``n`` >= 1 parameters)."""
     return f"SELECT subject_id, key_hex FROM subject_keys WHERE subject_id IN ({','.join('?' * n)})"
+
+
+# -- retention and legal holds (eventstore.retention, eventstore.holds) -----------------------
+RETENTION_POLICIES = (
+    "SELECT kind, pattern, keep_seconds, keep, set_at, set_by FROM retention_policies ORDER BY kind, pattern"
+)
+RETENTION_POLICY_PUT = (
+    "INSERT INTO retention_policies (kind, pattern, keep_seconds, keep, set_at, set_by) VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (kind, pattern) DO UPDATE SET keep_seconds = excluded.keep_seconds, keep = excluded.keep, "
+    "set_at = excluded.set_at, set_by = excluded.set_by"
+)
+"""Run in the transaction that appends retention.policy_set."""
+RETENTION_POLICY_DELETE = "DELETE FROM retention_policies WHERE kind = ? AND pattern = ?"
+RETENTION_SETTING = "SELECT value FROM retention_settings WHERE name = ?"
+RETENTION_SETTING_PUT = (
+    "INSERT INTO retention_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+)
+HOLDS = (
+    "SELECT id, kind, pattern, reason, placed_at, placed_by, released_at, released_by FROM legal_holds "
+    "ORDER BY placed_at, id"
+)
+HOLDS_ACTIVE = "SELECT id, kind, pattern, reason FROM legal_holds WHERE released_at IS NULL ORDER BY placed_at, id"
+HOLD_PLACE = "INSERT INTO legal_holds (id, kind, pattern, reason, placed_at, placed_by) VALUES (?, ?, ?, ?, ?, ?)"
+HOLD_RELEASE = "UPDATE legal_holds SET released_at = ?, released_by = ? WHERE id = ? AND released_at IS NULL"
+RETENTION_RUN_START = (
+    "INSERT INTO retention_runs (id, started_at, heartbeat, by_whom, reason, through) VALUES (?, ?, ?, ?, ?, ?)"
+)
+RETENTION_RUN_PROGRESS = (
+    "UPDATE retention_runs SET heartbeat = ?, count = ?, from_position = ?, to_position = ?, policies = ? WHERE id = ?"
+)
+"""Run in each prune batch's transaction: the progress commits with the payloads it removed."""
+RETENTION_RUNS_STALE = (
+    "SELECT id, by_whom, reason, through, count, from_position, to_position, policies FROM retention_runs "
+    "WHERE heartbeat < ? ORDER BY started_at"
+)
+RETENTION_RUN_DONE = "DELETE FROM retention_runs WHERE id = ?"
+"""Run in the transaction that appends the run's retention.pruned event."""
+PRUNE_CANDIDATES = (
+    "SELECT position, stream_id, type, recorded_at FROM events "
+    "WHERE position > ? AND position <= ? AND data IS NOT NULL ORDER BY position LIMIT ?"
+)
+PRUNE_CANDIDATES_WITH_DATA = (
+    "SELECT position, stream_id, type, recorded_at, data FROM events "
+    "WHERE position > ? AND position <= ? AND data IS NOT NULL ORDER BY position LIMIT ?"
+)
+"""With the payload, to find the subjects of a subject hold in its personal envelopes."""
+PAYLOADS_BETWEEN = "SELECT position, data FROM events WHERE position >= ? AND position <= ?"
+PRUNE_PAYLOADS_BETWEEN = "UPDATE events SET data = NULL WHERE position >= ? AND position <= ? AND data IS NOT NULL"
+"""The one UPDATE the append-only guard allows (migration 0008): payloads to NULL, nothing else.
+Run on ranges whose every payload-bearing row is to be pruned."""

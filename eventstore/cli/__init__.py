@@ -14,6 +14,7 @@ from . import (  # noqa: F401  (each registers its commands)
     log,
     maintenance,
     project,
+    retention,
     roles,
     serve,
     token,

@@ -36,15 +36,21 @@ def events_check(ctx: Context, as_json: bool) -> None:
 @click.option("--subject", required=True, help="The data subject to erase.")
 @click.option("--requested-by", required=True, help="Who asked for the erasure (recorded in the log).")
 @click.option("--reason", help="Why (recorded in the log; no personal data).")
+@click.option(
+    "--override-hold",
+    metavar="REASON",
+    help="Erase although a legal hold covers the subject; the reason is recorded (hold.overridden).",
+)
 @pass_ctx
-def erase(ctx: Context, subject: str, requested_by: str, reason: str | None) -> None:
+def erase(ctx: Context, subject: str, requested_by: str, reason: str | None, override_hold: str | None) -> None:
     """Append a subject.erased event and destroy the subject's key, in one transaction; prints its receipt.
 
     Every hash, receipt and proof still verifies afterwards; the subject's personal
     fields read as erased, and read models holding them rebuild on their next run.
+    A subject under legal hold is refused unless --override-hold says why.
     """
     with ctx.open() as store:
-        echo_json(store.erase(subject, requested_by=requested_by, reason=reason))
+        echo_json(store.erase(subject, requested_by=requested_by, reason=reason, override_hold=override_hold))
         if store.residue_pending:
             click.echo(
                 "warning: erased, but old copies of the key may remain in the database files until "

@@ -209,6 +209,36 @@ class BackendContract:
             ("carol", None),
         ]
 
+    def test_retention_statements(self, backend: Backend) -> None:
+        self._append(backend, make_rows(1, "a", 1, 5))
+        with backend.transaction() as tx:
+            tx.execute(sql.RETENTION_POLICY_PUT, ("streams", "a*", 60, "1m", RECORDED_AT, "ops"))
+            tx.execute(sql.RETENTION_POLICY_PUT, ("streams", "a*", 3600, "1h", RECORDED_AT, "ops"))  # replaces
+            tx.execute(sql.RETENTION_POLICY_PUT, ("type", "t", 0, "0s", RECORDED_AT, "ops"))
+            tx.execute(sql.RETENTION_POLICY_DELETE, ("type", "t"))
+            tx.execute(sql.RETENTION_SETTING_PUT, ("floor_seconds", "10"))
+            tx.execute(sql.RETENTION_SETTING_PUT, ("floor_seconds", "20"))
+            tx.execute(sql.HOLD_PLACE, ("h1", "streams", "a", "case", RECORDED_AT, "legal"))
+            tx.execute(sql.HOLD_PLACE, ("h2", "subject", "bob", "case", RECORDED_AT, "legal"))
+            tx.execute(sql.HOLD_RELEASE, (RECORDED_AT, "legal", "h1"))
+            tx.execute(sql.RETENTION_RUN_START, ("r1", RECORDED_AT, 1.0, "ops", None, None))
+            tx.execute(sql.RETENTION_RUN_PROGRESS, (2.0, 3, 1, 3, '{"x": 3}', "r1"))
+        assert backend.query(sql.RETENTION_POLICIES) == [("streams", "a*", 3600, "1h", RECORDED_AT, "ops")]
+        assert backend.query(sql.RETENTION_SETTING, ("floor_seconds",)) == [("20",)]
+        assert [h[0] for h in backend.query(sql.HOLDS)] == ["h1", "h2"]
+        assert backend.query(sql.HOLDS_ACTIVE) == [("h2", "subject", "bob", "case")]
+        assert backend.query(sql.RETENTION_RUNS_STALE, (1.5,)) == []
+        assert backend.query(sql.RETENTION_RUNS_STALE, (2.5,)) == [("r1", "ops", None, None, 3, 1, 3, '{"x": 3}')]
+        with backend.transaction() as tx:
+            tx.executemany(sql.PRUNE_PAYLOADS_BETWEEN, [(1, 2), (4, 4)])
+            tx.execute(sql.RETENTION_RUN_DONE, ("r1",))
+        assert backend.query(sql.RETENTION_RUNS_STALE, (2.5,)) == []
+        rows = backend.read_range(1, None, 10)
+        assert [r.data is None for r in rows] == [True, True, False, True, False]
+        assert [p for p, *_ in backend.query(sql.PRUNE_CANDIDATES, (0, 5, 10))] == [3, 5]
+        assert [p for p, *_ in backend.query(sql.PRUNE_CANDIDATES_WITH_DATA, (3, 5, 10))] == [5]
+        assert dict(backend.query(sql.PAYLOADS_BETWEEN, (2, 3)))[2] is None
+
     # -- migrations and lifecycle ---------------------------------------------------------
     def test_migrations_are_recorded_once(self, backend: Backend) -> None:
         applied = backend.applied_migrations()

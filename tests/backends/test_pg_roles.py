@@ -95,6 +95,10 @@ def test_roles_apply_is_idempotent_and_revokes_what_is_too_broad(owner: EventSto
             "merkle_state",
             "checkpoints",
             "projection_state",
+            "retention_policies",
+            "retention_settings",
+            "legal_holds",
+            "retention_runs",
         )
     } | {(AUDITOR, "schema", "USAGE")}
     with psycopg.connect(owner_url, autocommit=True) as c:  # what the old docs granted, and more
@@ -125,6 +129,9 @@ def test_appender_appends_and_reads_and_nothing_else(owner: EventStore, owner_ur
         "INSERT INTO checkpoints (origin, tree_size, root, note, created_at) VALUES ('o', 1, '\\x00', 'n', 'c')",
         "DELETE FROM events",
         "UPDATE events SET type = 'x'",
+        "UPDATE events SET data = NULL",  # pruning is the owner's
+        "INSERT INTO legal_holds VALUES ('h', 'subject', 's', 'r', 'a', 'b', NULL, NULL)",
+        "DELETE FROM retention_policies",
         "TRUNCATE events",
         "UPDATE projection_state SET position = 0",
         "CREATE TABLE mine (x int)",
