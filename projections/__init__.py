@@ -10,7 +10,7 @@ from typing import Any
 
 from eventstore import EventStore
 
-from .base import Projection, Tables
+from .base import Projection, Tables, View
 from .messages import Messages
 from .metrics import Metrics
 from .runner import ProjectionStatus, Runner
@@ -18,9 +18,33 @@ from .sessions import Sessions
 from .slo_violations import SloViolations
 from .tool_executions import ToolExecutions
 
+# workspaces, instances, memory
+from .agent_memory import AgentMemory  # noqa: E402
+from .instances import Instances  # noqa: E402
+from .session_complete import SESSION_COMPLETE  # noqa: E402
+from .workspaces import Workspaces  # noqa: E402
+
 
 def all_projections() -> list[Projection]:
-    return [Sessions(), Messages(), ToolExecutions(), Metrics(), SloViolations()]
+    return [
+        Sessions(),
+        Messages(),
+        ToolExecutions(),
+        Metrics(),
+        SloViolations(),
+        # workspaces, instances, memory
+        Workspaces(),
+        Instances(),
+        AgentMemory(),
+    ]
+
+
+def all_views() -> list[View]:
+    """Views across read models (``projections.base.View``), kept by the runner."""
+    return [
+        # workspaces, instances, memory
+        SESSION_COMPLETE,
+    ]
 
 
 def run_all(store: EventStore) -> dict[str, int]:
@@ -58,10 +82,27 @@ def summary(store: EventStore) -> dict[str, Any]:
             dict(zip(("metric", "stage", "count", "p50", "p95", "p99"), r))
             for r in q("SELECT metric, stage, count, p50, p95, p99 FROM metrics ORDER BY metric, stage")
         ],
+        # workspaces, instances, memory
+        "workspaces": [
+            dict(zip(("workspace_id", "status", "sessions", "live_sessions"), r))
+            for r in q(
+                "SELECT workspace_id, status, session_count, live_session_count FROM workspaces ORDER BY workspace_id"
+            )
+        ],
+        "instances_by_status": dict(q("SELECT status, count(*) FROM instances GROUP BY status ORDER BY status")),
+        "sessions_by_runtime_mix": dict(
+            q(
+                "SELECT coalesce(runtimes, ''), count(*) FROM session_complete WHERE instance_count > 0 "
+                "GROUP BY runtimes ORDER BY runtimes"
+            )
+        ),
+        "memory_entries_by_agent": dict(q("SELECT agent, count(*) FROM agent_memory GROUP BY agent ORDER BY agent")),
     }
 
 
 __all__ = [
+    "AgentMemory",
+    "Instances",
     "Messages",
     "Metrics",
     "Projection",
@@ -71,7 +112,10 @@ __all__ = [
     "SloViolations",
     "Tables",
     "ToolExecutions",
+    "View",
+    "Workspaces",
     "all_projections",
+    "all_views",
     "run_all",
     "summary",
 ]
