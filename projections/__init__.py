@@ -10,19 +10,17 @@ from typing import Any
 
 from eventstore import EventStore
 
+from .agent_memory import AgentMemory
 from .base import Projection, Tables, View
+from .instances import Instances
 from .messages import Messages
 from .metrics import Metrics
 from .runner import ProjectionStatus, Runner
+from .session_complete import SESSION_COMPLETE
 from .sessions import Sessions
 from .slo_violations import SloViolations
 from .tool_executions import ToolExecutions
-
-# workspaces, instances, memory
-from .agent_memory import AgentMemory  # noqa: E402
-from .instances import Instances  # noqa: E402
-from .session_complete import SESSION_COMPLETE  # noqa: E402
-from .workspaces import Workspaces  # noqa: E402
+from .workspaces import Workspaces
 
 
 def all_projections() -> list[Projection]:

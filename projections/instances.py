@@ -69,7 +69,9 @@ class Instances(Projection):
         sids = sorted({e.data["session_id"] for e in events})
         rows: dict[tuple[str, str], dict[str, Any]] = {
             (r[0], r[1]): dict(zip(COLUMNS, r))
-            for r in db.fetch_by_keys("SELECT " + ", ".join(COLUMNS) + " FROM {instances} WHERE session_id IN ({keys})", sids)
+            for r in db.fetch_by_keys(
+                "SELECT " + ", ".join(COLUMNS) + " FROM {instances} WHERE session_id IN ({keys})", sids
+            )
         }
         changed: set[tuple[str, str]] = set()
         for e in events:

@@ -148,7 +148,12 @@ def _entity_event(rng: random.Random, s: str, i: int) -> NewEvent:
     if kind < 0.9:
         return NewEvent(
             type="memory.set",
-            data={"agent": agent, "key": key, "value": rng.choice([None, i, {"v": i}]), "expires_at": rng.choice([None, PAST, FUTURE])},
+            data={
+                "agent": agent,
+                "key": key,
+                "value": rng.choice([None, i, {"v": i}]),
+                "expires_at": rng.choice([None, PAST, FUTURE]),
+            },
         )
     return NewEvent(type="memory.deleted", data={"agent": agent, "key": key})
 

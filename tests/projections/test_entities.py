@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -191,7 +192,11 @@ def test_bad_entity_events_are_refused_with_the_path(type: str, data: dict[str, 
 
 
 QUERIES = [
-    ("sessions", "SELECT session_id FROM sessions WHERE workspace_id = ? ORDER BY started_at", "sessions__g{}_workspace"),
+    (
+        "sessions",
+        "SELECT session_id FROM sessions WHERE workspace_id = ? ORDER BY started_at",
+        "sessions__g{}_workspace",
+    ),
     ("instances", "SELECT * FROM instances WHERE session_id = ?", "instances__g{}"),
     ("agent_memory", "SELECT key, value FROM agent_memory WHERE agent = ?", "agent_memory__g{}"),
 ]
@@ -211,3 +216,24 @@ def test_main_queries_use_an_index(store: EventStore, table: str, sql: str, inde
             plan = " ".join(str(r[0]) for r in tx.execute(f"EXPLAIN {sql}", ("x",)))
             assert "Index" in plan, plan
     assert index in plan, plan
+
+
+@pytest.mark.slow
+def test_the_demo_fills_every_entity_model_and_the_view(tmp_path: Path) -> None:
+    from eventstore import demo
+
+    url = str(tmp_path / "demo.db")
+    demo.run(url, agents=2, sessions=2, seed=3)
+    with EventStore.open(url) as store:
+        run_all(store)
+        q = store.backend.query
+        types = store.stats().types
+        assert types["instance.started"] > q("SELECT count(*) FROM instances")[0][0] > 0  # retries counted once
+        assert types["workspace.created"] > q("SELECT count(*) FROM workspaces WHERE created_at IS NOT NULL")[0][0]
+        assert q("SELECT count(*) FROM workspaces WHERE status = 'archived'") == [(1,)]
+        assert q("SELECT min(session_count) FROM workspaces WHERE status = 'active'") == [(2,)]
+        assert q("SELECT count(*) FROM session_complete WHERE instance_count > 0 AND workspace_name IS NOT NULL")[0][0]
+        assert q("SELECT count(*) FROM agent_memory")[0][0] > 0
+        assert types["memory.deleted"] > 0 and q("SELECT count(*) FROM agent_memory WHERE key = 'stale-lease'") == [
+            (0,)
+        ]

@@ -143,7 +143,9 @@ class _EntityModel:
                 i.update(finished=True, status=d["status"])
         elif t == "memory.set":
             live = d.get("expires_at") != PAST
-            self.memory[(d["agent"], d["key"])] = (codec.encode(d["value"]).decode(), d.get("expires_at")) if live else None
+            self.memory[(d["agent"], d["key"])] = (
+                (codec.encode(d["value"]).decode(), d.get("expires_at")) if live else None
+            )
         elif t == "memory.deleted":
             self.memory[(d["agent"], d["key"])] = None
 
@@ -191,13 +193,14 @@ def test_counts_with_retries_equal_the_model(seed: int, n: int, batch: int, retr
         ]
         # workspaces, instances, memory
         assert {
-            r[0]: r[1:] for r in q("SELECT workspace_id, status, name, session_count, live_session_count FROM workspaces")
+            r[0]: r[1:]
+            for r in q("SELECT workspace_id, status, name, session_count, live_session_count FROM workspaces")
         } == want["workspaces"]
         got_ws = {r[0]: r[1] for r in q("SELECT session_id, workspace_id FROM sessions")}
         assert got_ws == {s: want["session_workspace"].get(s) for s in want["sessions"]}
-        assert {(r[0], r[1]): r[2:] for r in q("SELECT session_id, instance_id, agent_name, status FROM instances")} == (
-            want["instances"]
-        )
+        assert {
+            (r[0], r[1]): r[2:] for r in q("SELECT session_id, instance_id, agent_name, status FROM instances")
+        } == (want["instances"])
         n = {r[0]: r[1] for r in q("SELECT session_id, instance_count FROM session_complete")}
         assert n == {s: sum(k[0] == s for k in want["instances"]) for s in want["sessions"]}
         assert {(r[0], r[1]): r[2:] for r in q("SELECT agent, key, value, expires_at FROM agent_memory")} == want[
