@@ -651,7 +651,7 @@ def run_postgres(
 
 
 def run_projections(n: int = 100_000, *, directory: str | None = None) -> list[Figure]:
-    """Rebuild throughput of all five read models, beside a plain decoded read of the same log."""
+    """Rebuild throughput of all the read models, beside a plain decoded read of the same log."""
     from projections import Runner
 
     with tempfile.TemporaryDirectory(dir=directory) as d:
@@ -666,7 +666,7 @@ def run_projections(n: int = 100_000, *, directory: str | None = None) -> list[F
             runner.rebuild_many([p.name for p in runner.projections])
             rebuild_rate = _rate(count, time.perf_counter() - t)
     f = _figure(
-        f"rebuild all 5 read models ({count:,} events)",
+        f"rebuild all {len(runner.projections)} read models ({count:,} events)",
         rebuild_rate,
         "read_all (decode only)",
         read_rate,
@@ -686,7 +686,11 @@ def _fill_catalogue(path: str, n: int) -> None:
             s = f"s{i // 40}"
             k = i % 40
             if k == 0:
-                ev = NewEvent(type="session.started", data={"session_id": s, "model": "m"})
+                ev = NewEvent(
+                    type="session.started", data={"session_id": s, "model": "m", "workspace": f"w{i // 4000}"}
+                )
+            elif k in (36, 37, 38):  # workspaces, instances, memory: 3 events of 40
+                ev = _entity_event(s, k, i)
             elif k == 39:
                 ev = NewEvent(type="session.status_changed", data={"session_id": s, "status": "completed"})
             elif k % 4 == 1:
@@ -735,6 +739,25 @@ def _fill_catalogue(path: str, n: int) -> None:
                 )
             ],
         )
+
+
+def _entity_event(s: str, k: int, i: int) -> NewEvent:
+    """A workspace, instance or memory event of the read-model mix (workspaces, instances, memory)."""
+    if k == 36:
+        if i % 4000 == 36:
+            return NewEvent(type="workspace.created", data={"workspace_id": f"w{i // 4000}", "name": "repo"})
+        return NewEvent(
+            type="memory.set", data={"agent": f"a{i % 7}", "key": f"k{i % 50}", "value": {"session": s, "n": i}}
+        )
+    if k == 37:
+        return NewEvent(
+            type="instance.started",
+            data={"session_id": s, "instance_id": "i1", "agent_name": "a", "runtime": "codex", "branch": "b"},
+        )
+    return NewEvent(
+        type="instance.finished",
+        data={"session_id": s, "instance_id": "i1", "status": "completed", "lines_added": 10, "files_changed": 2},
+    )
 
 
 def run_checkpoint(
