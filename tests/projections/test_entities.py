@@ -237,3 +237,15 @@ def test_the_demo_fills_every_entity_model_and_the_view(tmp_path: Path) -> None:
         assert types["memory.deleted"] > 0 and q("SELECT count(*) FROM agent_memory WHERE key = 'stale-lease'") == [
             (0,)
         ]
+
+
+def test_an_erased_memory_value_leaves_the_read_model(store: EventStore) -> None:
+    store.append(
+        "memory-alice",
+        [NewEvent(type="memory.set", subject="user-7", data={"agent": "alice", "key": "phone", "value": "555-0101"})],
+    )
+    run_all(store)
+    assert store.backend.query("SELECT value FROM agent_memory") == [('"555-0101"',)]
+    store.erase("user-7", requested_by="dpo")
+    run_all(store)  # the erasure makes the model rebuild itself
+    assert store.backend.query("SELECT key, value FROM agent_memory") == [("phone", None)]
