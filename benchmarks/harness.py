@@ -732,7 +732,11 @@ def _fill_catalogue(path: str, n: int) -> None:
             s = f"s{i // 40}"
             k = i % 40
             if k == 0:
-                ev = NewEvent(type="session.started", data={"session_id": s, "model": "m"})
+                ev = NewEvent(
+                    type="session.started", data={"session_id": s, "model": "m", "workspace": f"w{i // 4000}"}
+                )
+            elif k in (36, 37, 38):  # workspaces, instances, memory: 3 events of 40
+                ev = _entity_event(s, k, i)
             elif k == 39:
                 ev = NewEvent(type="session.status_changed", data={"session_id": s, "status": "completed"})
             elif k % 4 == 1:
@@ -781,6 +785,25 @@ def _fill_catalogue(path: str, n: int) -> None:
                 )
             ],
         )
+
+
+def _entity_event(s: str, k: int, i: int) -> NewEvent:
+    """A workspace, instance or memory event of the read-model mix (workspaces, instances, memory)."""
+    if k == 36:
+        if i % 4000 == 36:
+            return NewEvent(type="workspace.created", data={"workspace_id": f"w{i // 4000}", "name": "repo"})
+        return NewEvent(
+            type="memory.set", data={"agent": f"a{i % 7}", "key": f"k{i % 50}", "value": {"session": s, "n": i}}
+        )
+    if k == 37:
+        return NewEvent(
+            type="instance.started",
+            data={"session_id": s, "instance_id": "i1", "agent_name": "a", "runtime": "codex", "branch": "b"},
+        )
+    return NewEvent(
+        type="instance.finished",
+        data={"session_id": s, "instance_id": "i1", "status": "completed", "lines_added": 10, "files_changed": 2},
+    )
 
 
 def run_checkpoint(

@@ -230,6 +230,78 @@ class HoldOverridden(_Event):
     by: str
 
 
+# workspaces, instances, memory (docs/events.md) ------------------------------------------
+
+Count = Annotated[int, msgspec.Meta(ge=0)]
+"""A count of things (files, lines): negative is refused."""
+
+Timestamp = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")]
+"""A time in the store's one format (``2026-01-01T00:00:00.000000Z``, as ``recorded_at``), so it
+compares with ``recorded_at`` as text."""
+
+
+class WorkspaceCreated(_Event):
+    """A workspace (a project directory agents work in); sessions name it in ``workspace``."""
+
+    workspace_id: Id
+    name: Id
+    path: str | None = None
+    settings: dict[str, Any] | None = None
+
+
+class WorkspaceUpdated(_Event):
+    """Edits a workspace: each field given replaces its value (absent or null: unchanged)."""
+
+    workspace_id: Id
+    name: Id | None = None
+    path: str | None = None
+    settings: dict[str, Any] | None = None
+
+
+class WorkspaceArchived(_Event):
+    """Archives a workspace: its row and its sessions stay (``archived_at``)."""
+
+    workspace_id: Id
+    reason: str | None = None
+
+
+class InstanceStarted(_Event):
+    """One agent instance of a session (competition, ensemble, debate) starts its work."""
+
+    session_id: Id
+    instance_id: Id
+    agent_name: Id
+    model: str | None = None
+    runtime: Id | None = None
+    worktree: str | None = None
+    branch: str | None = None
+
+
+class InstanceFinished(_Event):
+    session_id: Id
+    instance_id: Id
+    status: Literal["completed", "failed", "cancelled"]
+    files_changed: Count | None = None
+    lines_added: Count | None = None
+    lines_removed: Count | None = None
+    error: str | None = None
+
+
+class MemorySet(_Event):
+    """An agent's memory entry ``key`` takes ``value`` (any JSON), until ``expires_at`` if given."""
+
+    agent: Id
+    key: Id
+    value: Any
+    expires_at: Timestamp | None = None
+
+
+class MemoryDeleted(_Event):
+    agent: Id
+    key: Id
+    reason: str | None = None
+
+
 CATALOGUE: dict[str, type[_Event]] = {
     "session.started": SessionStarted,
     "session.updated": SessionUpdated,
@@ -251,6 +323,14 @@ CATALOGUE: dict[str, type[_Event]] = {
     "hold.placed": HoldPlaced,
     "hold.released": HoldReleased,
     "hold.overridden": HoldOverridden,
+    # workspaces, instances, memory
+    "workspace.created": WorkspaceCreated,
+    "workspace.updated": WorkspaceUpdated,
+    "workspace.archived": WorkspaceArchived,
+    "instance.started": InstanceStarted,
+    "instance.finished": InstanceFinished,
+    "memory.set": MemorySet,
+    "memory.deleted": MemoryDeleted,
 }
 
 PERSONAL: dict[str, tuple[str, ...]] = {
@@ -259,6 +339,8 @@ PERSONAL: dict[str, tuple[str, ...]] = {
     "message.appended": ("content",),
     "tool.started": ("input",),
     "tool.finished": ("output", "error"),
+    # workspaces, instances, memory
+    "memory.set": ("value",),
 }
 """Fields encrypted under the subject's key when an event names a ``subject``."""
 

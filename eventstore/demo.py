@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,8 @@ def _agent(url: str, agent: int, sessions: int, seed: int, prefix: str = "") -> 
     rng = random.Random(seed * 1000 + agent)
     appended = 0
     with EventStore.open(url, migrate=False) as store:
+        workspace = f"{prefix}ws-agent{agent}"  # workspaces, instances, memory
+        appended += _workspace(store, workspace, agent)
         for s in range(sessions):
             sid = f"{prefix}agent{agent}-s{s}"
             stream = f"session-{sid}"
@@ -94,8 +97,14 @@ def _agent(url: str, agent: int, sessions: int, seed: int, prefix: str = "") -> 
                     "model": model,
                     "temperature": 0.2,
                     "max_tokens": 4096,
+                    "workspace": workspace,
                 },
             )
+            # workspaces, instances, memory: the session's agent instances start (one start is retried)
+            runtimes = [rng.choice(RUNTIMES) for _ in range(rng.randint(1, 3))]
+            for n, runtime in enumerate(runtimes):
+                emit("instance.started", _instance(sid, n, agent, runtime, rng.choice(MODELS)))
+            emit("instance.started", _instance(sid, 0, agent, runtimes[0], model))  # first one wins
             for turn in range(rng.randint(2, 5)):
                 emit(
                     "message.appended",
@@ -170,6 +179,27 @@ def _agent(url: str, agent: int, sessions: int, seed: int, prefix: str = "") -> 
                 )
             extra = _pipeline(store, rng, stream, sid, agent, s, meta, emit)  # executions, collisions, agents
             appended += extra  # (after the call: emit counts its own events in appended)
+            # workspaces, instances, memory: instances finish (one finish is retried); the agent remembers
+            for n in range(len(runtimes)):
+                done = rng.random() < 0.8
+                emit(
+                    "instance.finished",
+                    {
+                        "session_id": sid,
+                        "instance_id": f"{sid}-i{n}",
+                        "status": "completed" if done else "failed",
+                        "files_changed": rng.randint(1, 9) if done else 0,
+                        "lines_added": rng.randint(5, 400) if done else 0,
+                        "lines_removed": rng.randint(0, 120) if done else 0,
+                        "error": None if done else "tests failed",
+                    },
+                )
+                if n == 0:
+                    emit("instance.finished", {"session_id": sid, "instance_id": f"{sid}-i0", "status": "cancelled"})
+            for data in _memories(f"agent-{agent}", sid, s):
+                kind = "memory.set" if "value" in data else "memory.deleted"
+                store.append(f"memory-{prefix}agent{agent}", [NewEvent(type=kind, data=data, metadata=meta)])
+                appended += 1
             final = "completed" if rng.random() < 0.85 else "failed"
             emit(
                 "session.status_changed",
@@ -226,6 +256,49 @@ def _pipeline(
         except WrongExpectedVersion:
             return 1  # refused, and recorded in the conflicts stream
     return 0
+# workspaces, instances, memory -----------------------------------------------------------
+
+RUNTIMES = ["claude-code", "codex", "aider"]
+
+
+def _workspace(store: EventStore, workspace: str, agent: int) -> int:
+    """The agent's workspace: created (the create retried, as an agent without its ack would), then edited."""
+    created = {"workspace_id": workspace, "name": f"repo of agent {agent}", "path": f"/src/agent{agent}/repo"}
+    events = [
+        NewEvent(type="workspace.created", data=created),
+        NewEvent(type="workspace.created", data=created),
+        NewEvent(type="workspace.updated", data={"workspace_id": workspace, "settings": {"default_branch": "main"}}),
+    ]
+    for e in events:
+        store.append(f"workspace-{workspace}", [e])
+    return len(events)
+
+
+def _instance(sid: str, n: int, agent: int, runtime: str, model: str) -> dict[str, Any]:
+    return {
+        "session_id": sid,
+        "instance_id": f"{sid}-i{n}",
+        "agent_name": f"agent-{agent}-{runtime}",
+        "model": model,
+        "runtime": runtime,
+        "worktree": f"/worktrees/{sid}-i{n}",
+        "branch": f"agent{agent}/{sid}-i{n}",
+    }
+
+
+def _memories(agent: str, sid: str, s: int) -> list[dict[str, Any]]:
+    """What an agent remembers after a session: a retried set, an entry that expired long ago,
+    one deleted again, and a scratch entry that expires in an hour."""
+    last = {"agent": agent, "key": "last_session", "value": {"session_id": sid, "index": s}}
+    soon = (datetime.now(UTC) + timedelta(hours=1)).isoformat(timespec="microseconds")[:-6] + "Z"
+    return [
+        last,
+        last,
+        {"agent": agent, "key": f"notes-{s}", "value": ["check the flaky test"], "expires_at": soon},
+        {"agent": agent, "key": "stale-lease", "value": True, "expires_at": "2000-01-01T00:00:00.000000Z"},
+        {"agent": agent, "key": f"draft-{s}", "value": "half a plan"},
+        {"agent": agent, "key": f"draft-{s}", "reason": "plan done"},
+    ]
 
 
 def run(url: str, *, agents: int = 4, sessions: int = 5, seed: int = 7) -> DemoResult:
@@ -241,6 +314,20 @@ def run(url: str, *, agents: int = 4, sessions: int = 5, seed: int = 7) -> DemoR
             store.append(
                 f"slo-{slo['slo_id']}", [NewEvent(type="slo.defined", data=slo, metadata={"agent_id": "operator"})]
             )
+        # workspaces, instances, memory: a workspace nobody uses any more, archived
+        scratch = f"run{head}-scratch" if head else "scratch"
+        operator = {"agent_id": "operator"}
+        store.append(
+            f"workspace-{scratch}",
+            [
+                NewEvent(
+                    type="workspace.created", data={"workspace_id": scratch, "name": "scratch"}, metadata=operator
+                ),
+                NewEvent(
+                    type="workspace.archived", data={"workspace_id": scratch, "reason": "unused"}, metadata=operator
+                ),
+            ],
+        )
     prefix = f"run{head}-" if head else ""
     start = time.perf_counter()
     # concurrent.futures, not multiprocessing.Pool: a worker that dies, or a result that
@@ -255,7 +342,7 @@ def run(url: str, *, agents: int = 4, sessions: int = 5, seed: int = 7) -> DemoR
             for f in futures:
                 f.cancel()
     seconds = time.perf_counter() - start
-    total = sum(counts) + len(SLOS)
+    total = sum(counts) + len(SLOS) + 2  # + the scratch workspace's two events
     return DemoResult(
         agents=agents,
         sessions=agents * sessions,

@@ -10,16 +10,20 @@ from typing import Any
 
 from eventstore import EventStore
 
+from .agent_memory import AgentMemory
 from .agents import Agents, agent_activity
-from .base import Projection, Tables
+from .base import Projection, Tables, View
 from .collisions import Collisions
 from .executions import Executions
+from .instances import Instances
 from .messages import Messages
 from .metrics import Metrics
 from .runner import ProjectionStatus, Runner
+from .session_complete import SESSION_COMPLETE
 from .sessions import Sessions
 from .slo_violations import SloViolations
 from .tool_executions import ToolExecutions
+from .workspaces import Workspaces
 
 
 def all_projections() -> list[Projection]:
@@ -33,6 +37,18 @@ def all_projections() -> list[Projection]:
         Executions(),
         Collisions(),
         Agents(),
+        # workspaces, instances, memory
+        Workspaces(),
+        Instances(),
+        AgentMemory(),
+    ]
+
+
+def all_views() -> list[View]:
+    """Views across read models (``projections.base.View``), kept by the runner."""
+    return [
+        # workspaces, instances, memory
+        SESSION_COMPLETE,
     ]
 
 
@@ -75,6 +91,21 @@ def summary(store: EventStore) -> dict[str, Any]:
         "executions_by_status": dict(q("SELECT status, count(*) FROM executions GROUP BY status ORDER BY status")),
         "collisions_by_kind": dict(q("SELECT kind, count(*) FROM collisions GROUP BY kind ORDER BY kind")),
         "agents": q("SELECT count(*) FROM agents")[0][0],
+        # workspaces, instances, memory
+        "workspaces": [
+            dict(zip(("workspace_id", "status", "sessions", "live_sessions"), r))
+            for r in q(
+                "SELECT workspace_id, status, session_count, live_session_count FROM workspaces ORDER BY workspace_id"
+            )
+        ],
+        "instances_by_status": dict(q("SELECT status, count(*) FROM instances GROUP BY status ORDER BY status")),
+        "sessions_by_runtime_mix": dict(
+            q(
+                "SELECT coalesce(runtimes, ''), count(*) FROM session_complete WHERE instance_count > 0 "
+                "GROUP BY runtimes ORDER BY runtimes"
+            )
+        ),
+        "memory_entries_by_agent": dict(q("SELECT agent, count(*) FROM agent_memory GROUP BY agent ORDER BY agent")),
     }
 
 
@@ -85,6 +116,8 @@ __all__ = [
     "Executions",
     "agent_activity",
     # (the rest)
+    "AgentMemory",
+    "Instances",
     "Messages",
     "Metrics",
     "Projection",
@@ -94,7 +127,10 @@ __all__ = [
     "SloViolations",
     "Tables",
     "ToolExecutions",
+    "View",
+    "Workspaces",
     "all_projections",
+    "all_views",
     "run_all",
     "summary",
 ]

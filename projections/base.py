@@ -93,3 +93,26 @@ def json_text(value: Any) -> str | None:
     from eventstore import codec
 
     return codec.encode(value).decode()
+
+
+class View:
+    """A view across read models, over their **public** names (``sessions``, never ``sessions__g2``).
+
+    The runner creates it once every table it reads exists, and drops and recreates it in the
+    transaction that swaps in a rebuilt generation of any of them (PostgreSQL refuses to drop a
+    view another view depends on; SQLite would keep a view naming a dropped one). Listed in
+    ``projections.all_views()``.
+    """
+
+    def __init__(self, name: str, requires: Sequence[str], sql: str, postgres: str | None = None):
+        self.name = name
+        self.requires = tuple(requires)
+        """Public table names the view reads."""
+        self.sql = sql
+        """The ``SELECT`` (portable SQL, or SQLite's when ``postgres`` is given)."""
+        self.postgres = postgres
+        """PostgreSQL's ``SELECT`` where the two dialects differ (aggregates, JSON)."""
+
+    def create(self, dialect: str) -> str:
+        select = self.postgres if dialect == "postgres" and self.postgres is not None else self.sql
+        return f"CREATE VIEW {self.name} AS {select.strip()}"

@@ -47,7 +47,7 @@ from eventstore.errors import (
 )
 from eventstore.records import RecordedEvent
 
-from .base import Projection, Tables
+from .base import Projection, Tables, View
 
 Progress = Callable[[int, int], None]
 log = logging.getLogger(__name__)
@@ -162,12 +162,15 @@ class Runner:
     ):
         """``max_transaction_seconds`` (default: half the lease) bounds one batch transaction;
         a batch that overruns is rolled back and retried with half as many events."""
-        from . import all_projections
+        from . import all_projections, all_views
 
         self.store = store
         self.backend = store.backend
         self.projections = list(projections) if projections is not None else all_projections()
         self.by_name = {p.name: p for p in self.projections}
+        self.views: list[View] = all_views()
+        """Views across read models, recreated whenever a table they read is swapped."""
+        self._owners = {t: p.name for p in [*all_projections(), *self.projections] for t in p.tables}
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease_seconds = lease_seconds
         self.batch_size = batch_size
@@ -217,13 +220,27 @@ class Runner:
         )
 
     def _point_views(self, tx: Tx, p: Projection, generation: int) -> None:
-        for v in p.views:  # derived views first: they depend on the table views
+        dependents = self._drop_dependents(tx, p)  # cross-model views first, then p's own derived views
+        for v in p.views:
             tx.execute(f"DROP VIEW IF EXISTS {v}")
         for t in p.tables:
             tx.execute(f"DROP VIEW IF EXISTS {t}")
             tx.execute(f"CREATE VIEW {t} AS SELECT * FROM {physical(t, generation)}")
         for v, select in p.views.items():
             tx.execute(f"CREATE VIEW {v} AS {select}")
+        for view in dependents:  # once every table it reads exists
+            owners = {self._owners.get(t) for t in view.requires if t not in p.tables}
+            if None not in owners and all(
+                tx.execute("SELECT 1 FROM projection_state WHERE name = ? AND active = 1", (o,)) for o in owners
+            ):
+                tx.execute(view.create(self.backend.dialect))
+
+    def _drop_dependents(self, tx: Tx, p: Projection) -> list[View]:
+        """Drop the cross-model views that read ``p``'s tables (recreated by ``_point_views``)."""
+        dependents = [v for v in self.views if set(v.requires) & set(p.tables)]
+        for v in dependents:
+            tx.execute(f"DROP VIEW IF EXISTS {v.name}")
+        return dependents
 
     def _lease(self, name: str, generation: int) -> bool:
         """Take or renew the lease on one generation of a projection."""
@@ -546,7 +563,8 @@ class Runner:
     def _swap(self, p: Projection, generation: int) -> None:
         """Point the public views at ``generation`` and drop the older generations, atomically."""
         with self.backend.transaction() as tx:
-            for v in p.views:  # recreated by _point_views below
+            self._drop_dependents(tx, p)  # recreated by _point_views below, with p's own views
+            for v in p.views:
                 tx.execute(f"DROP VIEW IF EXISTS {v}")
             for r in tx.execute(
                 "SELECT generation FROM projection_state WHERE name = ? AND generation <> ?", (p.name, generation)

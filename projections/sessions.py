@@ -48,7 +48,7 @@ _ENDED = ("completed", "failed")
 
 class Sessions(Projection):
     name = "sessions"
-    version = 2
+    version = 3  # 3: index by workspace
     tables = ("sessions", "session_items")
     personal = True
     types = frozenset(
@@ -86,6 +86,7 @@ class Sessions(Projection):
     );
     CREATE INDEX {sessions}_status ON {sessions} (status);
     CREATE INDEX {sessions}_live ON {sessions} (deleted_at);
+    CREATE INDEX {sessions}_workspace ON {sessions} (workspace_id, started_at);
     CREATE TABLE {session_items} (
         kind       TEXT NOT NULL,
         item_id    TEXT NOT NULL,

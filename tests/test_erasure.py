@@ -177,6 +177,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "output": ["P-output"],
         "error": "P-error",
     },
+    "memory.set": {"agent": "a1", "key": "k", "value": {"note": "P-value"}},  # workspaces, instances, memory
 }
 
 
@@ -203,12 +204,12 @@ def test_every_personal_field_reads_as_erased_in_reads_and_rebuilt_read_models(s
             assert "P-" in json.dumps(data.get(field)), f"sample for {type_} must set personal field {field}"
     store.append("s1", [NewEvent(type=t, data=d, subject="alice") for t, d in SAMPLES.items()])
     run_all(store)
-    models = ("sessions", "messages", "tool_executions")
+    models = ("sessions", "messages", "tool_executions", "agent_memory")
 
     def model_text() -> str:
         return json.dumps([store.backend.query(f"SELECT * FROM {m}") for m in models], default=str)
 
-    assert "P-content" in model_text() and "P-input" in model_text()  # the models did hold them
+    assert "P-content" in model_text() and "P-input" in model_text() and "P-value" in model_text()  # they held them
     store.erase("alice", requested_by="dpo")
     for event in list(store.read_all())[:-1]:
         personal = set(documented[event.type])

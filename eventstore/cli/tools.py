@@ -128,6 +128,14 @@ def demo(ctx: Context, agents: int, sessions: int, seed: int, with_service: bool
             )
         if not m["slo_breaches"]:
             con.print("  SLO breaches: none")
+        # workspaces, instances, memory
+        con.print(
+            f"  workspaces: {len(m['workspaces'])} ({sum(w['status'] == 'archived' for w in m['workspaces'])} archived); "
+            f"agent instances: {m['instances_by_status']}; sessions by runtime mix: "
+            f"{sum(n for mix, n in m['sessions_by_runtime_mix'].items() if ',' in mix)} mixed, "
+            f"{sum(n for mix, n in m['sessions_by_runtime_mix'].items() if ',' not in mix)} single-runtime; "
+            f"memory entries: {sum(m['memory_entries_by_agent'].values())}"
+        )
         con.print(
             f"[bold]audit[/]: signed checkpoint {audit['origin']} at size {audit['tree_size']} "
             f"(key in {DEMO_KEYS}/); offline receipt for position {audit['receipt_position']}: "

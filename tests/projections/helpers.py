@@ -27,6 +27,11 @@ TABLES = [
     "agent_sessions",
     "agent_items",
 ]
+# workspaces, instances, memory
+TABLES += ["workspaces", "workspace_sessions", "instances", "agent_memory", "agent_memory_clock", "session_complete"]
+
+PAST, FUTURE = "2000-01-01T00:00:00.000000Z", "2999-01-01T00:00:00.000000Z"
+"""Memory expiries before and after any recorded_at: expired at once, never expired."""
 
 
 def dump(store: EventStore) -> dict[str, list[tuple[Any, ...]]]:
@@ -60,12 +65,20 @@ def scenario(rng: random.Random, n: int) -> list[tuple[str, NewEvent]]:
             continue
         kind = rng.random()
         if kind < 0.12:
-            ev = NewEvent(type="session.started", data={"session_id": s, "model": rng.choice(["m1", "m2"])})
+            ev = NewEvent(
+                type="session.started",
+                data={"session_id": s, "model": rng.choice(["m1", "m2"]), "workspace": rng.choice([None, "w0", "w1"])},
+            )
         elif kind < 0.15:
             if rng.random() < 0.7:
                 ev = NewEvent(
                     type="session.updated",
-                    data={"session_id": s, "name": f"n{i}", "settings": rng.choice([None, {"t": i}])},
+                    data={
+                        "session_id": s,
+                        "name": f"n{i}",
+                        "settings": rng.choice([None, {"t": i}]),
+                        "workspace": rng.choice([None, None, "w0", "w1", "w2"]),
+                    },
                 )
             else:
                 ev = NewEvent(type="session.deleted", data={"session_id": s})
@@ -107,6 +120,8 @@ def scenario(rng: random.Random, n: int) -> list[tuple[str, NewEvent]]:
                     "retry_count": rng.randint(0, 2),
                 },
             )
+        elif kind >= 0.84:
+            ev = _entity_event(rng, s, i)
         else:
             ev = NewEvent(
                 type="metric.recorded",
@@ -183,6 +198,51 @@ def _execution_or_collision(rng: random.Random, s: str, i: int, n: int) -> NewEv
     return _attributed(rng, ev)
 
 
+def _entity_event(rng: random.Random, s: str, i: int) -> NewEvent:
+    """A workspace, instance or memory event (workspaces, instances, memory)."""
+    kind = rng.random()
+    w = f"w{rng.randint(0, 2)}"
+    if kind < 0.12:
+        return NewEvent(type="workspace.created", data={"workspace_id": w, "name": f"ws{i}", "path": f"/src/{i}"})
+    if kind < 0.2:
+        return NewEvent(type="workspace.updated", data={"workspace_id": w, "settings": {"i": i}})
+    if kind < 0.25:
+        return NewEvent(type="workspace.archived", data={"workspace_id": w})
+    if kind < 0.45:
+        return NewEvent(
+            type="instance.started",
+            data={
+                "session_id": s,
+                "instance_id": f"i{rng.randint(0, 1)}",
+                "agent_name": rng.choice(["alice", "bob"]),
+                "runtime": rng.choice([None, "codex", "claude-code"]),
+                "branch": f"b{i}",
+            },
+        )
+    if kind < 0.6:
+        return NewEvent(
+            type="instance.finished",
+            data={
+                "session_id": s,
+                "instance_id": f"i{rng.randint(0, 1)}",
+                "status": rng.choice(["completed", "failed", "cancelled"]),
+                "lines_added": rng.randint(0, 50),
+            },
+        )
+    agent, key = rng.choice(["alice", "bob"]), rng.choice(["k0", "k1", "k2"])
+    if kind < 0.9:
+        return NewEvent(
+            type="memory.set",
+            data={
+                "agent": agent,
+                "key": key,
+                "value": rng.choice([None, i, {"v": i}]),
+                "expires_at": rng.choice([None, PAST, FUTURE]),
+            },
+        )
+    return NewEvent(type="memory.deleted", data={"agent": agent, "key": key})
+
+
 RETRIED = (
     "session.started",
     "session.deleted",
@@ -194,6 +254,7 @@ RETRIED = (
     "execution.finished",
     "collision.detected",
 )
+RETRIED += ("workspace.created", "workspace.archived", "instance.started", "instance.finished", "memory.set")
 """Event types whose ids are identities: a copy of one is an agent's retry (docs/events.md)."""
 
 

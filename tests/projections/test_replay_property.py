@@ -11,10 +11,10 @@ from typing import Any
 import hypothesis.strategies as st
 from hypothesis import HealthCheck, given, settings
 
-from eventstore import EventStore, NewEvent
+from eventstore import EventStore, NewEvent, codec
 from projections import Runner, Sessions
 
-from .helpers import append_all, dump, scenario, with_retries
+from .helpers import PAST, append_all, dump, scenario, with_retries
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -55,8 +55,10 @@ def model(events: list[tuple[str, NewEvent]]) -> dict[str, Any]:
     sessions: dict[str, dict[str, Any]] = {}
     messages: dict[tuple[str, str], tuple[Any, ...]] = {}
     tools: dict[tuple[str, str], dict[str, Any]] = {}
+    ent = _EntityModel()  # workspaces, instances, memory
     for _, ev in events:
         d = ev.data
+        ent.feed(ev)
         if "session_id" not in d or d["session_id"] is None or ev.type not in Sessions.types:
             continue
         sid = d["session_id"]
@@ -97,7 +99,68 @@ def model(events: list[tuple[str, NewEvent]]) -> dict[str, Any]:
         "sessions": rows,
         "messages": {k: v for k, v in messages.items()},
         "tools": {k: t["status"] for k, t in tools.items()},
+        **ent.rows(),
     }
+
+
+class _EntityModel:
+    """The rules of docs/events.md for workspaces, instances and memory, the obvious way."""
+
+    def __init__(self) -> None:
+        self.workspaces: dict[str, dict[str, Any]] = {}
+        self.members: dict[str, dict[str, Any]] = {}  # session -> workspace, started, deleted
+        self.instances: dict[tuple[str, str], dict[str, Any]] = {}
+        self.memory: dict[tuple[str, str], tuple[Any, ...] | None] = {}
+
+    def ws(self, wid: str) -> dict[str, Any]:
+        return self.workspaces.setdefault(wid, {"status": "unknown", "name": None, "created": False})
+
+    def feed(self, ev: NewEvent) -> None:
+        d, t = ev.data, ev.type
+        if t.startswith("session."):
+            m = self.members.setdefault(d["session_id"], {"w": None, "started": False, "deleted": False})
+            if t == "session.deleted":
+                m["deleted"] = True
+            elif t == "session.updated" or not m["started"]:
+                m["started"] = m["started"] or t == "session.started"
+                if d.get("workspace") is not None:
+                    self.ws(d["workspace"])
+                    m["w"] = d["workspace"]
+        elif t == "workspace.created":
+            w = self.ws(d["workspace_id"])
+            if not w["created"]:
+                w.update(created=True, name=d["name"], status="active" if w["status"] == "unknown" else w["status"])
+        elif t == "workspace.updated":
+            w = self.ws(d["workspace_id"])
+            w["name"] = d.get("name") or w["name"]
+        elif t == "workspace.archived":
+            self.ws(d["workspace_id"])["status"] = "archived"
+        elif t.startswith("instance."):
+            i = self.instances.setdefault((d["session_id"], d["instance_id"]), {"agent": None, "status": "running"})
+            if t == "instance.started" and "started" not in i:
+                i.update(started=True, agent=d["agent_name"], runtime=d.get("runtime"))
+            elif t == "instance.finished" and "finished" not in i:
+                i.update(finished=True, status=d["status"])
+        elif t == "memory.set":
+            live = d.get("expires_at") != PAST
+            self.memory[(d["agent"], d["key"])] = (
+                (codec.encode(d["value"]).decode(), d.get("expires_at")) if live else None
+            )
+        elif t == "memory.deleted":
+            self.memory[(d["agent"], d["key"])] = None
+
+    def rows(self) -> dict[str, Any]:
+        counts = {w: [0, 0] for w in self.workspaces}
+        for m in self.members.values():
+            if m["w"] is not None:
+                counts[m["w"]][0] += 1
+                counts[m["w"]][1] += not m["deleted"]
+        return {
+            "workspaces": {w: (v["status"], v["name"], *counts[w]) for w, v in self.workspaces.items()},
+            "session_workspace": {s: m["w"] for s, m in self.members.items()},
+            "instances": {k: (v["agent"], v["status"]) for k, v in self.instances.items()},
+            "memory": {k: v for k, v in self.memory.items() if v is not None},
+        }
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -142,6 +205,22 @@ def test_counts_with_retries_equal_the_model(seed: int, n: int, batch: int, retr
             for r in q("SELECT agent, events, sessions, messages, tokens_used, tool_calls, tool_failures FROM agents")
         } == want2["agents"]
         assert q("SELECT count(*) FROM agent_events")[0][0] == sum(a[0] for a in want2["agents"].values())
+
+        # workspaces, instances, memory
+        assert {
+            r[0]: r[1:]
+            for r in q("SELECT workspace_id, status, name, session_count, live_session_count FROM workspaces")
+        } == want["workspaces"]
+        got_ws = {r[0]: r[1] for r in q("SELECT session_id, workspace_id FROM sessions")}
+        assert got_ws == {s: want["session_workspace"].get(s) for s in want["sessions"]}
+        assert {
+            (r[0], r[1]): r[2:] for r in q("SELECT session_id, instance_id, agent_name, status FROM instances")
+        } == (want["instances"])
+        n = {r[0]: r[1] for r in q("SELECT session_id, instance_count FROM session_complete")}
+        assert n == {s: sum(k[0] == s for k in want["instances"]) for s in want["sessions"]}
+        assert {(r[0], r[1]): r[2:] for r in q("SELECT agent, key, value, expires_at FROM agent_memory")} == want[
+            "memory"
+        ]
 
 
 def model_executions_agents(events: list[tuple[str, NewEvent]]) -> dict[str, Any]:
