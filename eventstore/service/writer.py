@@ -34,6 +34,7 @@ import logging
 import pickle
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -41,7 +42,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection  # the child's end: blocking reads and writes
 from typing import Any
 
 from ..errors import (  # noqa: F401  (defined in eventstore.errors, the one hierarchy)
@@ -352,10 +353,12 @@ def _resolve(batch: list[_Unit]) -> None:
 
 # -- process mode -------------------------------------------------------------------
 class _Child:
-    """The event loop's side of the writer process: a pipe, and the requests it holds.
+    """The event loop's side of the writer process: a socket pair, and the requests it holds.
 
     Everything here runs on the event loop thread: ``send`` batches the requests of one
-    loop iteration into one message, ``_readable`` resolves the answers.
+    loop iteration into one message, ``_answered`` resolves the answers. Messages are
+    framed as ``multiprocessing.connection.Connection`` frames them (a 4-byte big-endian
+    length, then the pickle), which the child reads and writes with a blocking Connection.
     """
 
     def __init__(self, writer: Writer, loop: asyncio.AbstractEventLoop):
@@ -365,6 +368,8 @@ class _Child:
         self.outbox: list[tuple[int, list[Item], str | None]] = []
         self.keys = 0
         self.stopped = threading.Event()
+        self.transport: asyncio.Transport | None = None
+        self.spawned = 0.0
         self._spawn()
 
     def _spawn(self) -> None:
@@ -375,7 +380,19 @@ class _Child:
         the first message, not on the command line where ``ps`` shows it.
         """
         store = self.writer.store
+        setup = pickle.dumps(
+            (
+                store.backend.url,
+                store.backend.durability,
+                store.backend.options,
+                store.catalogue,  # the same vocabulary and size limit as the parent validates with
+                store.mapper.max_event_bytes,
+                self.writer.max_batch_events,
+                self.writer.refused is not None,
+            )
+        )
         ours, theirs = socket.socketpair()
+        self.spawned = time.monotonic()
         self.process = subprocess.Popen(
             [sys.executable, "-c", _CHILD, str(theirs.fileno())],
             pass_fds=(theirs.fileno(),),
@@ -383,18 +400,13 @@ class _Child:
             start_new_session=True,  # a Ctrl-C to the terminal's group is the parent's to handle
         )
         theirs.close()
-        self.conn = Connection(ours.detach())
-        setup = (
-            store.backend.url,
-            store.backend.durability,
-            store.backend.options,
-            store.catalogue,  # the same vocabulary and size limit as the parent validates with
-            store.mapper.max_event_bytes,
-            self.writer.max_batch_events,
-            self.writer.refused is not None,
-        )
-        self.conn.send_bytes(pickle.dumps(setup))
-        self.loop.add_reader(self.conn.fileno(), self._readable)
+        ours.sendall(_frame(setup))
+        self.loop.create_task(self._connect(ours))
+
+    async def _connect(self, sock: socket.socket) -> None:
+        transport, _ = await self.loop.connect_accepted_socket(lambda: _Frames(self), sock)
+        self.transport = transport
+        self._flush()
 
     def send(self, unit: _Unit) -> None:
         self.keys += 1
@@ -405,20 +417,12 @@ class _Child:
         self.outbox.append((unit.key, unit.items, unit.principal))
 
     def _flush(self) -> None:
-        if not self.outbox:
-            return
+        if not self.outbox or self.transport is None:
+            return  # nothing to send, or the child is starting: ``_connect`` flushes
         out, self.outbox = self.outbox, []
-        try:
-            self.conn.send_bytes(pickle.dumps(out, pickle.HIGHEST_PROTOCOL))
-        except OSError:
-            self._lost()
+        self.transport.write(_frame(pickle.dumps(out, pickle.HIGHEST_PROTOCOL)))
 
-    def _readable(self) -> None:
-        try:
-            message = self.conn.recv_bytes()
-        except (EOFError, OSError):
-            self._lost()
-            return
+    def _answered(self, message: bytes) -> None:
         answers, events, head, failing = pickle.loads(message)
         self.writer.failing = failing
         self.writer.last_progress = time.monotonic()
@@ -434,15 +438,9 @@ class _Child:
             self.writer.on_commit(events, head)
 
     def _lost(self) -> None:
-        """The child exited (or its pipe broke): answer what it held, start another unless stopping."""
-        with contextlib.suppress(Exception):
-            self.loop.remove_reader(self.conn.fileno())
-        self.conn.close()
-        try:
-            code = self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            code = self.process.wait()
+        """The child exited (or its socket broke): answer what it held, start another unless stopping."""
+        self.transport = None
+        code = self.process.poll()
         held = list(self.waiting.values())
         self.waiting.clear()
         self.outbox = []
@@ -450,17 +448,24 @@ class _Child:
             error: EventStoreError = ShuttingDown("the service is shutting down")
         else:
             error = WriterExited(
-                f"the writer process exited (code {code}) before answering; the outcome of this append "
-                "is unknown: retry it with the same event ids or Idempotency-Key"
+                f"the writer process exited{'' if code is None else f' (code {code})'} before answering; "
+                "the outcome of this append is unknown: retry it with the same event ids or Idempotency-Key"
             )
             self.writer.failing = "the writer process exited; a new one is starting"
         for unit in held:
             if unit.future is not None and not unit.future.done():
                 unit.future.set_exception(error)
         if self.stopped.is_set():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=10)
             self.writer._child_done.set()
-        else:
-            log.error("the writer process exited (code %s); starting a new one", code)
+            return
+        log.error("the writer process exited (code %s); starting a new one", code)
+        # a child that cannot start (the database is gone) is retried once a second, not in a loop
+        self.loop.call_later(max(0.0, 1.0 - (time.monotonic() - self.spawned)), self._respawn)
+
+    def _respawn(self) -> None:
+        if not self.stopped.is_set():
             self._spawn()
 
     def stop(self) -> None:
@@ -469,8 +474,10 @@ class _Child:
 
         def close() -> None:
             self._flush()
-            with contextlib.suppress(OSError):
-                self.conn.send_bytes(pickle.dumps(None))
+            if self.transport is not None:
+                self.transport.write(_frame(pickle.dumps(None)))
+            else:
+                self.writer._child_done.set()
 
         try:
             self.loop.call_soon_threadsafe(close)
@@ -479,6 +486,40 @@ class _Child:
                 self.process.wait(timeout=30)
             return
         self.writer._child_done.wait(timeout=60)
+
+
+def _frame(payload: bytes) -> bytes:
+    """One message as ``multiprocessing.connection.Connection.send_bytes`` frames it."""
+    n = len(payload)
+    head = struct.pack("!i", n) if n <= 0x7FFFFFFF else struct.pack("!iQ", -1, n)
+    return head + payload
+
+
+class _Frames(asyncio.Protocol):
+    """Reads the child's framed answers off the socket, on the event loop."""
+
+    def __init__(self, child: _Child):
+        self.child = child
+        self.buffer = bytearray()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while len(self.buffer) >= 4:
+            (n,) = struct.unpack_from("!i", self.buffer)
+            start = 4
+            if n == -1:
+                if len(self.buffer) < 12:
+                    return
+                (n,) = struct.unpack_from("!Q", self.buffer, 4)
+                start = 12
+            if len(self.buffer) < start + n:
+                return
+            message = bytes(self.buffer[start : start + n])
+            del self.buffer[: start + n]
+            self.child._answered(message)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.child._lost()
 
 
 def _child_main(fd: int) -> None:

@@ -74,6 +74,49 @@ def test_appends_from_many_connections_are_durable_and_share_commits(proc_servic
     assert "eventstore_events_total" in metrics or "eventstore_events" in metrics
 
 
+@pytest.mark.slow
+def test_bursts_larger_than_the_socket_buffer_are_carried_whole(backend_url: str) -> None:
+    """``eventstore serve`` (uvloop, the writer process): requests and answers of several hundred
+    KB per burst, more than a socket buffer holds, cross between the event loop and the writer
+    process without an error or a loss."""
+    from .conftest import free_port
+    from .test_crash import start_serve
+
+    with EventStore.open(backend_url) as store:
+        token = Credentials(store).create("big", "appender", ["big/*"], created_by="test")[0]
+    port = free_port()
+    proc = start_serve(backend_url, port)
+    pad = "x" * 4000
+    got: list[int] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def agent(k: int) -> None:
+        with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
+            for i in range(4):
+                events = [{"type": "note", "data": {"k": k, "i": i, "j": j, "pad": pad}} for j in range(60)]
+                resp = c.post(f"http://127.0.0.1:{port}/v1/streams/big/{k}/events", json={"events": events})
+                with lock:
+                    if resp.status_code == 200:
+                        got.extend(g["position"] for g in resp.json()["receipts"])
+                    else:
+                        failures.append(resp.text)
+
+    try:
+        threads = [threading.Thread(target=agent, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert failures == []
+    assert len(set(got)) == 8 * 4 * 60
+    with EventStore.open(backend_url) as store:
+        assert store.verify().ok
+
+
 def test_wrong_version_and_principal_are_handled_in_the_child(proc_service: Running) -> None:
     r = proc_service
     h = r.headers("agent7")
