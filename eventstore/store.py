@@ -42,6 +42,7 @@ from .verify import _DECODE_ERRORS, _tampered, check_events, verify_range, verif
 
 if TYPE_CHECKING:
     from .audit.log import TransparencyLog
+    from .health import Health
     from .audit.merkle import StoredTree
     from .audit.notes import SignedCheckpoint, Signer
     from .audit.proofs import ConsistencyProof, InclusionProof
@@ -359,6 +360,13 @@ class EventStore:
     ) -> upcasting.EventsCheckReport:
         """Report every stored event a reader cannot fully decode (``verify.check_events``)."""
         return check_events(self, progress=progress, max_problems=max_problems)
+
+    def health(self, *, max_lag: int | None = None) -> Health:
+        """Reachable, schema current, writable (or opened read-only), head, read-model lag
+        (``eventstore.health.check``): a few indexed reads, for health probes."""
+        from .health import check
+
+        return check(self, max_lag=max_lag)
 
     def stats(self) -> Stats:
         events, streams, types = self.backend.counts()

@@ -37,7 +37,7 @@ import psycopg
 from psycopg import conninfo as pg_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..errors import AppendOutcomeUnknown, BackendError, ConfigurationError, MigrationError, StoreClosed
+from ..errors import AppendOutcomeUnknown, BackendError, ConfigurationError, MigrationError, ReadOnlyStore, StoreClosed
 from ..records import AppliedMigration, Migration, Row
 from .base import Backend, Tx, Writer
 
@@ -445,9 +445,19 @@ class PostgresBackend(Backend):
             )
         return BackendError(f"cannot start an append on {where}, nothing was written: {_first_line(e)}")
 
+    def writable(self) -> bool:
+        """Whether appends would be accepted: opened read-write, a primary (not a standby in
+        recovery), and this role may insert into ``events``."""
+        if self.readonly:
+            return False
+        r = self._query("SELECT NOT pg_is_in_recovery() AND has_table_privilege('events', 'INSERT')")
+        return bool(r and r[0][0])
+
     @contextmanager
     def write(self, stream_ids: Collection[str] = ()) -> Iterator[Writer]:
         self._check_open()
+        if self.readonly:
+            raise ReadOnlyStore(f"{_where(self.url)} was opened read-only: nothing was written")
         ids = list(stream_ids)
         for attempt in (1, 2):
             conn = self._writer()
@@ -604,7 +614,7 @@ class PostgresBackend(Backend):
     def transaction(self) -> Iterator[Tx]:
         self._check_open()
         if self.readonly:
-            raise BackendError(f"{_where(self.url)} was opened read-only")
+            raise ReadOnlyStore(f"{_where(self.url)} was opened read-only: nothing was written")
         pool, conn = self._acquire(check=True)
         try:
             with conn.transaction():

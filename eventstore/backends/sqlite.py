@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
-from ..errors import BackendError, ConfigurationError, DatabaseDamaged, EventStoreError, StoreClosed
+from ..errors import BackendError, ConfigurationError, DatabaseDamaged, EventStoreError, ReadOnlyStore, StoreClosed
 from ..records import AppliedMigration, Migration, Row
 from .base import Backend, Tx, Writer
 
@@ -333,7 +333,17 @@ class SQLiteBackend(Backend):
 
     def _refuse_write(self) -> None:
         if self.readonly:
-            raise BackendError(f"{self.path!r} was opened read-only")
+            raise ReadOnlyStore(f"{self.path!r} was opened read-only: nothing was written")
+
+    def writable(self) -> bool:
+        """Whether appends would be accepted: opened read-write, and this process may write the
+        file and its directory (the WAL and its index live beside it)."""
+        if self.readonly:
+            return False
+        if self.memory:
+            return True
+        parent = os.path.dirname(os.path.abspath(self.path))
+        return os.access(self.path, os.W_OK) and os.access(parent, os.W_OK)
 
     def _reader(self) -> sqlite3.Connection:
         if self._closed:

@@ -5,7 +5,7 @@ of one concept (``log``, ``audit``, ``data``, ``project``, ``roles``, ``serve``,
 imported here. Imports point one way: commands -> base -> the library.
 """
 
-from . import audit, bench, data, log, maintenance, project, roles, serve, token, tools  # noqa: F401  (each registers its commands)
+from . import audit, bench, data, health, log, maintenance, project, roles, serve, token, tools  # noqa: F401  (each registers its commands)
 from .base import Context, echo_json, main, pass_ctx, progress
 
 __all__ = ["Context", "echo_json", "main", "pass_ctx", "progress"]
