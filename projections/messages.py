@@ -28,7 +28,7 @@ COLUMNS = (
 
 class Messages(Projection):
     name = "messages"
-    version = 2
+    version = 3  # 3: indexes by session and time, and by time
     tables = ("messages",)
     personal = True
     types = frozenset({"message.appended"})
@@ -46,7 +46,9 @@ class Messages(Projection):
         recorded_at   TEXT NOT NULL,
         PRIMARY KEY (session_id, message_id)
     );
-    CREATE INDEX {messages}_session ON {messages} (session_id, position)
+    CREATE INDEX {messages}_session ON {messages} (session_id, position);
+    CREATE INDEX {messages}_session_time ON {messages} (session_id, recorded_at);
+    CREATE INDEX {messages}_time ON {messages} (recorded_at)
     """
 
     def apply(self, events: Sequence[RecordedEvent], db: Tables) -> None:

@@ -48,7 +48,7 @@ _ENDED = ("completed", "failed")
 
 class Sessions(Projection):
     name = "sessions"
-    version = 2
+    version = 3  # 3: indexes by status, kind, workspace and time
     tables = ("sessions", "session_items")
     personal = True
     types = frozenset(
@@ -84,7 +84,10 @@ class Sessions(Projection):
         deleted_at    TEXT,
         last_position BIGINT NOT NULL
     );
-    CREATE INDEX {sessions}_status ON {sessions} (status);
+    CREATE INDEX {sessions}_status ON {sessions} (status, started_at);
+    CREATE INDEX {sessions}_kind ON {sessions} (kind, started_at);
+    CREATE INDEX {sessions}_started ON {sessions} (started_at);
+    CREATE INDEX {sessions}_workspace ON {sessions} (workspace_id, started_at);
     CREATE INDEX {sessions}_live ON {sessions} (deleted_at);
     CREATE TABLE {session_items} (
         kind       TEXT NOT NULL,
