@@ -208,7 +208,7 @@ class Runner:
         names = {t: physical(t, generation) for t in p.tables}
         for t in names.values():
             tx.execute(f"DROP TABLE IF EXISTS {t}")
-        for stmt in p.statements(names):
+        for stmt in p.statements(names, self.backend.dialect):
             tx.execute(stmt)
         tx.execute(
             "INSERT INTO projection_state (name, generation, version, active, position, state, updated_at) "

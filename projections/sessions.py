@@ -48,7 +48,7 @@ _ENDED = ("completed", "failed")
 
 class Sessions(Projection):
     name = "sessions"
-    version = 3  # 3: indexes by status, kind, workspace and time
+    version = 3  # 3: indexes by status, kind, workspace and time; settings as jsonb on PostgreSQL
     tables = ("sessions", "session_items")
     personal = True
     types = frozenset(
@@ -72,7 +72,7 @@ class Sessions(Projection):
         model         TEXT,
         temperature   DOUBLE PRECISION,
         max_tokens    BIGINT,
-        settings      TEXT,
+        settings      {json},
         workspace_id  TEXT,
         message_count BIGINT NOT NULL,
         tokens_used   BIGINT NOT NULL,
@@ -95,6 +95,9 @@ class Sessions(Projection):
         session_id TEXT NOT NULL,
         PRIMARY KEY (kind, item_id, session_id)
     )
+    """
+    ddl_postgres = """
+    CREATE INDEX {sessions}_settings ON {sessions} USING GIN (settings jsonb_path_ops)
     """
 
     def apply(self, events: Sequence[RecordedEvent], db: Tables) -> None:

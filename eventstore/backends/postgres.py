@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 import psycopg
 from psycopg import conninfo as pg_conninfo
+from psycopg.types.string import TextLoader
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import AppendOutcomeUnknown, BackendError, ConfigurationError, MigrationError, ReadOnlyStore, StoreClosed
@@ -107,6 +108,13 @@ def _seconds_ms(name: str, value: float) -> int:
     if not isinstance(value, (int, float)) or value < 0:
         raise ConfigurationError(f"{name} must be a number of seconds >= 0 (0: no limit), not {value!r}")
     return int(value * 1000)
+
+
+def _json_as_text(conn: psycopg.Connection[Any]) -> None:
+    """``jsonb`` columns (read models') are read as JSON text, as SQLite's TEXT columns are: the same
+    values on both backends, and a row read back can be written again as it is."""
+    conn.adapters.register_loader("jsonb", TextLoader)
+    conn.adapters.register_loader("json", TextLoader)
 
 
 def _row(r: Sequence[Any]) -> Row:
@@ -303,6 +311,7 @@ class PostgresBackend(Backend):
             min_size=self._pool_size[0],
             max_size=self._pool_size[1],
             kwargs={"autocommit": True, **self._conn_kwargs},
+            configure=_json_as_text,
             open=True,
             timeout=self.connect_timeout,
         )
