@@ -60,7 +60,9 @@ def main(n: int = 100_000, repeat: int = 3) -> None:
             for c in CONFIGS:
                 results[c].append(measure(path, *c))
         print(f"{n:,} events, database {size / 1e6:.0f} MB, median of {repeat}")
-        print("| cache_size | mmap_size | read_all (events/s) | verify (events/s) | rebuild all read models (events/s) |")
+        print(
+            "| cache_size | mmap_size | read_all (events/s) | verify (events/s) | rebuild all read models (events/s) |"
+        )
         print("|---|---|---|---|---|")
         for (cache, mmap), runs in results.items():
             med = [statistics.median(r[i] for r in runs) for i in range(3)]

@@ -42,11 +42,11 @@ from .verify import _DECODE_ERRORS, _tampered, check_events, verify_range, verif
 
 if TYPE_CHECKING:
     from .audit.log import TransparencyLog
-    from .health import Health
     from .audit.merkle import StoredTree
     from .audit.notes import SignedCheckpoint, Signer
     from .audit.proofs import ConsistencyProof, InclusionProof
     from .audit.state import AuditorState
+    from .health import Health
 
 ANY: None = None
 """``expected_version=ANY``: append whatever the stream's version."""
@@ -101,9 +101,9 @@ class EventStore:
         catalogue: Catalogue | None = None,
     ):
         if catalogue is None:
-            from .catalogue import AGENTS  # the default vocabulary: the log core does not depend on it
+            from .plugins import catalogue as installed  # the default vocabulary: the log core does not depend on it
 
-            catalogue = AGENTS
+            catalogue = installed()  # the agent catalogue, with installed plugins' types (docs/extending.md)
         self.backend = backend
         self.keys = shredding.KeyStore(backend)
         self.catalogue = catalogue

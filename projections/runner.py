@@ -163,10 +163,14 @@ class Runner:
         """``max_transaction_seconds`` (default: half the lease) bounds one batch transaction;
         a batch that overruns is rolled back and retried with half as many events."""
         from . import all_projections
+        from .installed import installed_projections
 
         self.store = store
         self.backend = store.backend
-        self.projections = list(projections) if projections is not None else all_projections()
+        if projections is None:  # the built-in read models and the installed ones (docs/extending.md)
+            builtin = all_projections()
+            projections = builtin + installed_projections(builtin)
+        self.projections = list(projections)
         self.by_name = {p.name: p for p in self.projections}
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease_seconds = lease_seconds

@@ -46,7 +46,9 @@ def test_url_parameters(tmp_path: Path) -> None:
         ("{d}/x.db", {"cache_size": "big"}, "cache_size must be an integer"),
     ],
 )
-def test_bad_values_are_one_line_errors_and_create_nothing(tmp_path: Path, url: str, kwargs: dict, message: str) -> None:
+def test_bad_values_are_one_line_errors_and_create_nothing(
+    tmp_path: Path, url: str, kwargs: dict, message: str
+) -> None:
     with pytest.raises(ConfigurationError, match=message):
         EventStore.open(url.format(d=tmp_path), **kwargs)
     assert not (tmp_path / "x.db").exists()

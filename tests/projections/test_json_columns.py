@@ -14,7 +14,9 @@ def _events(store: EventStore) -> None:
     store.append(
         "s1",
         [
-            NewEvent(type="session.started", data={"session_id": "s1", "settings": {"temperature": 0.2, "tools": ["sh"]}}),
+            NewEvent(
+                type="session.started", data={"session_id": "s1", "settings": {"temperature": 0.2, "tools": ["sh"]}}
+            ),
             NewEvent(
                 type="tool.started",
                 data={"session_id": "s1", "execution_id": "e1", "tool_name": "read", "input": {"path": "/etc/hosts"}},
@@ -61,7 +63,9 @@ def test_postgres_json_columns_are_jsonb_with_gin_indexes(store: EventStore) -> 
     run_all(store)
     backend = store.backend
     if backend.dialect != "postgres":
-        assert store.backend.query("SELECT count(*) FROM tool_executions WHERE json_extract(input, '$.path') = '/tmp/x'") == [(1,)]
+        assert store.backend.query(
+            "SELECT count(*) FROM tool_executions WHERE json_extract(input, '$.path') = '/tmp/x'"
+        ) == [(1,)]
         return
     types = dict(
         backend.query(
@@ -70,15 +74,17 @@ def test_postgres_json_columns_are_jsonb_with_gin_indexes(store: EventStore) -> 
         )
     )
     assert set(types.values()) == {"jsonb"} and len(types) == 3, types
-    containment = "SELECT execution_id FROM tool_executions WHERE input @> '{\"path\": \"/tmp/x\"}'"
+    containment = 'SELECT execution_id FROM tool_executions WHERE input @> \'{"path": "/tmp/x"}\''
     assert backend.query(containment) == [("e2",)]
     with backend.transaction() as tx:
         tx.execute("SET LOCAL enable_seqscan = off")
         plan = " ".join(r[0] for r in tx.execute("EXPLAIN " + containment))
         assert "tool_executions__g1_input" in plan, plan
-        plan = " ".join(r[0] for r in tx.execute("EXPLAIN SELECT session_id FROM sessions WHERE settings @> '{\"tools\": [\"sh\"]}'"))
+        plan = " ".join(
+            r[0] for r in tx.execute('EXPLAIN SELECT session_id FROM sessions WHERE settings @> \'{"tools": ["sh"]}\'')
+        )
         assert "sessions__g1_settings" in plan, plan
-    assert backend.query("SELECT session_id FROM sessions WHERE settings @> '{\"tools\": [\"sh\"]}'") == [("s1",)]
+    assert backend.query('SELECT session_id FROM sessions WHERE settings @> \'{"tools": ["sh"]}\'') == [("s1",)]
 
 
 LOG_QUERY = {
