@@ -168,9 +168,7 @@ def _written(records: list[tuple[int, str, list[NewEvent], int | None]], done: i
     )
 
 
-def _append_batch(
-    store: EventStore, chunk: list[tuple[int, str, list[NewEvent], int | None]], written: Any
-) -> None:
+def _append_batch(store: EventStore, chunk: list[tuple[int, str, list[NewEvent], int | None]], written: Any) -> None:
     """Append one validated batch atomically and print its receipts; on failure, say which lines
     were written (``written()``) in the error."""
     try:
