@@ -28,7 +28,7 @@ COLUMNS = (
 
 class Messages(Projection):
     name = "messages"
-    version = 3  # 3: indexes by session and time, and by time
+    version = 3  # 3: an index by time (a session's messages in time order: by position)
     tables = ("messages",)
     personal = True
     types = frozenset({"message.appended"})
@@ -47,7 +47,6 @@ class Messages(Projection):
         PRIMARY KEY (session_id, message_id)
     );
     CREATE INDEX {messages}_session ON {messages} (session_id, position);
-    CREATE INDEX {messages}_session_time ON {messages} (session_id, recorded_at);
     CREATE INDEX {messages}_time ON {messages} (recorded_at)
     """
 

@@ -16,9 +16,9 @@ QUERIES = [
     ("SELECT * FROM sessions WHERE workspace_id = 'w1' ORDER BY started_at DESC", "sessions__g1_workspace"),
     ("SELECT count(*) FROM sessions WHERE deleted_at IS NULL", "sessions__g1_live"),
     ("SELECT * FROM messages WHERE session_id = 's1' ORDER BY position", "messages__g1_session"),
-    (
-        "SELECT * FROM messages WHERE session_id = 's1' AND recorded_at >= '2026-01-01' ORDER BY recorded_at",
-        "messages__g1_session_time",
+    (  # a session's messages in a time range: position order is time order (docs/projections.md)
+        "SELECT * FROM messages WHERE session_id = 's1' AND recorded_at >= '2026-01-01' ORDER BY position",
+        "messages__g1_session",
     ),
     ("SELECT * FROM messages WHERE recorded_at >= '2026-01-01' ORDER BY recorded_at LIMIT 100", "messages__g1_time"),
 ]
