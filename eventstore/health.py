@@ -27,8 +27,8 @@ class Health(msgspec.Struct, kw_only=True):
     readonly: bool
     """Opened with ``readonly=True``: this handle refuses writes by design."""
     writable: bool
-    """The database would accept appends from this handle (SQLite: opened read-write and the file
-    and its directory writable; PostgreSQL: a primary, and the role may insert into ``events``)."""
+    """The database would accept appends through a read-write open (SQLite: this process may write
+    the file and its directory; PostgreSQL: a primary, and the role may insert into ``events``)."""
     schema_version: int
     schema_latest: int
     """The newest migration this version of eventstore knows."""
@@ -41,11 +41,12 @@ class Health(msgspec.Struct, kw_only=True):
     """One line per failed check, empty when ``ok``."""
 
 
-def check(store: EventStore, *, max_lag: int | None = None) -> Health:
+def check(store: EventStore, *, max_lag: int | None = None, require_writable: bool | None = None) -> Health:
     """Run the checks; database errors become problems of the answer, never exceptions.
 
     ``max_lag``: a read model more than this many events behind the head is a problem too
-    (default: lag is reported, not judged).
+    (default: lag is reported, not judged). ``require_writable``: a database that would refuse
+    appends is a problem (default: unless the store was opened read-only).
     """
     from .migrate import load_migrations
 
@@ -82,7 +83,9 @@ def check(store: EventStore, *, max_lag: int | None = None) -> Health:
     except EventStoreError as e:
         writable = False
         problems.append(f"cannot tell whether appends are accepted: {e}")
-    if not writable and not backend.readonly:
+    if require_writable is None:
+        require_writable = not backend.readonly
+    if not writable and require_writable:
         problems.append("the database does not accept appends (read-only file, standby, or a role without INSERT)")
     lag: dict[str, int] = {}
     try:

@@ -361,12 +361,13 @@ class EventStore:
         """Report every stored event a reader cannot fully decode (``verify.check_events``)."""
         return check_events(self, progress=progress, max_problems=max_problems)
 
-    def health(self, *, max_lag: int | None = None) -> Health:
-        """Reachable, schema current, writable (or opened read-only), head, read-model lag
-        (``eventstore.health.check``): a few indexed reads, for health probes."""
+    def health(self, *, max_lag: int | None = None, require_writable: bool | None = None) -> Health:
+        """Reachable, schema current, appends accepted (unless opened read-only or
+        ``require_writable=False``), head, read-model lag (``eventstore.health.check``): a few
+        indexed reads, for health probes."""
         from .health import check
 
-        return check(self, max_lag=max_lag)
+        return check(self, max_lag=max_lag, require_writable=require_writable)
 
     def stats(self) -> Stats:
         events, streams, types = self.backend.counts()

@@ -35,7 +35,7 @@ def test_health_of_a_working_store(backend_url: str) -> None:
         assert "sessions is 1 events behind" in " ".join(store.health(max_lag=0).problems)
     with EventStore.open(backend_url, readonly=True) as ro:
         h = ro.health()
-        assert h.ok and h.readonly and not h.writable and h.head_position == 2
+        assert h.ok and h.readonly and h.writable and h.head_position == 2  # a read-write open could append
 
 
 def test_readonly_open_refuses_every_write_with_one_error_and_reads_still_work(backend_url: str) -> None:
@@ -73,22 +73,34 @@ def test_health_reports_a_schema_behind_and_a_stopped_read_model(tmp_path: Path)
     assert "run 'eventstore migrate up'" in text and "read model messages stopped (failed)" in text
 
 
-def test_health_of_a_file_this_process_cannot_write(tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root writes any file")
+def test_health_of_a_database_that_refuses_appends(tmp_path: Path) -> None:
     db = tmp_path / "r.db"
     with EventStore.open(db) as store:
         _session(store, "1")
+    os.chmod(tmp_path, 0o555)  # no -wal/-shm can be made beside it
     os.chmod(db, 0o444)
     try:
+        if os.access(db, os.W_OK):
+            pytest.skip("this user (root) writes read-only files")
         r = CliRunner().invoke(main, ["--db", str(db), "health", "--json"], env=ENV)
         h = json.loads(r.stdout)
-        assert r.exit_code == 0 and h["readonly"] and not h["writable"]  # the CLI's probe opens read-only
-        with EventStore.open(db, readonly=False, migrate=False) as store:
-            h2 = store.health()
-        assert not h2.ok and "does not accept appends" in " ".join(h2.problems)
+        assert r.exit_code == 1 and not h["writable"] and "does not accept appends" in " ".join(h["problems"])
+        r = CliRunner().invoke(main, ["--db", str(db), "health", "--read-only-ok"], env=ENV)
+        assert r.exit_code == 0 and "refuses appends" in r.stdout, r.output
     finally:
+        os.chmod(tmp_path, 0o755)
         os.chmod(db, 0o644)
+
+
+def test_writable_reflects_file_permissions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Also as root (who may write any file): the check asks os.access, which is what SQLite meets."""
+    db = tmp_path / "w.db"
+    with EventStore.open(db) as store:
+        _session(store, "1")
+        monkeypatch.setattr(os, "access", lambda path, mode: False)
+        h = store.health()
+        assert not h.ok and not h.writable and "does not accept appends" in " ".join(h.problems)
+        assert store.health(require_writable=False).ok
 
 
 def test_health_cli_exit_codes(tmp_path: Path) -> None:

@@ -119,8 +119,8 @@ class Backend(ABC):
         """A read-only query (``?`` placeholders) on this thread's read connection."""
 
     def writable(self) -> bool:
-        """Whether appends would be accepted (``EventStore.health``); backends look closer."""
-        return not self.readonly
+        """Whether the database would accept appends through a read-write open (``EventStore.health``)."""
+        return True
 
     def purge_residue(self, timeout: float) -> bool:
         """Remove stale copies of overwritten or deleted rows (destroyed keys) from the store's

@@ -455,10 +455,8 @@ class PostgresBackend(Backend):
         return BackendError(f"cannot start an append on {where}, nothing was written: {_first_line(e)}")
 
     def writable(self) -> bool:
-        """Whether appends would be accepted: opened read-write, a primary (not a standby in
-        recovery), and this role may insert into ``events``."""
-        if self.readonly:
-            return False
+        """Whether the database would accept appends from this role (through a read-write open,
+        whatever this one is): a primary (not a standby in recovery), and INSERT on ``events``."""
         r = self._query("SELECT NOT pg_is_in_recovery() AND has_table_privilege('events', 'INSERT')")
         return bool(r and r[0][0])
 

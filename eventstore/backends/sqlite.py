@@ -387,10 +387,8 @@ class SQLiteBackend(Backend):
             raise ReadOnlyStore(f"{self.path!r} was opened read-only: nothing was written")
 
     def writable(self) -> bool:
-        """Whether appends would be accepted: opened read-write, and this process may write the
-        file and its directory (the WAL and its index live beside it)."""
-        if self.readonly:
-            return False
+        """Whether the database would accept appends from this process (through a read-write open,
+        whatever this one is): it may write the file and its directory (the WAL and its index)."""
         if self.memory:
             return True
         parent = os.path.dirname(os.path.abspath(self.path))

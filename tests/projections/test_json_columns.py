@@ -5,6 +5,7 @@ same JSON text read back on both backends, and the documented query over ``event
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from eventstore import EventStore, NewEvent
 from projections import Runner, run_all
@@ -87,10 +88,15 @@ def test_postgres_json_columns_are_jsonb_with_gin_indexes(store: EventStore) -> 
     assert backend.query('SELECT session_id FROM sessions WHERE settings @> \'{"tools": ["sh"]}\'') == [("s1",)]
 
 
+def _documented_query() -> str:
+    """The query of docs/postgres.md, "JSON queries", as written (its session id a parameter)."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "postgres.md").read_text()
+    block = text[text.index("The log itself stores") :].split("```sql\n")[1].split("\n```")[0]
+    return block.replace("'42'", "?").rstrip(";")
+
+
 LOG_QUERY = {
-    # docs/postgres.md, "JSON queries over the log": events.data is the canonical JSON as bytes
-    "postgres": "SELECT position, convert_from(data, 'UTF8')::jsonb ->> 'tool_name' FROM events "
-    "WHERE type = 'tool.started' AND convert_from(data, 'UTF8')::jsonb ->> 'session_id' = ? ORDER BY position",
+    "postgres": _documented_query(),
     "sqlite": "SELECT position, json_extract(CAST(data AS TEXT), '$.tool_name') FROM events "
     "WHERE type = 'tool.started' AND json_extract(CAST(data AS TEXT), '$.session_id') = ? ORDER BY position",
 }
