@@ -35,9 +35,10 @@ from typing import Any, Literal
 
 import psycopg
 from psycopg import conninfo as pg_conninfo
-from psycopg.types.string import TextLoader
+from psycopg.adapt import Loader
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from .. import codec
 from ..errors import AppendOutcomeUnknown, BackendError, ConfigurationError, MigrationError, ReadOnlyStore, StoreClosed
 from ..records import AppliedMigration, Migration, Row
 from .base import Backend, Tx, Writer
@@ -110,11 +111,19 @@ def _seconds_ms(name: str, value: float) -> int:
     return int(value * 1000)
 
 
+class _CanonicalJsonText(Loader):
+    """A ``jsonb`` value as canonical JSON text (``codec.encode``), as the read models wrote it
+    and as SQLite's TEXT columns return it: jsonb's own text output spaces and reorders keys."""
+
+    def load(self, data: Any) -> str:
+        return codec.encode(codec.decode(bytes(data))).decode()
+
+
 def _json_as_text(conn: psycopg.Connection[Any]) -> None:
-    """``jsonb`` columns (read models') are read as JSON text, as SQLite's TEXT columns are: the same
-    values on both backends, and a row read back can be written again as it is."""
-    conn.adapters.register_loader("jsonb", TextLoader)
-    conn.adapters.register_loader("json", TextLoader)
+    """``jsonb`` columns (read models') are read as canonical JSON text on both backends: the same
+    values, and a row read back can be written again as it is."""
+    conn.adapters.register_loader("jsonb", _CanonicalJsonText)
+    conn.adapters.register_loader("json", _CanonicalJsonText)
 
 
 def _row(r: Sequence[Any]) -> Row:
