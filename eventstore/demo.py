@@ -256,6 +256,8 @@ def _pipeline(
         except WrongExpectedVersion:
             return 1  # refused, and recorded in the conflicts stream
     return 0
+
+
 # workspaces, instances, memory -----------------------------------------------------------
 
 RUNTIMES = ["claude-code", "codex", "aider"]

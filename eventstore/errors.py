@@ -80,6 +80,12 @@ class BackendError(EventStoreError):
     """The database failed in a way the store could not recover from."""
 
 
+class ReadOnlyStore(UserError, BackendError):
+    """A write on a store opened with ``readonly=True``: refused before anything is written.
+
+    A ``BackendError`` too, as read-only refusals were before it existed (callers catching that still do)."""
+
+
 class VerificationError(EventStoreError):
     """A proof, receipt, signature or checkpoint did not verify."""
 

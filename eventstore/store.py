@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from .audit.notes import SignedCheckpoint, Signer
     from .audit.proofs import ConsistencyProof, InclusionProof
     from .audit.state import AuditorState
+    from .health import Health
 
 ANY: None = None
 """``expected_version=ANY``: append whatever the stream's version."""
@@ -106,9 +107,9 @@ class EventStore:
         catalogue: Catalogue | None = None,
     ):
         if catalogue is None:
-            from .catalogue import AGENTS  # the default vocabulary: the log core does not depend on it
+            from .plugins import catalogue as installed  # the default vocabulary: the log core does not depend on it
 
-            catalogue = AGENTS
+            catalogue = installed()  # the agent catalogue, with installed plugins' types (docs/extending.md)
         self.backend = backend
         self.keys = shredding.KeyStore(backend)
         self.catalogue = catalogue
@@ -412,6 +413,14 @@ class EventStore:
     ) -> upcasting.EventsCheckReport:
         """Report every stored event a reader cannot fully decode (``verify.check_events``)."""
         return check_events(self, progress=progress, max_problems=max_problems)
+
+    def health(self, *, max_lag: int | None = None, require_writable: bool | None = None) -> Health:
+        """Reachable, schema current, appends accepted (unless opened read-only or
+        ``require_writable=False``), head, read-model lag (``eventstore.health.check``): a few
+        indexed reads, for health probes."""
+        from .health import check
+
+        return check(self, max_lag=max_lag, require_writable=require_writable)
 
     def stats(self) -> Stats:
         events, streams, types = self.backend.counts()

@@ -68,7 +68,10 @@ class Projection(ABC):
     tables: ClassVar[tuple[str, ...]]
     """Public names of the tables; each is a view over the active generation's table."""
     ddl: ClassVar[str]
-    """CREATE statements (';'-separated), with ``{table}`` placeholders for physical names."""
+    """CREATE statements (';'-separated), with ``{table}`` placeholders for physical names and
+    ``{json}`` for the type of a JSON column (``TEXT`` on SQLite, ``JSONB`` on PostgreSQL)."""
+    ddl_postgres: ClassVar[str] = ""
+    """Statements run on PostgreSQL only, after ``ddl`` (a GIN index on a ``{json}`` column, say)."""
     personal: ClassVar[bool] = False
     """True if rows may hold personal fields: an erasure then triggers a rebuild."""
     types: ClassVar[frozenset[str]] = frozenset()
@@ -82,8 +85,17 @@ class Projection(ABC):
     def apply(self, events: Sequence[RecordedEvent], db: Tables) -> None:
         """Apply a batch of events (in position order) to the tables."""
 
-    def statements(self, names: dict[str, str]) -> list[str]:
-        return [s.strip().format(**names) for s in self.ddl.split(";") if s.strip()]
+    def statements(self, names: dict[str, str], dialect: str = "sqlite") -> list[str]:
+        """The DDL of one generation for a backend's dialect (the projection's migration:
+        a changed ``ddl`` comes with a new ``version``, and the runner rebuilds)."""
+        ddl = self.ddl + (";" + self.ddl_postgres if dialect == "postgres" and self.ddl_postgres else "")
+        values = {"json": JSON_TYPES.get(dialect, "TEXT")} | names
+        return [s.strip().format(**values) for s in ddl.split(";") if s.strip()]
+
+
+JSON_TYPES = {"sqlite": "TEXT", "postgres": "JSONB"}
+"""The column type ``{json}`` stands for. Values are written as JSON text on both (``json_text``)
+and read back as JSON text on both (the PostgreSQL backend loads ``jsonb`` as text)."""
 
 
 def json_text(value: Any) -> str | None:

@@ -28,7 +28,7 @@ COLUMNS = (
 
 class Messages(Projection):
     name = "messages"
-    version = 2
+    version = 3  # 3: an index by time (a session's messages in time order: by position)
     tables = ("messages",)
     personal = True
     types = frozenset({"message.appended"})
@@ -46,7 +46,8 @@ class Messages(Projection):
         recorded_at   TEXT NOT NULL,
         PRIMARY KEY (session_id, message_id)
     );
-    CREATE INDEX {messages}_session ON {messages} (session_id, position)
+    CREATE INDEX {messages}_session ON {messages} (session_id, position);
+    CREATE INDEX {messages}_time ON {messages} (recorded_at)
     """
 
     def apply(self, events: Sequence[RecordedEvent], db: Tables) -> None:

@@ -163,10 +163,14 @@ class Runner:
         """``max_transaction_seconds`` (default: half the lease) bounds one batch transaction;
         a batch that overruns is rolled back and retried with half as many events."""
         from . import all_projections, all_views
+        from .installed import installed_projections
 
         self.store = store
         self.backend = store.backend
-        self.projections = list(projections) if projections is not None else all_projections()
+        if projections is None:  # the built-in read models and the installed ones (docs/extending.md)
+            builtin = all_projections()
+            projections = builtin + installed_projections(builtin)
+        self.projections = list(projections)
         self.by_name = {p.name: p for p in self.projections}
         self.views: list[View] = all_views()
         """Views across read models, recreated whenever a table they read is swapped."""
@@ -211,7 +215,7 @@ class Runner:
         names = {t: physical(t, generation) for t in p.tables}
         for t in names.values():
             tx.execute(f"DROP TABLE IF EXISTS {t}")
-        for stmt in p.statements(names):
+        for stmt in p.statements(names, self.backend.dialect):
             tx.execute(stmt)
         tx.execute(
             "INSERT INTO projection_state (name, generation, version, active, position, state, updated_at) "

@@ -48,7 +48,7 @@ _ENDED = ("completed", "failed")
 
 class Sessions(Projection):
     name = "sessions"
-    version = 3  # 3: index by workspace
+    version = 3  # 3: indexes by status, kind, workspace and time; settings as jsonb on PostgreSQL
     tables = ("sessions", "session_items")
     personal = True
     types = frozenset(
@@ -72,7 +72,7 @@ class Sessions(Projection):
         model         TEXT,
         temperature   DOUBLE PRECISION,
         max_tokens    BIGINT,
-        settings      TEXT,
+        settings      {json},
         workspace_id  TEXT,
         message_count BIGINT NOT NULL,
         tokens_used   BIGINT NOT NULL,
@@ -84,15 +84,20 @@ class Sessions(Projection):
         deleted_at    TEXT,
         last_position BIGINT NOT NULL
     );
-    CREATE INDEX {sessions}_status ON {sessions} (status);
-    CREATE INDEX {sessions}_live ON {sessions} (deleted_at);
+    CREATE INDEX {sessions}_status ON {sessions} (status, started_at);
+    CREATE INDEX {sessions}_kind ON {sessions} (kind, started_at);
+    CREATE INDEX {sessions}_started ON {sessions} (started_at);
     CREATE INDEX {sessions}_workspace ON {sessions} (workspace_id, started_at);
+    CREATE INDEX {sessions}_live ON {sessions} (deleted_at);
     CREATE TABLE {session_items} (
         kind       TEXT NOT NULL,
         item_id    TEXT NOT NULL,
         session_id TEXT NOT NULL,
         PRIMARY KEY (kind, item_id, session_id)
     )
+    """
+    ddl_postgres = """
+    CREATE INDEX {sessions}_settings ON {sessions} USING GIN (settings jsonb_path_ops)
     """
 
     def apply(self, events: Sequence[RecordedEvent], db: Tables) -> None:

@@ -32,7 +32,7 @@ COLUMNS = (
 
 class ToolExecutions(Projection):
     name = "tool_executions"
-    version = 2
+    version = 3  # 3: input and output as jsonb on PostgreSQL, a GIN index on input
     tables = ("tool_executions",)
     personal = True
     types = frozenset({"tool.started", "tool.finished"})
@@ -43,8 +43,8 @@ class ToolExecutions(Projection):
         tool_name    TEXT,
         message_id   TEXT,
         status       TEXT NOT NULL,
-        input        TEXT,
-        output       TEXT,
+        input        {json},
+        output       {json},
         error        TEXT,
         duration_ms  DOUBLE PRECISION,
         retry_count  BIGINT,
@@ -55,6 +55,9 @@ class ToolExecutions(Projection):
     );
     CREATE INDEX {tool_executions}_session ON {tool_executions} (session_id);
     CREATE INDEX {tool_executions}_status ON {tool_executions} (status)
+    """
+    ddl_postgres = """
+    CREATE INDEX {tool_executions}_input ON {tool_executions} USING GIN (input jsonb_path_ops)
     """
 
     def apply(self, events: Sequence[RecordedEvent], db: Tables) -> None:

@@ -32,6 +32,9 @@ def open_backend(
             raise ConfigurationError(
                 f"PostgreSQL support needs psycopg: pip install 'eventstore-audit[postgres]' ({e})"
             ) from None
+        sqlite_only = [k for k in ("cache_size", "mmap_size") if options.pop(k, None) is not None]
+        if sqlite_only:
+            raise ConfigurationError(f"{', '.join(sqlite_only)}: SQLite options, not PostgreSQL's")
         backend: Backend = PostgresBackend(url, durability=durability, readonly=readonly, **options)
         backend.options = dict(options)
         return backend

@@ -121,6 +121,10 @@ class Backend(ABC):
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """A read-only query (``?`` placeholders) on this thread's read connection."""
 
+    def writable(self) -> bool:
+        """Whether the database would accept appends through a read-write open (``EventStore.health``)."""
+        return True
+
     def purge_residue(self, timeout: float) -> bool:
         """Remove stale copies of overwritten or deleted rows (destroyed keys) from the store's
         files where the database allows; True when none is left (EventStore.purge_residue)."""

@@ -35,9 +35,11 @@ from typing import Any, Literal
 
 import psycopg
 from psycopg import conninfo as pg_conninfo
+from psycopg.adapt import Loader
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..errors import AppendOutcomeUnknown, BackendError, ConfigurationError, MigrationError, StoreClosed
+from .. import codec
+from ..errors import AppendOutcomeUnknown, BackendError, ConfigurationError, MigrationError, ReadOnlyStore, StoreClosed
 from ..records import AppliedMigration, Migration, Row
 from .base import Backend, Tx, Writer
 
@@ -107,6 +109,21 @@ def _seconds_ms(name: str, value: float) -> int:
     if not isinstance(value, (int, float)) or value < 0:
         raise ConfigurationError(f"{name} must be a number of seconds >= 0 (0: no limit), not {value!r}")
     return int(value * 1000)
+
+
+class _CanonicalJsonText(Loader):
+    """A ``jsonb`` value as canonical JSON text (``codec.encode``), as the read models wrote it
+    and as SQLite's TEXT columns return it: jsonb's own text output spaces and reorders keys."""
+
+    def load(self, data: Any) -> str:
+        return codec.encode(codec.decode(bytes(data))).decode()
+
+
+def _json_as_text(conn: psycopg.Connection[Any]) -> None:
+    """``jsonb`` columns (read models') are read as canonical JSON text on both backends: the same
+    values, and a row read back can be written again as it is."""
+    conn.adapters.register_loader("jsonb", _CanonicalJsonText)
+    conn.adapters.register_loader("json", _CanonicalJsonText)
 
 
 def _row(r: Sequence[Any]) -> Row:
@@ -303,6 +320,7 @@ class PostgresBackend(Backend):
             min_size=self._pool_size[0],
             max_size=self._pool_size[1],
             kwargs={"autocommit": True, **self._conn_kwargs},
+            configure=_json_as_text,
             open=True,
             timeout=self.connect_timeout,
         )
@@ -445,9 +463,17 @@ class PostgresBackend(Backend):
             )
         return BackendError(f"cannot start an append on {where}, nothing was written: {_first_line(e)}")
 
+    def writable(self) -> bool:
+        """Whether the database would accept appends from this role (through a read-write open,
+        whatever this one is): a primary (not a standby in recovery), and INSERT on ``events``."""
+        r = self._query("SELECT NOT pg_is_in_recovery() AND has_table_privilege('events', 'INSERT')")
+        return bool(r and r[0][0])
+
     @contextmanager
     def write(self, stream_ids: Collection[str] = ()) -> Iterator[Writer]:
         self._check_open()
+        if self.readonly:
+            raise ReadOnlyStore(f"{_where(self.url)} was opened read-only: nothing was written")
         ids = list(stream_ids)
         for attempt in (1, 2):
             conn = self._writer()
@@ -604,7 +630,7 @@ class PostgresBackend(Backend):
     def transaction(self) -> Iterator[Tx]:
         self._check_open()
         if self.readonly:
-            raise BackendError(f"{_where(self.url)} was opened read-only")
+            raise ReadOnlyStore(f"{_where(self.url)} was opened read-only: nothing was written")
         pool, conn = self._acquire(check=True)
         try:
             with conn.transaction():

@@ -11,6 +11,7 @@ from . import (  # noqa: F401  (each registers its commands)
     audit,
     bench,
     data,
+    health,
     log,
     maintenance,
     project,

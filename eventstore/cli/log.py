@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import io
 import itertools
+import os
+import select
+import sys
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import click
@@ -24,13 +30,17 @@ JSONL_BATCH = 1000
 
 
 class JsonlRecord(msgspec.Struct, forbid_unknown_fields=True):
-    """One line of ``append --jsonl``."""
+    """One line of ``append --jsonl``: the fields of the HTTP API's event (``subject``,
+    ``personal``, ``id``) plus its stream and expected version."""
 
     stream: str
     type: str
     data: dict[str, Any]
     metadata: dict[str, Any] = {}
     expected_version: int | None = None
+    subject: str | None = None
+    personal: list[str] | None = None
+    id: str | None = None
 
 
 def _json_object(text: str, what: str) -> Any:
@@ -45,12 +55,15 @@ def _json_object(text: str, what: str) -> Any:
     return value
 
 
-def parse_jsonl(lines: Any, store: EventStore) -> list[tuple[int, str, list[NewEvent], int | None]]:
-    """Parse and fully validate every line (as ``append`` would) before anything is written."""
+def parse_jsonl(
+    lines: Iterable[str], store: EventStore, first_line: int = 1
+) -> list[tuple[int, str, list[NewEvent], int | None]]:
+    """Parse and fully validate every line (as ``append`` would) before anything is written;
+    errors name the line, counted from ``first_line``."""
     decoder = msgspec.json.Decoder(JsonlRecord)
     out = []
     it = iter(lines)
-    for n in itertools.count(1):
+    for n in itertools.count(first_line):
         try:
             line = next(it)
         except StopIteration:
@@ -65,7 +78,14 @@ def parse_jsonl(lines: Any, store: EventStore) -> list[tuple[int, str, list[NewE
             raise InvalidEvent(str(e), line=n) from None
         except msgspec.DecodeError as e:
             raise InvalidEvent(f"not valid JSON: {e}", line=n) from None
-        event = NewEvent(type=rec.type, data=rec.data, metadata=rec.metadata)
+        event = NewEvent(
+            type=rec.type,
+            data=rec.data,
+            metadata=rec.metadata,
+            subject=rec.subject,
+            personal=tuple(rec.personal) if rec.personal is not None else None,
+            id=rec.id,
+        )
         try:
             _check_name(rec.stream, "stream")  # the same rules as append: NUL, encoding, length
             if rec.expected_version is not None and rec.expected_version < 0:
@@ -75,6 +95,53 @@ def parse_jsonl(lines: Any, store: EventStore) -> list[tuple[int, str, list[NewE
             raise InvalidEvent(str(e), line=n) from None
         out.append((n, rec.stream, [event], rec.expected_version))
     return out
+
+
+def _decoded(lines: Iterable[bytes]) -> Iterator[str]:
+    """Lines as text; a line that is not UTF-8 raises UnicodeDecodeError when it is reached
+    (``parse_jsonl`` names its line)."""
+    for line in lines:
+        yield line.decode()
+
+
+def stream_batches(source: Any, limit: int = JSONL_BATCH) -> Iterator[tuple[int, Iterable[str]]]:
+    """Lines of ``source`` in batches as they arrive: ``(number of the first line, lines)``.
+
+    A batch is every complete line that has arrived when the reader catches up with the
+    writer, at most ``limit`` lines: a line written by an agent that then waits is appended
+    at once; a file or a fast pipe fills batches of ``limit``. A source without a file
+    descriptor (a test's in-memory input) is cut into batches of ``limit``.
+    """
+    try:
+        fd = source.buffer.fileno() if hasattr(source, "buffer") else source.fileno()
+    except (OSError, ValueError, io.UnsupportedOperation):
+        fd = None
+    first = 1
+    if fd is None:
+        it = iter(source)
+        while batch := list(itertools.islice(it, limit)):
+            yield first, batch
+            first += len(batch)
+        return
+    pending: list[bytes] = []
+    tail = b""
+    while True:
+        chunk = os.read(fd, 1 << 16)
+        if chunk:
+            *lines, tail = (tail + chunk).split(b"\n")
+            pending += lines
+        elif tail:
+            pending.append(tail)
+        while len(pending) >= limit:
+            yield first, _decoded(pending[:limit])
+            first += limit
+            del pending[:limit]
+        if pending and (not chunk or not select.select([fd], [], [], 0)[0]):
+            yield first, _decoded(pending)
+            first += len(pending)
+            pending = []  # a new list: the batch just yielded is read lazily
+        if not chunk:
+            return
 
 
 def _conflicting_line(
@@ -101,6 +168,39 @@ def _written(records: list[tuple[int, str, list[NewEvent], int | None]], done: i
     )
 
 
+def _append_batch(store: EventStore, chunk: list[tuple[int, str, list[NewEvent], int | None]], written: Any) -> None:
+    """Append one validated batch atomically and print its receipts; on failure, say which lines
+    were written (``written()``) in the error."""
+    try:
+        results = store.append_many([(s, evs, exp) for _, s, evs, exp in chunk])
+    except EventStoreError as e:
+        where = f"line {_conflicting_line(store, chunk, e)}: " if isinstance(e, WrongExpectedVersion) else ""
+        raise (UserError if isinstance(e, UserError) else BackendError)(f"{where}{e}; {written()}") from None
+    for receipts in results:
+        for r in receipts:
+            echo_json(r)
+
+
+def _append_stream(store: EventStore, source: Any) -> None:
+    """``append --jsonl -``: each batch of arrived lines validated, appended and acknowledged in turn."""
+    done = 0  # the last line of the input appended so far
+
+    def written(first: int) -> str:
+        if not done:
+            return "nothing was written"
+        return f"lines 1-{done} were appended (their receipts are printed above); line {first} and later were not"
+
+    for first, lines in stream_batches(source):
+        try:
+            chunk = parse_jsonl(lines, store, first_line=first)
+        except InvalidEvent as e:
+            raise InvalidEvent(f"{e}; {written(first)}") from None
+        if chunk:
+            _append_batch(store, chunk, lambda first=first: written(first))
+            sys.stdout.flush()
+        done = chunk[-1][0] if chunk else done
+
+
 @main.command()
 @pass_ctx
 def init(ctx: Context) -> None:
@@ -115,7 +215,11 @@ def init(ctx: Context) -> None:
 @click.option("--data", help="Event data, a JSON object.")
 @click.option("--metadata", default="{}", show_default=True, help="Event metadata, a JSON object.")
 @click.option("--expected-version", type=int, help="Fail unless the stream is at this version (0: no stream yet).")
-@click.option("--jsonl", type=click.File("r"), help="Append JSON Lines from FILE ('-' for stdin).")
+@click.option(
+    "--jsonl",
+    type=click.File("r"),
+    help="Append JSON Lines from FILE ('-': standard input, streamed as lines arrive).",
+)
 @pass_ctx
 def append(
     ctx: Context,
@@ -129,30 +233,32 @@ def append(
     """Append events; print one receipt per event as a JSON line.
 
     Either --stream/--type/--data, or --jsonl FILE with one object per line:
-    {"stream", "type", "data", optional "metadata" and "expected_version"}.
-    Every line is validated (as append would) before anything is written; lines
-    are then appended in atomic batches of 1000. If a batch fails (a conflicting
-    expected version), the error says which lines were appended and which not.
+    {"stream", "type", "data", optional "metadata", "expected_version", "subject",
+    "personal" and "id"} (the HTTP API's fields).
+
+    --jsonl FILE: every line is validated (as append would) before anything is
+    written; lines are then appended in atomic batches of 1000.
+
+    --jsonl - (standard input) is a stream: lines are appended as they arrive, in
+    atomic batches of the lines that have arrived when the previous batch is written
+    (at most 1000; one line from an agent that then waits is appended at once), and
+    each batch's receipts are printed (and flushed) before the next is read. A batch is
+    validated whole before it is written. A bad line or a conflict stops the input:
+    earlier batches stay appended, that batch and the rest are not.
+
+    If a batch fails (a conflicting expected version, a bad line on standard input),
+    the error names the line and says which lines were appended and which not.
     """
     if jsonl is not None:
         if stream_id or type_ or data:
             raise UserError("give either --jsonl or --stream/--type/--data, not both")
         with ctx.open() as store:
+            if jsonl is sys.stdin or getattr(jsonl, "name", None) in ("-", "<stdin>"):
+                _append_stream(store, jsonl)
+                return
             records = parse_jsonl(jsonl, store)
             for i in range(0, len(records), JSONL_BATCH):
-                chunk = records[i : i + JSONL_BATCH]
-                try:
-                    results = store.append_many([(s, evs, exp) for _, s, evs, exp in chunk])
-                except EventStoreError as e:
-                    where = (
-                        f"line {_conflicting_line(store, chunk, e)}: " if isinstance(e, WrongExpectedVersion) else ""
-                    )
-                    raise (UserError if isinstance(e, UserError) else BackendError)(
-                        f"{where}{e}; {_written(records, i)}"
-                    ) from None
-                for receipts in results:
-                    for r in receipts:
-                        echo_json(r)
+                _append_batch(store, records[i : i + JSONL_BATCH], functools.partial(_written, records, i))
         return
     missing = [name for name, v in (("--stream", stream_id), ("--type", type_), ("--data", data)) if v is None]
     if missing or type_ is None or data is None or stream_id is None:

@@ -107,3 +107,30 @@ def project_status(ctx: Context, as_json: bool) -> None:
         t.add_row(s.name, str(s.version), str(s.checkpoint), str(s.head), str(s.lag), s.state, err)
     console().print(t)
     raise SystemExit(code)
+
+
+@project.command("check")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def project_check(ctx: Context, as_json: bool) -> None:
+    """List dangling references in the read models: sessions referenced but never started
+    (status unknown), tool.finished without tool.started, tool calls naming a message their
+    session lacks, replies to unknown messages, messages after a session's deletion.
+
+    The log keeps such evidence and the read models show it (nothing is dropped); this lists
+    it. Reads the read models as of their checkpoints (run 'project run' first). Exits 0 when
+    there is none, 1 when there is some (at most 1000 listed per kind; the counts are complete).
+    """
+    from projections.check import check
+
+    with ctx.open(readonly=True) as store:
+        report = check(store)
+    if as_json:
+        echo_json(report)
+        raise SystemExit(0 if report.ok else 1)
+    for d in report.dangling:
+        item = f" {d.item_id}" if d.item_id is not None else ""
+        click.echo(f"{d.kind}: session {d.session_id}{item}: {d.detail}")
+    summary = ", ".join(f"{k}={n}" for k, n in report.counts.items() if n)
+    click.echo("no dangling references" if report.ok else f"dangling references: {summary}", err=True)
+    raise SystemExit(0 if report.ok else 1)

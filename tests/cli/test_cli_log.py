@@ -178,9 +178,13 @@ def _line(stream: str, **extra: object) -> str:
         (_line("a", expected_version=-1), "line 1500: at $.expected_version: expected_version must be >= 0"),
     ],
 )
-def test_jsonl_validates_every_line_before_the_first_batch_is_written(run, bad: str, message: str) -> None:
+def test_jsonl_validates_every_line_before_the_first_batch_is_written(
+    run, tmp_path: Path, bad: str, message: str
+) -> None:
     lines = [_line(f"s{i % 7}") for i in range(1499)] + [bad]
-    r = run("append", "--jsonl", "-", input="\n".join(lines) + "\n")
+    f = tmp_path / "in.jsonl"  # a FILE is validated whole; standard input is a stream (below)
+    f.write_text("\n".join(lines) + "\n")
+    r = run("append", "--jsonl", str(f))
     assert r.exit_code == 2, r.output
     assert message in r.stderr and "Traceback" not in r.output
     assert r.stdout == ""
@@ -194,11 +198,20 @@ def test_jsonl_that_is_not_utf8_names_the_line(run, tmp_path: Path) -> None:
     assert r.exit_code == 2 and "not UTF-8" in r.stderr and run("read").stdout == ""
 
 
-def test_jsonl_conflict_in_a_later_batch_says_exactly_which_lines_were_written(run) -> None:
+@pytest.mark.parametrize("stdin", [False, True])
+def test_jsonl_conflict_in_a_later_batch_says_exactly_which_lines_were_written(
+    run, tmp_path: Path, stdin: bool
+) -> None:
     lines = [_line("a") for _ in range(1200)] + [_line("b", expected_version=0), _line("b", expected_version=0)]
-    r = run("append", "--jsonl", "-", input="\n".join(lines))
+    if stdin:
+        r = run("append", "--jsonl", "-", input="\n".join(lines))
+    else:
+        (tmp_path / "in.jsonl").write_text("\n".join(lines))
+        r = run("append", "--jsonl", str(tmp_path / "in.jsonl"))
     assert r.exit_code == 2
     assert "line 1202: wrong expected version for stream 'b': expected 0, actual 1" in r.stderr
-    assert "lines 1-1000 were appended" in r.stderr and "lines 1001-1202 were not" in r.stderr
+    # a file was read whole, so its last line is known; standard input stops where it failed
+    rest = "line 1001 and later were not" if stdin else "lines 1001-1202 were not"
+    assert "lines 1-1000 were appended" in r.stderr and rest in r.stderr
     assert len(r.stdout.splitlines()) == 1000  # exactly the receipts of what was written
     assert len(run("read").stdout.splitlines()) == 1000

@@ -1,0 +1,90 @@
+"""Dangling references in the read models: evidence the log holds that points at nothing.
+
+An audit log never drops an event because what it refers to is missing (a message for a
+session that never started, a ``tool.finished`` without its ``tool.started``): the read
+models keep such rows, marked (status ``unknown``, ``started_at`` NULL), and this check lists
+them. ``eventstore project check`` prints them and exits 1 when there are any, so a pipeline
+notices; nothing is changed or hidden. It reads the read models as of their checkpoints (run
+``eventstore project run`` first to include the newest events).
+
+Each check is one SQL query over the public read-model views (``CHECKS``); read models added
+later add their own entries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from eventstore import EventStore
+
+LIMIT = 1000
+"""At most this many references listed per kind (``counts`` has every one)."""
+
+
+class Dangling(msgspec.Struct, frozen=True, kw_only=True):
+    kind: str
+    session_id: str
+    item_id: str | None = None
+    """The message or execution id, when the reference is one item."""
+    detail: str
+
+
+class CheckReport(msgspec.Struct, kw_only=True):
+    ok: bool
+    counts: dict[str, int]
+    """Per kind, how many references dangle (0 for kinds checked and clean)."""
+    dangling: list[Dangling]
+    """The first ``LIMIT`` of each kind, in a stable order."""
+
+
+CHECKS: list[tuple[str, str, str]] = [
+    (
+        "session.never_started",
+        "SELECT session_id, NULL, message_count, tool_calls FROM sessions WHERE started_at IS NULL ORDER BY session_id",
+        "session referenced by {0} message(s) and {1} tool call(s) but never started (status unknown)",
+    ),
+    (
+        "tool.finished_without_start",
+        "SELECT session_id, execution_id, status, position FROM tool_executions WHERE started_at IS NULL "
+        "ORDER BY session_id, execution_id",
+        "tool.finished ({0}, position {1}) without a tool.started",
+    ),
+    (
+        "tool.unknown_message",
+        "SELECT t.session_id, t.execution_id, t.message_id, t.position FROM tool_executions t "
+        "WHERE t.message_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM messages m "
+        "WHERE m.session_id = t.session_id AND m.message_id = t.message_id) ORDER BY t.session_id, t.execution_id",
+        "tool execution names message {0!r}, which its session does not have (position {1})",
+    ),
+    (
+        "message.unknown_parent",
+        "SELECT c.session_id, c.message_id, c.parent_id, c.position FROM messages c "
+        "WHERE c.parent_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM messages p "
+        "WHERE p.session_id = c.session_id AND p.message_id = c.parent_id) ORDER BY c.session_id, c.message_id",
+        "message's parent {0!r} is not a message of its session (position {1})",
+    ),
+    (
+        "message.after_delete",
+        "SELECT m.session_id, m.message_id, s.deleted_at, m.position FROM messages m "
+        "JOIN sessions s ON s.session_id = m.session_id "
+        "WHERE s.deleted_at IS NOT NULL AND m.recorded_at > s.deleted_at ORDER BY m.session_id, m.message_id",
+        "message appended after its session was deleted at {0} (position {1})",
+    ),
+]
+"""(kind, query, detail): the query returns (session_id, item_id, *detail arguments)."""
+
+
+def check(store: EventStore, *, limit: int = LIMIT) -> CheckReport:
+    """Every dangling reference of the read models; read only."""
+    q = store.backend.query
+    counts: dict[str, int] = {}
+    found: list[Dangling] = []
+    for kind, sql, detail in CHECKS:
+        rows: list[tuple[Any, ...]] = q(sql)
+        counts[kind] = len(rows)
+        found += [
+            Dangling(kind=kind, session_id=r[0], item_id=r[1], detail=detail.format(*r[2:])) for r in rows[:limit]
+        ]
+    return CheckReport(ok=not found, counts=counts, dangling=found)
