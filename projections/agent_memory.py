@@ -33,7 +33,7 @@ class AgentMemory(Projection):
     CREATE TABLE {agent_memory} (
         agent      TEXT NOT NULL,
         key        TEXT NOT NULL,
-        value      TEXT,
+        value      {json},
         expires_at TEXT,
         set_at     TEXT NOT NULL,
         position   BIGINT NOT NULL,

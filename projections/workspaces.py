@@ -56,7 +56,7 @@ class Workspaces(Projection):
         status             TEXT NOT NULL,
         name               TEXT,
         path               TEXT,
-        settings           TEXT,
+        settings           {json},
         session_count      BIGINT NOT NULL,
         live_session_count BIGINT NOT NULL,
         created_at         TEXT,

@@ -71,10 +71,18 @@ def test_postgres_json_columns_are_jsonb_with_gin_indexes(store: EventStore) -> 
     types = dict(
         backend.query(
             "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
-            "WHERE column_name IN ('settings', 'input', 'output') AND table_name LIKE '%\\_\\_g%'"
+            "WHERE (column_name IN ('settings', 'input', 'output') OR (table_name LIKE 'agent\\_memory\\_\\_g%' "
+            "AND column_name = 'value')) AND table_name LIKE '%\\_\\_g%'"
         )
     )
-    assert set(types.values()) == {"jsonb"} and len(types) == 3, types
+    assert set(types.values()) == {"jsonb"}, types
+    assert {k.split("__")[0] + "." + k.split(".")[1] for k in types} == {
+        "sessions.settings",
+        "tool_executions.input",
+        "tool_executions.output",
+        "workspaces.settings",
+        "agent_memory.value",
+    }, types
     containment = 'SELECT execution_id FROM tool_executions WHERE input @> \'{"path": "/tmp/x"}\''
     assert backend.query(containment) == [("e2",)]
     with backend.transaction() as tx:
