@@ -196,3 +196,19 @@ def test_a_writer_process_that_dies_costs_a_503_and_the_service_recovers(proc_se
         assert row is not None and row.hash.hex() == g["hash"]
     assert r.store.verify().ok
     assert httpx.get(f"{r.url}/readyz").status_code == 200
+
+
+def test_payloads_reach_the_writer_process_intact(proc_service: Running) -> None:
+    """Requests travel to the writer process as MessagePack: floats, non-ASCII text, nested
+    values and nulls are stored exactly as sent (the entry hash would say otherwise)."""
+    r = proc_service
+    data = {"f": 0.1, "g": 1e300, "i": -(2**63), "s": "\u00e9\U0001f600", "n": None, "l": [1, [2.5, {"k": False}]]}
+    resp = httpx.post(
+        f"{r.url}/v1/streams/agent-7/values/events",
+        json={"events": [{"type": "note", "data": data, "id": "v-1"}]},
+        headers=r.headers("agent7"),
+    )
+    assert resp.status_code == 200, resp.text
+    [event] = list(r.store.read_stream("agent-7/values"))
+    assert event.data == data and event.id == "v-1"
+    assert r.store.verify().ok
