@@ -247,6 +247,7 @@ def prune(
     now: datetime | str | None = None,
     dry_run: bool = False,
     through: int | None = None,
+    since: int = 1,
     reason: str | None = None,
     by: str = "library",
     batch_size: int = 5000,
@@ -256,8 +257,8 @@ def prune(
 
     ``now``: the time policies are measured from (default: the clock). ``through``: also remove
     the payloads at positions <= ``through`` whatever the policies and the floor say (what
-    ``prune --archived`` passes once an archive holding those payloads was verified), with
-    ``reason`` saying why. Holds and ``SYSTEM_TYPES`` are honoured either way. ``dry_run``:
+    ``prune --archived`` passes once an archive holding those payloads was verified), from
+    position ``since`` on (an archive's first position), with ``reason`` saying why. Holds and ``SYSTEM_TYPES`` are honoured either way. ``dry_run``:
     count only, write nothing. ``batch_size``: payloads per transaction (appends wait at most
     one batch). Returns a ``PruneReport``; the event is appended only when something was removed.
     """
@@ -371,7 +372,7 @@ def prune(
             v = get((row[1], row[2])) or verdict(row[1], row[2])
             if row[3] < v[0]:
                 label = v[1]
-            elif v[2] and row[0] <= through_pos:
+            elif v[2] and since <= row[0] <= through_pos:
                 label = through_label
             else:
                 continue

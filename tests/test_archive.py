@@ -558,3 +558,62 @@ def test_verify_archive_needs_no_database_even_with_a_service_url(written: tuple
     assert r.exit_code == 0, r.output
     r = cli("--db", "http://127.0.0.1:9/", "archive", "--to", str(path) + "2", "--through", "1")
     assert r.exit_code == 2 and "needs a database URL" in r.stderr
+
+
+# -- prune --archived ---------------------------------------------------------------------
+
+
+def test_prune_archived_drops_exactly_the_archived_payloads_and_every_proof_still_holds(
+    written: tuple[Path, Path, Path],
+) -> None:
+    db, path, pub = written
+    with EventStore.open(str(db)) as store:
+        before = {e.position: e for e in store.read_all()}
+        dry = archives.prune_archived(store, path, SIGNER.verifier, by="ops", dry_run=True)
+        assert dry.count == 10 and store.read_all().__next__().pruned is False  # nothing written
+        report = archives.prune_archived(store, path, SIGNER.verifier, by="ops")
+        assert (report.count, report.from_position, report.to_position) == (10, 3, 12)
+        after = {e.position: e for e in store.read_all()}
+        assert [p for p, e in after.items() if e.pruned] == list(range(3, 13))
+        assert all(after[p].data == before[p].data for p in (1, 2, 13, 20))  # outside the archive: kept
+        assert store.verify().ok  # digests stay: the chain, receipts and proofs still verify
+        pruned_event = next(e for e in store.read_stream("retention") if e.type == "retention.pruned")
+        assert pruned_event.data["through"] == 12 and "a.jsonl.gz" in pruned_event.data["reason"]
+    # the archive still holds what the live log no longer does
+    assert {e.position: e.data for e in archives.read_archive(path)} == {p: before[p].data for p in range(3, 13)}
+    assert archives.verify_archive(path, SIGNER.verifier).ok
+
+
+def test_prune_archived_refuses_an_archive_that_does_not_check_out(
+    written: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    db, path, pub = written
+    with EventStore.open(str(db)) as store:
+        with pytest.raises(VerificationError, match="does not verify"):
+            archives.prune_archived(store, path, OTHER.verifier)  # the wrong key
+        edited = tmp_path / "edited.jsonl.gz"
+        edited.write_bytes(path.read_bytes())
+        edit_entry(edited, 5, data=json.dumps({"i": 999}))
+        with pytest.raises(VerificationError):
+            archives.prune_archived(store, edited, SIGNER.verifier)
+        assert not any(e.pruned for e in store.read_all())
+    # an intact archive of another log (same key, another history) is not recorded here
+    other_db = tmp_path / "other.db"
+    with EventStore.open(str(other_db)) as other:
+        fill(other, 20, start=100)
+        other.checkpoint(SIGNER)
+        archives.write_archive(other, tmp_path / "other.jsonl.gz", 12, from_position=3)
+    with EventStore.open(str(db)) as store:
+        with pytest.raises(UserError, match="not an archive this log recorded"):
+            archives.prune_archived(store, tmp_path / "other.jsonl.gz", SIGNER.verifier)
+        assert not any(e.pruned for e in store.read_all())
+
+
+def test_prune_archived_cli(written: tuple[Path, Path, Path]) -> None:
+    db, path, pub = written
+    assert cli("--db", str(db), "prune", "--archived", str(path)).exit_code == 2  # needs the key
+    result = cli("--db", str(db), "prune", "--archived", str(path), "--public-key", str(pub), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["count"] == 10
+    again = cli("--db", str(db), "prune", "--archived", str(path), "--public-key", str(pub), "--json")
+    assert again.exit_code == 0 and json.loads(again.stdout)["count"] == 0  # run again: nothing left

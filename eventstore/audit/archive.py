@@ -38,6 +38,7 @@ from ..errors import UserError, VerificationError
 from ..hashing import GENESIS_HASH, HASH_SCHEME
 from ..mapping import check_name, to_recorded
 from ..records import NewEvent, Problem, ProblemKind, RecordedEvent, Row
+from ..retention import PruneReport
 from ..verify import ChainVerifier
 from . import merkle, notes
 
@@ -343,6 +344,69 @@ def archived_through(store: EventStore) -> int | None:
         if type(through) is int and (best is None or through > best):
             best = through
     return best
+
+
+def prune_archived(
+    store: EventStore,
+    path: str | os.PathLike[str],
+    verifier: notes.Verifier,
+    *,
+    by: str = "library",
+    dry_run: bool = False,
+    batch_size: int = 5000,
+) -> PruneReport:
+    """Remove from the live log the payloads an archive holds (``eventstore prune --archived``).
+
+    Only after the archive checks out: it verifies with the log's key (``verify_archive``), it
+    is one this log recorded (an ``archive.created`` with the file's SHA-256), and it holds
+    exactly the live log's entries (its first ``prev_hash`` and its last ``hash`` are the live
+    log's; the chain between them then is too). Then the payloads of its positions are pruned
+    as ``retention.prune(through=..., since=...)`` does: holds and the log's governance events
+    are honoured, and one ``retention.pruned`` records it with the archive's name and hash.
+    The archive and the live log together still answer every read and proof.
+    """
+    from ..retention import prune
+
+    report = verify_archive(path, verifier)
+    if not report.ok:
+        p = report.problem
+        assert p is not None
+        raise VerificationError(
+            f"{path}: the archive does not verify (position {p.position}, {p.kind}: {p.message}); nothing was pruned"
+        )
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    recorded = [
+        ev
+        for ev in store.read_stream(ARCHIVES_STREAM)
+        if ev.type == ARCHIVE_CREATED and isinstance(ev.data, dict) and ev.data.get("sha256") == digest
+    ]
+    if not recorded:
+        raise UserError(
+            f"{path} (sha256 {digest[:16]}…) is not an archive this log recorded (stream {ARCHIVES_STREAM!r}); "
+            "nothing was pruned"
+        )
+    first: RecordedEvent | None = None
+    last: RecordedEvent | None = None
+    for ev in read_archive(path):
+        first = first or ev
+        last = ev
+    assert first is not None and last is not None  # a verified archive holds its range
+    for ev in (first, last):
+        row = store.backend.row_at(ev.position)
+        if row is None or row.hash.hex() != ev.hash or row.prev_hash.hex() != ev.prev_hash:
+            raise VerificationError(
+                f"{path}: position {ev.position} of the archive is not the live log's entry at that position "
+                "(another history, or a restored store); nothing was pruned"
+            )
+    return prune(
+        store,
+        dry_run=dry_run,
+        through=report.through,
+        since=report.from_position,
+        reason=f"archived in {Path(path).name} (sha256 {digest})",
+        by=by,
+        batch_size=batch_size,
+    )
 
 
 # -- reading and verifying ----------------------------------------------------------------

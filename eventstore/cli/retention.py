@@ -101,22 +101,53 @@ def retention_floor(ctx: Context, duration: str, by: str | None) -> None:
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Count what would be pruned; write nothing.")
 @click.option("--now", metavar="TIME", help="Measure policies from this ISO 8601 time instead of the clock.")
+@click.option(
+    "--archived",
+    metavar="FILE",
+    help="Instead of the policies: remove the payloads this archive holds, once it verifies with "
+    "--public-key, is recorded in the log and matches the live log's entries.",
+)
+@click.option("--public-key", "public_key", metavar="FILE", help="The log's verifier key (with --archived).")
 @click.option("--batch-size", default=5000, show_default=True, help="Payloads removed per transaction.")
 @click.option("--by", help=_BY_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_ctx
-def prune(ctx: Context, dry_run: bool, now: str | None, batch_size: int, by: str | None, as_json: bool) -> None:
+def prune(
+    ctx: Context,
+    dry_run: bool,
+    now: str | None,
+    archived: str | None,
+    public_key: str | None,
+    batch_size: int,
+    by: str | None,
+    as_json: bool,
+) -> None:
     """Remove the payloads of events past their retention policy; appends retention.pruned.
 
     The rows, digests, metadata and hashes stay: verify, receipts, checkpoints and proofs
     still pass, and reads show the event with "pruned": true and "data": null. Held events
     and the log's own governance events are never pruned. Works in short transactions, so
-    agents can append meanwhile; safe to run again after a crash.
+    agents can append meanwhile; safe to run again after a crash. With --archived FILE, the
+    payloads of the archive's positions go instead, whatever the policies say (the archive
+    keeps them; 'read --archive FILE' reads them).
     """
+    from ..errors import UserError
     from ..retention import prune as prune_
 
+    if archived is not None and (public_key is None or now is not None):
+        raise UserError("--archived needs --public-key (the log's verifier key) and takes no --now")
+    if archived is None and public_key is not None:
+        raise UserError("--public-key goes with --archived FILE")
     with ctx.open() as store:
-        report = prune_(store, dry_run=dry_run, now=now, batch_size=batch_size, by=by or _operator())
+        if archived is not None:
+            from ..audit.archive import prune_archived
+            from .audit import _verifier
+
+            report = prune_archived(
+                store, archived, _verifier(str(public_key)), by=by or _operator(), dry_run=dry_run, batch_size=batch_size
+            )
+        else:
+            report = prune_(store, dry_run=dry_run, now=now, batch_size=batch_size, by=by or _operator())
     if as_json:
         echo_json(report)
         return
