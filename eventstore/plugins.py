@@ -92,7 +92,8 @@ def catalogue() -> Catalogue:
             owner[t] = f"'{where}'"
         schemas.update(cat.schemas)
         personal.update(cat.personal)
-        registry.current.update(cat.registry.current)
+        for t, v in cat.registry.current.items():
+            registry.set_version(t, v)
         registry._steps.update(cat.registry._steps)  # the registries' only merge: same module family
     combined = Catalogue(schemas, personal, registry)
     for where, value in upcasters:

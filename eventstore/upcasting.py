@@ -26,26 +26,31 @@ class Registry:
 
     def __init__(self) -> None:
         self.current: dict[str, int] = {}
+        """Read-only outside this class: change it with ``set_version`` (``evolved`` is cached)."""
         self._steps: dict[tuple[str, int], Upcaster] = {}
+        self._evolved = False
 
     def snapshot(self) -> Registry:
         """A copy of the versions and upcasters (``restore`` puts them back; for tests and tools)."""
         copy = Registry()
-        copy.current, copy._steps = dict(self.current), dict(self._steps)
+        copy.current, copy._steps, copy._evolved = dict(self.current), dict(self._steps), self._evolved
         return copy
 
     def restore(self, snapshot: Registry) -> None:
         self.current, self._steps = dict(snapshot.current), dict(snapshot._steps)
+        self._evolved = any(v > 1 for v in self.current.values())
 
     def set_version(self, type: str, version: int) -> None:
         if version < 1:
             raise ValueError("schema versions start at 1")
         self.current[type] = version
+        self._evolved = any(v > 1 for v in self.current.values())
 
     @property
     def evolved(self) -> bool:
-        """True once any type is past version 1 (reads skip upcasting until then)."""
-        return any(v > 1 for v in self.current.values())
+        """True once any type is past version 1 (reads skip upcasting until then). Asked once per
+        event read, so it is kept up to date by ``set_version`` rather than computed."""
+        return self._evolved
 
     def register(self, type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
         """Decorator: ``fn`` turns ``type`` data of ``from_version`` into ``from_version + 1``."""

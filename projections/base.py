@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
+from eventstore import codec
 from eventstore.backends.base import Tx
 from eventstore.records import RecordedEvent
 
@@ -102,8 +103,6 @@ def json_text(value: Any) -> str | None:
     """Canonical JSON text for a JSON value stored in a TEXT column (None stays NULL)."""
     if value is None:
         return None
-    from eventstore import codec
-
     return codec.encode(value).decode()
 
 

@@ -386,17 +386,17 @@ class Runner:
     ) -> dict[str, int]:
         counts: dict[str, int] = {}
         last = events[-1].position
-        unreadable = [e for e in events if getattr(e, "unreadable", None)]  # once per batch, not per projection
+        unreadable = [e for e in events if e.unreadable]  # once per batch, not per projection
+        # A pruned event (retention) has no payload left to project: read models skip it.
+        live = [e for e in events if not e.pruned] if any(e.pruned for e in events) else events
+        erasures = [e for e in events if e.type == "subject.erased"]
         for p, generation, position in owned:
             # Each projection takes only events past its own checkpoint: projections at
             # different checkpoints share one read of the log.
-            # A pruned event (retention) has no payload left to project: read models skip it.
-            mine = [
-                e
-                for e in events
-                if e.position > position and (not p.types or e.type in p.types) and not getattr(e, "pruned", False)
-            ]
-            bad = next((e for e in mine if getattr(e, "unreadable", None)), None) if unreadable else None
+            types = p.types
+            fresh = live if not live or live[0].position > position else [e for e in live if e.position > position]
+            mine = [e for e in fresh if e.type in types] if types else list(fresh)
+            bad = next((e for e in mine if e.unreadable), None) if unreadable else None
             if bad is not None:  # an undecodable payload fails the projection at that event
                 mine = mine[: mine.index(bad)]
             db = Tables(tx, {t: physical(t, generation) for t in p.tables})
@@ -404,8 +404,7 @@ class Runner:
             if failed_at is None and bad is not None:
                 failed_at, error = bad.position, f"event cannot be read: {bad.unreadable}"
             erased = p.personal and any(
-                e.type == "subject.erased" and e.position > position and (failed_at is None or e.position < failed_at)
-                for e in events
+                e.position > position and (failed_at is None or e.position < failed_at) for e in erasures
             )
             if failed_at is None:
                 counts[p.name] = len(mine)
