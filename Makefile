@@ -35,8 +35,11 @@ mutate: $(VENV)/.installed
 	$(BIN)/mutmut results --all true > mutants/results.txt
 	$(BIN)/python -m tests.mutation_report mutants/results.txt | tee mutants/report.md
 
+# The SQLite log suite with backup, prune and archive beside a file copy, read-model rebuilds and live
+# projection; then the ingest service against 16 direct processes (docs/performance.md).
 bench: $(VENV)/.installed
-	$(BIN)/python -m benchmarks --prune
+	$(BIN)/python -m benchmarks --prune --projections
+	$(BIN)/python -m benchmarks --service
 
 clean:
 	rm -rf $(VENV) mutants demo.db demo.db-wal demo.db-shm .pytest_cache .hypothesis

@@ -23,7 +23,9 @@ def echo_json(value: object) -> None:
 )
 @click.option("--repeat", type=click.IntRange(1, 9), default=3, show_default=True, help="Runs per case (median).")
 @click.option("--postgres", "pg_url", help="Also run the PostgreSQL suite against this empty, disposable database.")
-@click.option("--projections", "with_projections", is_flag=True, help="Also measure read-model rebuilds.")
+@click.option(
+    "--projections", "with_projections", is_flag=True, help="Also measure read-model rebuilds and live projection."
+)
 @click.option("--projection-events", type=click.IntRange(1000), default=100_000, show_default=True)
 @click.option("--checkpoint", "with_checkpoint", is_flag=True, help="Also measure checkpoints and proofs.")
 @click.option("--checkpoint-events", type=click.IntRange(1000), default=1_000_000, show_default=True)
@@ -102,6 +104,10 @@ def bench(
     if with_projections:
         say("projection rebuilds")
         figures += b.run_projections(projection_events // (10 if quick else 1), directory=directory)
+        from .live_projection import run_live
+
+        say("live projection under 5,000 appends/s")
+        figures += run_live(5000, 1.0 if quick else 5.0, directory=directory)
     if with_checkpoint:
         figures += b.run_checkpoint(checkpoint_events // (10 if quick else 1), directory=directory, progress=say)
     if with_prune:

@@ -722,6 +722,42 @@ def run_projections(n: int = 100_000, *, directory: str | None = None) -> list[F
     return [f]
 
 
+def catalogue_event(i: int, rng: Any) -> NewEvent:
+    """The i-th event of the read-model benchmark's mix (sessions of 40 events each)."""
+    s = f"s{i // 40}"
+    k = i % 40
+    if k == 0:
+        ev = NewEvent(type="session.started", data={"session_id": s, "model": "m", "workspace": f"w{i // 4000}"})
+    elif k in (36, 37, 38):  # workspaces, instances, memory: 3 events of 40
+        ev = _entity_event(s, k, i)
+    elif k == 39:
+        ev = NewEvent(type="session.status_changed", data={"session_id": s, "status": "completed"})
+    elif k % 4 == 1:
+        ev = NewEvent(
+            type="message.appended",
+            data={
+                "session_id": s,
+                "message_id": f"{s}-{k}",
+                "role": "assistant",
+                "content": "x" * 100,
+                "tokens_used": rng.randint(1, 500),
+            },
+        )
+    elif k % 4 == 2:
+        ev = NewEvent(
+            type="tool.started",
+            data={"session_id": s, "execution_id": f"{s}-{k}", "tool_name": "t", "input": {"q": k}},
+        )
+    elif k % 4 == 3:
+        ev = NewEvent(
+            type="tool.finished",
+            data={"session_id": s, "execution_id": f"{s}-{k - 1}", "status": "completed", "duration_ms": 12.0},
+        )
+    else:
+        ev = NewEvent(type="metric.recorded", data={"metric": "latency", "value": rng.random() * 100, "stage": "gen"})
+    return ev
+
+
 def _fill_catalogue(path: str, n: int) -> None:
     import random
 
@@ -729,41 +765,7 @@ def _fill_catalogue(path: str, n: int) -> None:
     with EventStore.open(path, durability="process") as store:
         batch: list[NewEvent] = []
         for i in range(n):
-            s = f"s{i // 40}"
-            k = i % 40
-            if k == 0:
-                ev = NewEvent(
-                    type="session.started", data={"session_id": s, "model": "m", "workspace": f"w{i // 4000}"}
-                )
-            elif k in (36, 37, 38):  # workspaces, instances, memory: 3 events of 40
-                ev = _entity_event(s, k, i)
-            elif k == 39:
-                ev = NewEvent(type="session.status_changed", data={"session_id": s, "status": "completed"})
-            elif k % 4 == 1:
-                ev = NewEvent(
-                    type="message.appended",
-                    data={
-                        "session_id": s,
-                        "message_id": f"{s}-{k}",
-                        "role": "assistant",
-                        "content": "x" * 100,
-                        "tokens_used": rng.randint(1, 500),
-                    },
-                )
-            elif k % 4 == 2:
-                ev = NewEvent(
-                    type="tool.started",
-                    data={"session_id": s, "execution_id": f"{s}-{k}", "tool_name": "t", "input": {"q": k}},
-                )
-            elif k % 4 == 3:
-                ev = NewEvent(
-                    type="tool.finished",
-                    data={"session_id": s, "execution_id": f"{s}-{k - 1}", "status": "completed", "duration_ms": 12.0},
-                )
-            else:
-                ev = NewEvent(
-                    type="metric.recorded", data={"metric": "latency", "value": rng.random() * 100, "stage": "gen"}
-                )
+            ev = catalogue_event(i, rng)
             batch.append(ev)
             if len(batch) == 1000:
                 store.append(f"bench-{i // 1000}", batch)

@@ -65,3 +65,11 @@ def test_checkpoint_bench_reports_every_figure(tmp_path):
         "root at an arbitrary size",
     ):
         assert figures[case].ours >= 0
+
+
+def test_live_projection_bench_reports_lag_and_rates(tmp_path):
+    """The live-projection figure: a projector following appends made by another process."""
+    from benchmarks.live_projection import run_live
+
+    [f] = run_live(1000, 1.0, directory=str(tmp_path))
+    assert f.base > 0 and f.ours > 0 and "largest lag" in f.note and isinstance(f.met, bool)
