@@ -30,6 +30,7 @@ COLUMNS = (
     "tokens_used",
     "tool_calls",
     "tool_failures",
+    "agent_count",
     "started_at",
     "updated_at",
     "completed_at",
@@ -41,14 +42,15 @@ _EDITABLE = ("name", "task", "kind", "model", "temperature", "max_tokens")
 """Fields copied as given from ``session.started`` / ``session.updated`` (``kind`` only from the former)."""
 
 _ITEM_KIND = {"message.appended": "m", "tool.started": "s", "tool.finished": "f"}
-"""``session_items.kind`` per event type: what an id was counted for."""
+"""``session_items.kind`` per event type: what an id was counted for. Kind ``a`` records the agents
+that took part in a session (``metadata.principal``, else ``metadata.agent_id``) for ``agent_count``."""
 
 _ENDED = ("completed", "failed")
 
 
 class Sessions(Projection):
     name = "sessions"
-    version = 3  # 3: indexes by status, kind, workspace and time; settings as jsonb on PostgreSQL
+    version = 4  # 3: indexes by status, kind, workspace and time; settings as jsonb on PostgreSQL; 4: agent_count
     tables = ("sessions", "session_items")
     personal = True
     types = frozenset(
@@ -78,6 +80,7 @@ class Sessions(Projection):
         tokens_used   BIGINT NOT NULL,
         tool_calls    BIGINT NOT NULL,
         tool_failures BIGINT NOT NULL,
+        agent_count   BIGINT NOT NULL,
         started_at    TEXT,
         updated_at    TEXT NOT NULL,
         completed_at  TEXT,
@@ -122,7 +125,14 @@ class Sessions(Projection):
                     "tokens_used": 0,
                     "tool_calls": 0,
                     "tool_failures": 0,
+                    "agent_count": 0,
                 }
+            meta = e.metadata
+            agent = meta.get("principal") or meta.get("agent_id") if isinstance(meta, dict) else None
+            if agent and isinstance(agent, str) and ("a", agent, sid) not in seen:  # a new participant
+                seen.add(("a", agent, sid))
+                new_items.append(("a", agent, sid))
+                row["agent_count"] += 1
             t = e.type
             kind = _ITEM_KIND.get(t)
             if kind is not None:
@@ -185,6 +195,10 @@ class Sessions(Projection):
             kind = _ITEM_KIND.get(e.type)
             if kind is not None:
                 wanted.setdefault(kind, set()).add(e.data["message_id" if kind == "m" else "execution_id"])
+            meta = e.metadata
+            agent = meta.get("principal") or meta.get("agent_id") if isinstance(meta, dict) else None
+            if agent and isinstance(agent, str):
+                wanted.setdefault("a", set()).add(agent)
         seen: set[tuple[str, str, str]] = set()
         for kind, ids in sorted(wanted.items()):
             for r in db.fetch_by_keys(

@@ -62,7 +62,12 @@ def model(events: list[tuple[str, NewEvent]]) -> dict[str, Any]:
         if "session_id" not in d or d["session_id"] is None or ev.type not in Sessions.types:
             continue
         sid = d["session_id"]
-        s = sessions.setdefault(sid, {"status": "unknown", "started": False, "deleted": False, "name": None})
+        s = sessions.setdefault(
+            sid, {"status": "unknown", "started": False, "deleted": False, "name": None, "agents": set()}
+        )
+        meta = ev.metadata or {}
+        if meta.get("principal") or meta.get("agent_id"):
+            s["agents"].add(meta.get("principal") or meta.get("agent_id"))
         if ev.type == "session.started" and not s["started"]:
             s["started"] = True
             if s["status"] == "unknown":
@@ -94,6 +99,7 @@ def model(events: list[tuple[str, NewEvent]]) -> dict[str, Any]:
             sum(t["status"] in ("failed", "timeout") for t in runs),
             s["started"],
             s["deleted"],
+            len(s["agents"]),
         )
     return {
         "sessions": rows,
@@ -178,10 +184,10 @@ def test_counts_with_retries_equal_the_model(seed: int, n: int, batch: int, retr
         runner.run_once()
         q = store.backend.query
         got = {
-            r[0]: (r[1], r[2], r[3], r[4], r[5], r[6], r[7] is not None, r[8] is not None)
+            r[0]: (r[1], r[2], r[3], r[4], r[5], r[6], r[7] is not None, r[8] is not None, r[9])
             for r in q(
                 "SELECT session_id, status, name, message_count, tokens_used, tool_calls, tool_failures, "
-                "started_at, deleted_at FROM sessions"
+                "started_at, deleted_at, agent_count FROM sessions"
             )
         }
         assert got == want["sessions"]
