@@ -67,20 +67,20 @@ class Agents(Projection):
     CREATE TABLE {agent_events} (
         agent       TEXT NOT NULL,
         recorded_at TEXT NOT NULL,
-        position    BIGINT NOT NULL
-    );
-    CREATE INDEX {agent_events}_agent_time ON {agent_events} (agent, recorded_at, position);
+        position    BIGINT NOT NULL,
+        PRIMARY KEY (agent, recorded_at, position)
+    ) {keyed};
     CREATE TABLE {agent_sessions} (
         session_id TEXT NOT NULL,
         agent      TEXT NOT NULL,
         PRIMARY KEY (session_id, agent)
-    );
+    ) {keyed};
     CREATE TABLE {agent_items} (
         item_id    TEXT NOT NULL,
         kind       TEXT NOT NULL,
         session_id TEXT NOT NULL,
         PRIMARY KEY (item_id, kind, session_id)
-    )
+    ) {keyed}
     """
 
     def apply(self, events: Sequence[RecordedEvent], db: Tables) -> None:

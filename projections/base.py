@@ -90,13 +90,19 @@ class Projection(ABC):
         """The DDL of one generation for a backend's dialect (the projection's migration:
         a changed ``ddl`` comes with a new ``version``, and the runner rebuilds)."""
         ddl = self.ddl + (";" + self.ddl_postgres if dialect == "postgres" and self.ddl_postgres else "")
-        values = {"json": JSON_TYPES.get(dialect, "TEXT")} | names
+        values = {"json": JSON_TYPES.get(dialect, "TEXT"), "keyed": KEYED.get(dialect, "")} | names
         return [s.strip().format(**values) for s in ddl.split(";") if s.strip()]
 
 
 JSON_TYPES = {"sqlite": "TEXT", "postgres": "JSONB"}
 """The column type ``{json}`` stands for. Values are written as JSON text on both (``json_text``)
 and read back as JSON text on both (the PostgreSQL backend loads ``jsonb`` as text)."""
+
+
+KEYED = {"sqlite": "WITHOUT ROWID"}
+"""What ``{keyed}`` after a table's closing parenthesis stands for: on SQLite, a table stored in
+its primary key's B-tree (one tree to insert into instead of a table and its key's index; for
+the many-row key tables of read models, such as ``agent_events``); nothing on PostgreSQL."""
 
 
 def json_text(value: Any) -> str | None:

@@ -42,8 +42,18 @@ _EDITABLE = ("name", "task", "kind", "model", "temperature", "max_tokens")
 """Fields copied as given from ``session.started`` / ``session.updated`` (``kind`` only from the former)."""
 
 _ITEM_KIND = {"message.appended": "m", "tool.started": "s", "tool.finished": "f"}
-"""``session_items.kind`` per event type: what an id was counted for. Kind ``a`` records the agents
-that took part in a session (``metadata.principal``, else ``metadata.agent_id``) for ``agent_count``."""
+"""``session_items.kind`` per event type: what an id was counted for."""
+
+
+def _agent(e: RecordedEvent) -> str | None:
+    """Who wrote ``e``: the service's credential (``metadata.principal``), else ``metadata.agent_id``.
+    The agents that took part in a session are kept in ``session_agents`` for ``agent_count``."""
+    meta = e.metadata
+    if not isinstance(meta, dict):
+        return None
+    agent = meta.get("principal") or meta.get("agent_id")
+    return agent if isinstance(agent, str) and agent else None
+
 
 _ENDED = ("completed", "failed")
 
@@ -51,7 +61,7 @@ _ENDED = ("completed", "failed")
 class Sessions(Projection):
     name = "sessions"
     version = 4  # 3: indexes by status, kind, workspace and time; settings as jsonb on PostgreSQL; 4: agent_count
-    tables = ("sessions", "session_items")
+    tables = ("sessions", "session_items", "session_agents")
     personal = True
     types = frozenset(
         {
@@ -92,12 +102,17 @@ class Sessions(Projection):
     CREATE INDEX {sessions}_started ON {sessions} (started_at);
     CREATE INDEX {sessions}_workspace ON {sessions} (workspace_id, started_at);
     CREATE INDEX {sessions}_live ON {sessions} (deleted_at);
+    CREATE TABLE {session_agents} (
+        session_id TEXT NOT NULL,
+        agent      TEXT NOT NULL,
+        PRIMARY KEY (session_id, agent)
+    ) {keyed};
     CREATE TABLE {session_items} (
         kind       TEXT NOT NULL,
         item_id    TEXT NOT NULL,
         session_id TEXT NOT NULL,
         PRIMARY KEY (kind, item_id, session_id)
-    )
+    ) {keyed}
     """
     ddl_postgres = """
     CREATE INDEX {sessions}_settings ON {sessions} USING GIN (settings jsonb_path_ops)
@@ -113,6 +128,14 @@ class Sessions(Projection):
         }
         seen = self._seen(events, db)
         new_items: list[tuple[str, str, str]] = []
+        with_agent = sorted({e.data["session_id"] for e in events if _agent(e) is not None})
+        agents: set[tuple[str, str]] = {
+            (r[0], r[1])
+            for r in db.fetch_by_keys(
+                "SELECT session_id, agent FROM {session_agents} WHERE session_id IN ({keys})", with_agent
+            )
+        }
+        new_agents: list[tuple[str, str]] = []
         for e in events:
             d = e.data
             sid = d["session_id"]
@@ -127,11 +150,10 @@ class Sessions(Projection):
                     "tool_failures": 0,
                     "agent_count": 0,
                 }
-            meta = e.metadata
-            agent = meta.get("principal") or meta.get("agent_id") if isinstance(meta, dict) else None
-            if agent and isinstance(agent, str) and ("a", agent, sid) not in seen:  # a new participant
-                seen.add(("a", agent, sid))
-                new_items.append(("a", agent, sid))
+            agent = _agent(e)
+            if agent is not None and (sid, agent) not in agents:  # a new participant
+                agents.add((sid, agent))
+                new_agents.append((sid, agent))
                 row["agent_count"] += 1
             t = e.type
             kind = _ITEM_KIND.get(t)
@@ -174,6 +196,7 @@ class Sessions(Projection):
             "INSERT INTO {session_items} (kind, item_id, session_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             new_items,
         )
+        db.executemany("INSERT INTO {session_agents} (session_id, agent) VALUES (?, ?)", new_agents)
         db.upsert("sessions", COLUMNS, ("session_id",), [tuple(r[c] for c in COLUMNS) for r in rows.values()])
 
     @staticmethod
@@ -195,10 +218,7 @@ class Sessions(Projection):
             kind = _ITEM_KIND.get(e.type)
             if kind is not None:
                 wanted.setdefault(kind, set()).add(e.data["message_id" if kind == "m" else "execution_id"])
-            meta = e.metadata
-            agent = meta.get("principal") or meta.get("agent_id") if isinstance(meta, dict) else None
-            if agent and isinstance(agent, str):
-                wanted.setdefault("a", set()).add(agent)
+
         seen: set[tuple[str, str, str]] = set()
         for kind, ids in sorted(wanted.items()):
             for r in db.fetch_by_keys(

@@ -10,6 +10,7 @@ from eventstore import EventStore, NewEvent
 TABLES = [
     "sessions",
     "session_items",
+    "session_agents",
     "messages",
     "tool_executions",
     "metrics",
