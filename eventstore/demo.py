@@ -205,6 +205,11 @@ def _agent(url: str, agent: int, sessions: int, seed: int, prefix: str = "") -> 
                 "session.status_changed",
                 {"session_id": sid, "status": final, "reason": None if final == "completed" else "tool errors"},
             )
+            if s == sessions - 1:  # an edit after the fact: renamed
+                emit("session.updated", {"session_id": sid, "name": f"task {s} of agent {agent} (reviewed)"})
+            if s == sessions - 1 and agent % 2 == 1:  # soft delete, retried: the row stays, marked
+                emit("session.deleted", {"session_id": sid, "reason": "duplicate task"})
+                emit("session.deleted", {"session_id": sid, "reason": "duplicate task"})
     return appended
 
 
@@ -352,6 +357,66 @@ def run(url: str, *, agents: int = 4, sessions: int = 5, seed: int = 7) -> DemoR
         seconds=round(seconds, 3),
         events_per_second=round(sum(counts) / seconds, 1),
     )
+
+
+def operations(store: EventStore, key_dir: str, *, by: str = "demo-operator") -> dict[str, Any]:
+    """What an operator does beside the agents, each step appending its governance event: a
+    credential created and revoked, a legal hold on a data subject (whose erasure is refused,
+    then overridden with a reason), retention (a floor, a policy, a prune of scratch events),
+    and an archive of the first positions (with ``prune --archived``'s checks, as a dry run: the
+    demo keeps its payloads)."""
+    from . import holds, retention
+    from .audit import archive, notes
+    from .errors import LegalHoldActive
+    from .service.credentials import Credentials
+
+    run = store.head()[0]
+    creds = Credentials(store)
+    creds.create(f"contractor-{run}", "appender", [f"contractor-{run}/*"], created_by=by)
+    creds.revoke(f"contractor-{run}", revoked_by=by)
+    # a data subject's message, held for a case; its erasure refused, then overridden (both recorded)
+    subject = f"customer-{run}"
+    store.append(
+        f"support-{run}",
+        [
+            NewEvent(
+                type="message.appended",
+                data={"session_id": f"support-{run}", "message_id": "m1", "role": "user", "content": "my address"},
+                subject=subject,
+            )
+        ],
+    )
+    hold = holds.place(store, subject=subject, reason="case 2026-117", by=by)
+    try:
+        store.erase(subject, requested_by="dpo")
+        refused = False
+    except LegalHoldActive:
+        refused = True
+    store.erase(subject, requested_by="dpo", override_hold="court order lifts the hold for erasure")
+    holds.release(store, hold.id, by=by, reason="case closed")
+    # retention: scratch events kept 0 s (the floor lowered for the demo, then restored)
+    floor = retention.floor_seconds(store)
+    retention.set_floor(store, "0s", by=by)
+    retention.set_policy(store, streams="scratch-*", keep="0s", by=by)
+    store.append(f"scratch-{run}", [NewEvent(type="note", data={"tmp": i}) for i in range(3)])
+    pruned = retention.prune(store, by=by)
+    retention.remove_policy(store, streams="scratch-*", by=by)
+    retention.set_floor(store, retention.format_duration(floor), by=by)
+    # an archive of the first hundred positions, checked offline, its payloads then pruned
+    signer = notes.Signer.from_text(signing_key(key_dir).read_text())
+    through = min(100, store.head()[0])
+    path = Path(key_dir) / f"archive-1-{through}.jsonl.gz"
+    info = archive.write_archive(store, path, through, signer=signer, by=by, replace=True)
+    checked = archive.verify_archive(path, signer.verifier)
+    dropped = archive.prune_archived(store, path, signer.verifier, by=by, dry_run=True)  # the read models keep theirs
+    return {
+        "erase_refused_under_hold": refused,
+        "pruned_by_policy": pruned.count,
+        "archive": str(path),
+        "archive_entries": checked.checked if checked.ok else 0,
+        "archive_sha256": info.sha256,
+        "archived_payloads_prunable": dropped.count,
+    }
 
 
 def signing_key(key_dir: str) -> Path:

@@ -47,5 +47,14 @@ def test_demo_json_shows_the_service_and_keeps_its_keys(tmp_path: Path) -> None:
     with EventStore.open(str(db)) as store:
         assert [e.metadata["principal"] for e in store.read_stream("agent-2/session-1")] == ["agent-2"] * 4
         assert store.stream_version("agent-1/session-1") == 4  # the refused write to agent-2's stream left nothing
-        assert [e.data["name"] for e in store.read_stream("credentials")] == ["agent-1", "agent-2", "auditor"]
+        creds = [(e.type, e.data["name"]) for e in store.read_stream("credentials")]
+        assert creds[:3] == [("credential.created", n) for n in ("agent-1", "agent-2", "auditor")]
+        assert [t for t, _ in creds[3:]] == ["credential.created", "credential.revoked"]  # the operator's contractor
+        types = {r[0] for r in store.backend.query("SELECT DISTINCT type FROM events")}
+        from eventstore.catalogue import AGENTS
+
+        assert set(AGENTS.schemas) - types == {"store.restored"}  # every type but a restore's
         assert summary["service"]["checkpoint_size"] <= store.head()[0]
+    ops = summary["operations"]
+    assert ops["erase_refused_under_hold"] and ops["pruned_by_policy"] == 3
+    assert ops["archive_entries"] == 100 and 0 < ops["archived_payloads_prunable"] <= 100

@@ -144,7 +144,12 @@ def prune(
             from .audit import _verifier
 
             report = prune_archived(
-                store, archived, _verifier(str(public_key)), by=by or _operator(), dry_run=dry_run, batch_size=batch_size
+                store,
+                archived,
+                _verifier(str(public_key)),
+                by=by or _operator(),
+                dry_run=dry_run,
+                batch_size=batch_size,
             )
         else:
             report = prune_(store, dry_run=dry_run, now=now, batch_size=batch_size, by=by or _operator())

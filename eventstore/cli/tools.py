@@ -70,17 +70,20 @@ def demo(ctx: Context, agents: int, sessions: int, seed: int, with_service: bool
     import projections
 
     with EventStore.open(url) as store:
-        report = store.verify()
-        stats = store.stats()
         projections.run_all(store)
         models = projections.summary(store)
         audit = demo_mod.audit(store, DEMO_KEYS)
+        operations = demo_mod.operations(store, DEMO_KEYS)
+        projections.run_all(store)  # the read models see the operator's events too
+        report = store.verify()
+        stats = store.stats()
     summary = {
         "demo": result,
         "verify": report,
         "types": stats.types,
         "read_models": models,
         "audit": audit,
+        "operations": operations,
         "service": service,
     }
     if as_json:
@@ -140,6 +143,14 @@ def demo(ctx: Context, agents: int, sessions: int, seed: int, with_service: bool
             f"[bold]audit[/]: signed checkpoint {audit['origin']} at size {audit['tree_size']} "
             f"(key in {DEMO_KEYS}/); offline receipt for position {audit['receipt_position']}: "
             f"{'[green]verified[/]' if audit['receipt_ok'] else '[red]INVALID[/]'}"
+        )
+        ops = operations
+        con.print(
+            f"[bold]operations[/]: a credential created and revoked; a legal hold "
+            f"{'refused' if ops['erase_refused_under_hold'] else 'did NOT refuse'} an erasure, then an override "
+            f"was recorded; retention pruned {ops['pruned_by_policy']} scratch payloads; archive {ops['archive']} "
+            f"({ops['archive_entries']} entries) verified offline, {ops['archived_payloads_prunable']} payloads "
+            "prunable with prune --archived (dry run)"
         )
         if report.ok:
             con.print(
