@@ -279,12 +279,7 @@ class Writer:
                 batch.append(ok[i])
                 n += ok[i].events
                 i += 1
-            try:
-                self._commit(batch)
-            except BaseException as e:  # never leave a request unanswered
-                for u in batch:
-                    if u.result is None and u.error is None:
-                        u.error = e
+            self._commit_answerable(batch)
         self.last_progress = time.monotonic()
         self._note_health(units)
         self._answer(units)
@@ -303,12 +298,7 @@ class Writer:
                     u = source.popleft()
                     batch.append(u)
                     n += u.events
-            try:
-                self._commit(batch)
-            except BaseException as e:  # never leave a request unanswered
-                for u in batch:
-                    if u.result is None and u.error is None:
-                        u.error = e
+            self._commit_answerable(batch)
             self.last_progress = time.monotonic()
             self._note_health(batch)
             if not self._answer(batch):
@@ -333,6 +323,15 @@ class Writer:
             return True
         except RuntimeError:  # the loop is closed: nobody is waiting any more
             return False
+
+    def _commit_answerable(self, batch: list[_Unit]) -> None:
+        """``_commit``, then whatever escaped it becomes the error of each unanswered request."""
+        try:
+            self._commit(batch)
+        except BaseException as e:  # never leave a request unanswered
+            for u in batch:
+                if u.result is None and u.error is None:
+                    u.error = e
 
     def _commit(self, batch: list[_Unit]) -> None:
         if len(batch) == 1:
