@@ -267,12 +267,14 @@ class EventStore:
             refused = e
         finally:
             commits.leave()
-        self._record_conflict(refused, events)  # only reached for a refusal to record
+        self.record_conflict(refused, events)  # only reached for a refusal to record
         raise refused
 
-    def _record_conflict(self, refused: WrongExpectedVersion, events: Sequence[NewEvent]) -> None:
-        """Append the ``collision.detected`` of a refused append to ``CONFLICTS_STREAM`` (durable
-        before the refusal is raised). If that fails, the refusal carries a note saying so."""
+    def record_conflict(self, refused: WrongExpectedVersion, events: Sequence[NewEvent]) -> None:
+        """Append the ``collision.detected`` of a refused append (its ``events``) to
+        ``CONFLICTS_STREAM``, durable before the caller reports the refusal. If that fails, the
+        refusal carries a note saying so (what ``append(record_conflicts=True)`` and ``serve
+        --record-conflicts`` do)."""
         agents: list[str] = []
         session_id = None
         for ev in events:

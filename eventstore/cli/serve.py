@@ -65,6 +65,12 @@ def parse_bind(bind: str) -> tuple[str, int]:
 )
 @click.option("--signing-key", type=click.Path(exists=True), help="Checkpoint key: enables POST /v1/checkpoints.")
 @click.option(
+    "--record-conflicts",
+    is_flag=True,
+    help="Record each append refused for a wrong expected version (409) as a collision.detected event "
+    "in stream 'conflicts', naming the credential.",
+)
+@click.option(
     "--keep-alive",
     type=click.FloatRange(1),
     default=30.0,
@@ -86,6 +92,7 @@ def serve(
     max_events: int,
     max_pending: int,
     signing_key: str | None,
+    record_conflicts: bool,
     keep_alive: float,
 ) -> None:
     """Serve HTTP API v1 over the database until SIGTERM or SIGINT.
@@ -110,6 +117,7 @@ def serve(
         writer=writer,
         access_log=access_log,
         signing_key=signing_key,
+        record_conflicts=record_conflicts,
     )
     with ctx.open(durability=durability) as store:
         stop = threading.Event()

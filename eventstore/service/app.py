@@ -100,6 +100,7 @@ class Service:
             max_batch_events=self.config.max_batch_events,
             on_commit=self._committed,
             refused=self.credentials.refused,
+            record_conflicts=self.config.record_conflicts,
         )
         self.metrics = Metrics(lambda: float(self.writer.pending), self._projection_lags)
         self.signer: notes.Signer | None = None

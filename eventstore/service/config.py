@@ -28,5 +28,8 @@ class ServiceConfig:
     idempotency_retention: float = 86400.0
     access_log: bool = True
     max_page: int = 1000
+    record_conflicts: bool = False
+    """Record each append refused for a wrong expected version (409) as a ``collision.detected``
+    in stream ``conflicts``, naming the credential: parallel agents' races become evidence."""
     signing_key: str | None = None
     """A checkpoint signing key file: enables POST /v1/checkpoints (auditor, admin)."""

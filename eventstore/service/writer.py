@@ -97,6 +97,7 @@ class Writer:
         on_commit: Callable[[int, int], None] | None = None,
         refused: Callable[[set[str]], dict[str, str]] | None = None,
         answer: Callable[[list[_Unit]], None] | None = None,
+        record_conflicts: bool = False,
     ):
         if mode not in ("queue", "threads", "process"):
             raise ValueError(f"writer mode must be 'queue', 'threads' or 'process', not {mode!r}")
@@ -120,6 +121,7 @@ class Writer:
         self._threads = threads
         self._loop: asyncio.AbstractEventLoop | None = None
         self._answer_hook = answer  # in the writer process: answers go down the pipe
+        self.record_conflicts = record_conflicts
         self._child: _Child | None = None
         self._child_done = threading.Event()
 
@@ -325,13 +327,19 @@ class Writer:
             return False
 
     def _commit_answerable(self, batch: list[_Unit]) -> None:
-        """``_commit``, then whatever escaped it becomes the error of each unanswered request."""
+        """``_commit``, then whatever escaped it becomes the error of each unanswered request.
+        With ``record_conflicts``, each wrong expected version is recorded before it is answered."""
         try:
             self._commit(batch)
         except BaseException as e:  # never leave a request unanswered
             for u in batch:
                 if u.result is None and u.error is None:
                     u.error = e
+        if self.record_conflicts:
+            for u in batch:
+                if isinstance(u.error, WrongExpectedVersion):
+                    events = next((ev for s, ev, exp in u.items if s == u.error.stream_id), u.items[0][1])
+                    self.store.record_conflict(u.error, events)
 
     def _commit(self, batch: list[_Unit]) -> None:
         if len(batch) == 1:
@@ -424,6 +432,7 @@ class _Child:
                 store.mapper.max_event_bytes,
                 self.writer.max_batch_events,
                 self.writer.refused is not None,
+                self.writer.record_conflicts,
             )
         )
         ours, theirs = socket.socketpair()
@@ -591,7 +600,9 @@ def _child_main(fd: int) -> None:
     from .credentials import Credentials
 
     conn = Connection(fd)
-    url, durability, options, catalogue, max_event_bytes, max_batch_events, check = pickle.loads(conn.recv_bytes())
+    url, durability, options, catalogue, max_event_bytes, max_batch_events, check, conflicts = pickle.loads(
+        conn.recv_bytes()
+    )
 
     store = EventStore.open(
         url, durability=durability, migrate=False, catalogue=catalogue, max_event_bytes=max_event_bytes, **options
@@ -621,6 +632,7 @@ def _child_main(fd: int) -> None:
         max_pending=1 << 30,
         refused=Credentials(store).refused if check else None,
         answer=answer,
+        record_conflicts=conflicts,
     )
     try:
         while True:

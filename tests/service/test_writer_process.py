@@ -212,3 +212,36 @@ def test_payloads_reach_the_writer_process_intact(proc_service: Running) -> None
     [event] = list(r.store.read_stream("agent-7/values"))
     assert event.data == data and event.id == "v-1"
     assert r.store.verify().ok
+
+
+@pytest.mark.parametrize("writer", ["process", "queue"])
+def test_record_conflicts_turns_a_409_into_evidence_naming_the_credential(backend_url: str, writer: str) -> None:
+    store = EventStore.open(backend_url)
+    tokens = make_tokens(store)
+    service, server, url = start_service(store, ServiceConfig(access_log=False, writer=writer, record_conflicts=True))
+    try:
+        h = {"Authorization": f"Bearer {tokens['agent7']}"}
+        body = {
+            "events": [
+                {
+                    "type": "message.appended",
+                    "data": {"session_id": "s1", "message_id": "m1", "role": "user", "content": "hi"},
+                }
+            ],
+            "expected_version": 0,
+        }
+        assert httpx.post(f"{url}/v1/streams/agent-7/race/events", json=body, headers=h).status_code == 200
+        lost = httpx.post(f"{url}/v1/streams/agent-7/race/events", json=body, headers=h)  # the slower agent
+        assert lost.status_code == 409
+        [collision] = list(store.read_stream("conflicts"))
+        assert collision.type == "collision.detected"
+        assert collision.data["agents"] == ["agent7"] and collision.data["session_id"] == "s1"
+        assert (collision.data["stream_id"], collision.data["expected_version"], collision.data["actual_version"]) == (
+            "agent-7/race",
+            0,
+            1,
+        )
+        assert store.stream_version("agent-7/race") == 1 and store.verify().ok
+    finally:
+        stop_service(server)
+        store.close()
