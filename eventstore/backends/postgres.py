@@ -71,8 +71,8 @@ _VERSIONS = (
     "FROM unnest(%s::text[]) AS s(id)"
 )
 """The current version of each stream: one backward step of the (stream_id, version) index per
-stream. (``max(version) ... WHERE stream_id = ANY(...) GROUP BY`` was planned as a scan of the
-whole table, so every append got slower as the log grew.)"""
+stream. (``max(version) ... WHERE stream_id = ANY(...) GROUP BY`` was planned as a bitmap scan
+of every version of those streams, so appends got slower as their streams grew.)"""
 
 
 def _versions(found: list[tuple[Any, ...]], ids: list[str]) -> dict[str, int]:
