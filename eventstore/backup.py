@@ -15,7 +15,6 @@ import base64
 import getpass
 import os
 import sqlite3
-import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -26,6 +25,7 @@ import msgspec
 from .audit import merkle
 from .backends.sqlite import path_from_url
 from .errors import BackendError, EventStoreError, UserError, VerificationError
+from .files import fsync_dir, fsync_path, temp_beside
 from .mapping import check_name
 from .records import NewEvent, Row
 from .store import EventStore
@@ -116,14 +116,6 @@ def _ro_uri(path: str) -> str:
     return "file:" + urllib.parse.quote(os.fsencode(os.path.abspath(path))) + "?mode=ro"
 
 
-def _fsync(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _remove(path: str) -> None:
     for suffix in ("", "-journal", "-wal", "-shm"):
         try:
@@ -136,9 +128,7 @@ def _temp_beside(path: str) -> str:
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise UserError(f"cannot write {path!r}: directory {parent!r} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=os.path.basename(path) + ".", suffix=".tmp")
-    os.close(fd)
-    return tmp
+    return temp_beside(path)
 
 
 def _copy(source: str, target: str, progress: Progress | None) -> None:
@@ -168,11 +158,7 @@ def _copy(source: str, target: str, progress: Progress | None) -> None:
         raise UserError(f"cannot copy {source!r}: {e}") from None
     finally:
         src.close()
-    _fsync(target)
-
-
-def _fsync_dir(path: str) -> None:
-    _fsync(os.path.dirname(os.path.abspath(path)))
+    fsync_path(target)
 
 
 class _Checked(msgspec.Struct, kw_only=True):
@@ -265,7 +251,7 @@ def backup(
     except BaseException:
         _remove(tmp)
         raise
-    _fsync_dir(target)
+    fsync_dir(target)
     newest = max(checked.checkpoints, key=lambda c: c[1], default=None)
     return BackupReport(
         path=target,

@@ -35,6 +35,7 @@ import msgspec
 
 from ..catalogue import AGENTS, ArchiveCreated
 from ..errors import UserError, VerificationError
+from ..files import fsync_dir
 from ..hashing import GENESIS_HASH, HASH_SCHEME
 from ..mapping import check_name, to_recorded
 from ..records import NewEvent, Problem, ProblemKind, RecordedEvent, Row
@@ -293,7 +294,7 @@ def write_archive(
             except FileExistsError:
                 raise UserError(f"{target} exists; refusing to overwrite an archive") from None
             os.unlink(tmp)
-        _fsync_dir(target.parent)
+        fsync_dir(target)
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -321,14 +322,6 @@ def write_archive(
     )
     receipt = store.append(ARCHIVES_STREAM, [NewEvent(type=ARCHIVE_CREATED, data=event)])[0]
     return msgspec.structs.replace(info, event_position=receipt.position)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def archived_through(store: EventStore) -> int | None:

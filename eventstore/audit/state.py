@@ -16,6 +16,7 @@ from pathlib import Path
 import msgspec
 
 from ..errors import UserError
+from ..files import fsync_dir
 
 
 class AuditorState(msgspec.Struct, kw_only=True):
@@ -68,8 +69,4 @@ def _save_state(p: Path, state: AuditorState) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    dirfd = os.open(p.parent or ".", os.O_RDONLY)
-    try:
-        os.fsync(dirfd)
-    finally:
-        os.close(dirfd)
+    fsync_dir(p)

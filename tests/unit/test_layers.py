@@ -15,7 +15,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 LAYERS: list[tuple[str, list[str]]] = [
-    ("core", ["eventstore.errors", "eventstore.records", "eventstore.hashing", "eventstore.codec", "eventstore.clock"]),
+    (
+        "core",
+        [
+            "eventstore.errors",
+            "eventstore.records",
+            "eventstore.hashing",
+            "eventstore.codec",
+            "eventstore.clock",
+            "eventstore.files",
+        ],
+    ),
     ("backends", ["eventstore.backends"]),
     ("migrate", ["eventstore.migrate"]),
     (
