@@ -62,6 +62,15 @@ class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
     metadata and every hash stay, so the entry still verifies (docs/format.md, "Pruned payloads")."""
 
 
+def agent_of(metadata: Any) -> str | None:
+    """Who wrote an event, from its metadata: the writing credential's ``principal`` (the service
+    sets it; a client cannot), else the agent's own ``agent_id``; None for neither."""
+    if type(metadata) is not dict:
+        return None
+    agent = metadata.get("principal") or metadata.get("agent_id")
+    return agent if type(agent) is str and agent else None
+
+
 class Receipt(msgspec.Struct, frozen=True, kw_only=True):
     """Proof of a durable append: what the appender keeps and can check later.
 

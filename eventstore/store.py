@@ -40,7 +40,7 @@ from .mapping import (
     to_recorded,
 )
 from .migrate import Migrator
-from .records import NewEvent, Receipt, RecordedEvent, Row, Stats, VerifyReport
+from .records import NewEvent, Receipt, RecordedEvent, Row, Stats, VerifyReport, agent_of
 from .verify import _DECODE_ERRORS, _tampered, check_events, verify_range, verify_receipt
 
 if TYPE_CHECKING:
@@ -278,9 +278,8 @@ class EventStore:
         agents: list[str] = []
         session_id = None
         for ev in events:
-            meta = ev.metadata if isinstance(ev.metadata, dict) else {}
-            agent = meta.get("principal") or meta.get("agent_id")
-            if isinstance(agent, str) and agent and agent not in agents:
+            agent = agent_of(ev.metadata)
+            if agent is not None and agent not in agents:
                 agents.append(agent)
             sid = ev.data.get("session_id") if isinstance(ev.data, dict) else None
             if session_id is None and isinstance(sid, str) and sid:

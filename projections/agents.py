@@ -17,7 +17,7 @@ from typing import Any
 
 from eventstore import EventStore
 from eventstore.errors import UserError
-from eventstore.records import RecordedEvent
+from eventstore.records import RecordedEvent, agent_of
 
 from .base import Projection, Tables
 
@@ -36,14 +36,6 @@ COLUMNS = (
 )
 
 _ITEM_KIND = {"message.appended": "m", "tool.started": "s", "tool.finished": "f"}
-
-
-def agent_of(metadata: Any) -> str | None:
-    """The agent an event is attributed to: ``principal`` when present, else ``agent_id``."""
-    if type(metadata) is not dict:
-        return None
-    agent = metadata.get("principal") or metadata.get("agent_id")
-    return agent if type(agent) is str and agent else None
 
 
 class Agents(Projection):

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from eventstore import records
 from eventstore.records import RecordedEvent
 
 from .base import Projection, Tables
@@ -59,13 +60,7 @@ RECENT = 100
 def agent_of(data: dict[str, Any], metadata: Any) -> str | None:
     """Who ran it: ``data.agent_id``, else the writing credential's ``principal``, else ``metadata.agent_id``."""
     agent = data.get("agent_id")
-    if agent:
-        return str(agent)
-    if isinstance(metadata, dict):
-        agent = metadata.get("principal") or metadata.get("agent_id")
-        if isinstance(agent, str) and agent:
-            return agent
-    return None
+    return str(agent) if agent else records.agent_of(metadata)
 
 
 def _ms_between(start: str, end: str) -> float:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eventstore.records import RecordedEvent
+from eventstore.records import RecordedEvent, agent_of
 
 from .base import Projection, Tables, json_text
 
@@ -43,16 +43,6 @@ _EDITABLE = ("name", "task", "kind", "model", "temperature", "max_tokens")
 
 _ITEM_KIND = {"message.appended": "m", "tool.started": "s", "tool.finished": "f"}
 """``session_items.kind`` per event type: what an id was counted for."""
-
-
-def _agent(e: RecordedEvent) -> str | None:
-    """Who wrote ``e``: the service's credential (``metadata.principal``), else ``metadata.agent_id``.
-    The agents that took part in a session are kept in ``session_agents`` for ``agent_count``."""
-    meta = e.metadata
-    if not isinstance(meta, dict):
-        return None
-    agent = meta.get("principal") or meta.get("agent_id")
-    return agent if isinstance(agent, str) and agent else None
 
 
 _ENDED = ("completed", "failed")
@@ -128,7 +118,8 @@ class Sessions(Projection):
         }
         seen = self._seen(events, db)
         new_items: list[tuple[str, str, str]] = []
-        with_agent = sorted({e.data["session_id"] for e in events if _agent(e) is not None})
+        writers = [agent_of(e.metadata) for e in events]  # the agents taking part: session_agents
+        with_agent = sorted({e.data["session_id"] for e, a in zip(events, writers) if a is not None})
         agents: set[tuple[str, str]] = {
             (r[0], r[1])
             for r in db.fetch_by_keys(
@@ -136,7 +127,7 @@ class Sessions(Projection):
             )
         }
         new_agents: list[tuple[str, str]] = []
-        for e in events:
+        for e, agent in zip(events, writers):
             d = e.data
             sid = d["session_id"]
             row = rows.get(sid)
@@ -150,7 +141,6 @@ class Sessions(Projection):
                     "tool_failures": 0,
                     "agent_count": 0,
                 }
-            agent = _agent(e)
             if agent is not None and (sid, agent) not in agents:  # a new participant
                 agents.add((sid, agent))
                 new_agents.append((sid, agent))
