@@ -284,30 +284,21 @@ def verify_range(
         )
     end = head if to_position is None else min(to_position, head)
     prev = GENESIS_HASH
-    if start > 1:
+    if start > 1:  # the range links to the entry before it
+        problem = None
         try:
             before = store.backend.row_at(start - 1)
         except DatabaseDamaged as e:
-            return _report(
-                False,
-                0,
-                start,
-                end,
-                head,
-                head_hash,
-                Problem(position=start - 1, kind="unreadable", message=f"position {start - 1} cannot be read: {e}"),
+            problem = Problem(
+                position=start - 1, kind="unreadable", message=f"position {start - 1} cannot be read: {e}"
             )
-        if before is None:
-            return _report(
-                False,
-                0,
-                start,
-                end,
-                head,
-                head_hash,
-                Problem(position=start - 1, kind="missing", message=f"no entry at position {start - 1}"),
-            )
-        prev = before.hash
+        else:
+            if before is None:
+                problem = Problem(position=start - 1, kind="missing", message=f"no entry at position {start - 1}")
+            else:
+                prev = before.hash
+        if problem is not None:
+            return _report(False, 0, start, end, head, head_hash, problem)
 
     def version_before(stream_id: str, version: int, position: int) -> int:
         p = store.backend.stream_position(stream_id, version - 1)
