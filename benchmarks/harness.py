@@ -581,12 +581,15 @@ def run_sqlite(
     return figures
 
 
-def _copy_file(src: str, dst: str) -> float:
-    """Seconds for a plain copy of ``src``, synced (an archive is synced too)."""
+def copy_seconds(src: str, dst: str) -> float:
+    """Seconds for a plain copy of the database ``src`` (and its WAL, if any) to ``dst``, synced:
+    the same-run baseline of backup, prune and archive (each syncs what it writes too)."""
     t = time.perf_counter()
-    shutil.copyfile(src, dst)
-    with open(dst, "rb+") as f:
-        os.fsync(f.fileno())
+    for suffix in ("", "-wal"):
+        if os.path.exists(src + suffix):
+            shutil.copyfile(src + suffix, dst + suffix)
+            with open(dst + suffix, "rb+") as f:
+                os.fsync(f.fileno())
     return time.perf_counter() - t
 
 
@@ -607,7 +610,7 @@ def run_archive(path: str, directory: str, *, repeat: int = 3) -> Figure:
             return _rate(n, time.perf_counter() - t)
 
         def copy() -> float:
-            return _rate(n, _copy_file(path, os.path.join(directory, "bench.copy.db")))
+            return _rate(n, copy_seconds(path, os.path.join(directory, "bench.copy.db")))
 
         rate, base = _alternate(ours, copy, repeat=repeat)
     assert rate is not None and base is not None

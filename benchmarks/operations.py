@@ -8,26 +8,17 @@ are measured in events per second with the copy's rate beside them.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import Callable
 
 from eventstore import EventStore
 
-from .harness import Figure, _figure, _median, fill
+from .harness import Figure, _figure, _median, copy_seconds, fill
 
 
-def file_copy_seconds(source: str, target: str) -> float:
-    """Copy a file and sync it: the floor any backup is compared with."""
-    t = time.perf_counter()
-    shutil.copyfile(source, target)
-    fd = os.open(target, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    elapsed = time.perf_counter() - t
+def _copy_then_remove(source: str, target: str) -> float:
+    elapsed = copy_seconds(source, target)
     os.unlink(target)
     return elapsed
 
@@ -57,7 +48,7 @@ def run_operations(
         size = os.path.getsize(db)
         mb = size / 1e6
         say("operations: file copy vs backup")
-        copy = _median(lambda: file_copy_seconds(db, os.path.join(d, "copy.db")), repeat)
+        copy = _median(lambda: _copy_then_remove(db, os.path.join(d, "copy.db")), repeat)
         back = _median(lambda: backup_seconds(db, os.path.join(d, "backup.db")), repeat)
     return [
         _figure(
@@ -74,4 +65,4 @@ def run_operations(
     ]
 
 
-__all__ = ["file_copy_seconds", "run_operations"]
+__all__ = ["run_operations"]

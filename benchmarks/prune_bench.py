@@ -8,7 +8,6 @@ much, measured right next to it on the same disk. Recorded in docs/performance.m
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -17,24 +16,10 @@ from datetime import UTC, datetime, timedelta
 from eventstore import retention
 from eventstore.store import EventStore
 
-from .harness import Figure, _figure, _rate, fill
+from .harness import Figure, _figure, _rate, copy_seconds, fill
 
 TARGET = 100_000
 """Events pruned per second the issue asks for, on SQLite."""
-
-
-def _copy(src: str, dst: str) -> float:
-    """Seconds to copy the database (and its WAL, if any) and fsync the copy."""
-    t = time.perf_counter()
-    for suffix in ("", "-wal"):
-        if os.path.exists(src + suffix):
-            shutil.copyfile(src + suffix, dst + suffix)
-            fd = os.open(dst + suffix, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-    return time.perf_counter() - t
 
 
 def run_prune(
@@ -56,7 +41,7 @@ def run_prune(
         for i in range(repeat):
             say(f"prune and file copy, run {i + 1}")
             work = os.path.join(d, f"prune{i}.db")
-            copy_rates.append(_rate(n, _copy(master, work)))  # the baseline, and the copy prune then works on
+            copy_rates.append(_rate(n, copy_seconds(master, work)))  # the baseline, and the copy prune then works on
             with EventStore.open(work) as store:
                 t = time.perf_counter()
                 report = retention.prune(store, now=later, by="bench")
