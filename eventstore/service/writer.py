@@ -1,17 +1,16 @@
 """The one writer: every connection's appends feed one queue and share commits.
 
-Three strategies, chosen by ``ServiceConfig.writer`` (docs/performance.md has the figures):
+Two strategies, chosen by ``ServiceConfig.writer`` (docs/performance.md has the figures):
 
-- ``"queue"`` (the library's default): one dedicated thread drains the queue, checks the
-  requests' credentials in one query and commits everything waiting in one ``append_many``
-  (one transaction, one disk sync), then resolves all the requests' futures with one call
-  into the event loop (``Writer.process``). No thread hop per request.
+- ``"queue"`` (default): one dedicated thread drains the queue and commits everything
+  waiting in one ``append_many`` (one transaction, one disk sync), then resolves all
+  the requests' futures with one call into the event loop. No thread hop per request.
 - ``"threads"``: each request hops into a thread pool whose threads call
   ``EventStore.append``; the store's group commit coalesces them.
 - ``"process"`` (what ``eventstore serve`` uses on a database file or server): the same
   queue writer, in a child process that opens the store again by URL. The event loop
-  sends each burst of requests down a socket pair in one message and reads the answers
-  through an asyncio transport; the child runs ``Writer.process`` on them; the commits (encoding, hashing, the insert, the disk sync) then run on
+  sends each burst of requests down a pipe in one message and reads the answers with
+  ``add_reader``; the commits (encoding, hashing, the insert, the disk sync) then run on
   the other core instead of taking the event loop's GIL, and a commit overlaps the
   parsing of the next requests. If the child dies, the requests it held are answered
   503 (``WriterExited``: outcome unknown, retry with the same ids) and a new child starts.
@@ -115,6 +114,9 @@ class Writer:
         self._cond = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._checker: threading.Thread | None = None
+        self._checked: deque[_Unit] = deque()  # credentials checked, waiting for the writer
+        self._checker_done = False
         self._pool: ThreadPoolExecutor | None = None
         self._threads = threads
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -131,6 +133,9 @@ class Writer:
         elif self.mode == "queue":
             self._thread = threading.Thread(target=self._run, name="eventstore-writer", daemon=True)
             self._thread.start()
+            if self.refused is not None:
+                self._checker = threading.Thread(target=self._run_checker, name="eventstore-credentials", daemon=True)
+                self._checker.start()
         else:
             self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="eventstore-append")
 
@@ -141,6 +146,8 @@ class Writer:
             self._cond.notify_all()
         if self._child is not None:
             self._child.stop()
+        if self._checker is not None:
+            self._checker.join()
         if self._thread is not None:
             self._thread.join()
         if self._pool is not None:
@@ -210,6 +217,31 @@ class Writer:
         return result
 
     # -- queue mode -----------------------------------------------------------------
+    def _run_checker(self) -> None:
+        """First stage: check the credentials of everything queued (one query), pass the rest on.
+
+        It runs beside the writer, so the query overlaps the previous commit instead of
+        adding a round trip to each. A request is checked only after it arrived, so a
+        credential revoked before a request is refused for it.
+        """
+        assert self.refused is not None
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    self._cond.wait()
+                if not self._queue:
+                    self._checker_done = True
+                    self._cond.notify_all()
+                    return
+                units = list(self._queue)
+                self._queue.clear()
+            bad = self._check(units)
+            if bad:
+                self._answer(bad)
+            with self._cond:
+                self._checked.extend(u for u in units if u.error is None)
+                self._cond.notify_all()
+
     def _check(self, units: list[_Unit]) -> list[_Unit]:
         """Check the credentials of ``units`` in one query; mark and return the refused ones.
 
@@ -233,13 +265,11 @@ class Writer:
                 u.error = CredentialRefused(u.principal, refused[u.principal])
         return [u for u in units if u.error is not None]
 
-    def process(self, units: list[_Unit]) -> bool:
-        """The writer's loop body, in its thread or its process: check the credentials of
-        ``units`` (one query), commit them in batches of at most ``max_batch_events``, answer.
+    def process(self, units: list[_Unit]) -> None:
+        """The writer process's loop body: check, commit and answer ``units`` in this thread.
 
-        One thread does all three, so a burst costs no hand-off between threads (waking another
-        thread or process is a large part of a cycle's cost on a small machine). Returns False
-        once nobody can be answered any more (the event loop closed)."""
+        One thread, so a burst costs no hand-off between threads (waking another thread or
+        process is a large part of a cycle's cost on a small machine)."""
         ok = units
         if self.refused is not None and self._check(units):
             ok = [u for u in units if u.error is None]
@@ -254,19 +284,26 @@ class Writer:
             self._commit_answerable(batch)
         self.last_progress = time.monotonic()
         self._note_health(units)
-        return self._answer(units)
+        self._answer(units)
 
     def _run(self) -> None:
-        """Queue mode: take everything queued, ``process`` it, until stopped with nothing left."""
+        source = self._checked if self.refused is not None else self._queue
         while True:
             with self._cond:
-                while not self._queue and not self._stopping:
+                while not source and not (self._stopping and (self._checker_done or self.refused is None)):
                     self._cond.wait()
-                if not self._queue:
+                if not source:
                     return  # stopping, nothing left
-                units = list(self._queue)
-                self._queue.clear()
-            if not self.process(units):
+                batch: list[_Unit] = []
+                n = 0
+                while source and (not batch or n + source[0].events <= self.max_batch_events):
+                    u = source.popleft()
+                    batch.append(u)
+                    n += u.events
+            self._commit_answerable(batch)
+            self.last_progress = time.monotonic()
+            self._note_health(batch)
+            if not self._answer(batch):
                 return
 
     def _note_health(self, units: list[_Unit]) -> None:
