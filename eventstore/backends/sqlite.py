@@ -284,6 +284,7 @@ class SQLiteBackend(Backend):
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._closed = False
         self._damage_found: tuple[int | None] | None = None
         self._wconn = self._connect()
@@ -451,6 +452,14 @@ class SQLiteBackend(Backend):
     # -- writes -------------------------------------------------------------------
     @contextmanager
     def write(self, stream_ids: Collection[str] = ()) -> Iterator[Writer]:
+        # Held for the whole transaction, so that close() waits for a commit in flight: SQLite
+        # crashes the process when a connection is closed while another thread is using it.
+        # (Appends are already one at a time, through the group commit: the lock is uncontended.)
+        with self._write_lock, self._write(stream_ids) as writer:
+            yield writer
+
+    @contextmanager
+    def _write(self, stream_ids: Collection[str]) -> Iterator[Writer]:
         if self._closed:
             raise StoreClosed("the store is closed")
         self._refuse_write()
@@ -609,4 +618,5 @@ class SQLiteBackend(Backend):
             for c in self._readers:
                 c.close()
             self._readers.clear()
-        self._wconn.close()
+        with self._write_lock:
+            self._wconn.close()
