@@ -71,7 +71,7 @@ class _Unit:
 
     def __init__(
         self,
-        items: list[Item],
+        items: Sequence[Item],
         principal: str | None,
         future: asyncio.Future[list[list[Receipt]]] | None,
         key: int = 0,
@@ -408,7 +408,7 @@ class _Child:
         self.writer = writer
         self.loop = loop
         self.waiting: dict[int, _Unit] = {}
-        self.outbox: list[tuple[int, list[Item], str | None]] = []
+        self.outbox: list[tuple[int, Sequence[Item], str | None]] = []
         self.keys = 0
         self.stopped = threading.Event()
         self.transport: asyncio.Transport | None = None
@@ -552,7 +552,7 @@ _Requests = list[tuple[int, list[tuple[str, list[NewEvent], int | None]], str | 
 _requests_decoder = msgspec.msgpack.Decoder(_Requests | None)
 
 
-def _encode_requests(requests: list[tuple[int, list[Item], str | None]] | None) -> bytes:
+def _encode_requests(requests: list[tuple[int, Sequence[Item], str | None]] | None) -> bytes:
     """Requests for the writer process (None: stop), as MessagePack: it carries NewEvent Structs
     several times faster than pickle, and every value of a validated payload fits it (integers
     beyond 64 bits are refused by the store before a request is queued)."""
