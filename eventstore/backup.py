@@ -18,16 +18,16 @@ import sqlite3
 import time
 import urllib.parse
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from .audit import merkle
+from .audit import merkle, notes
 from .backends.sqlite import path_from_url
-from .errors import BackendError, EventStoreError, UserError, VerificationError
+from .errors import BackendError, DerivedDataDamaged, EventStoreError, UserError, VerificationError
 from .files import fsync_dir, fsync_path, temp_beside
 from .mapping import check_name
-from .records import NewEvent, Row
+from .records import NewEvent, Row, VerifyReport
 from .store import EventStore
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ __all__ = [
     "MaintainReport",
     "RestoreRefused",
     "RestoreReport",
+    "VerifyMode",
     "backup",
     "maintain",
     "restore",
@@ -54,6 +55,7 @@ PAGES_PER_STEP = 4096
 """Pages copied per backup step (16 MiB at SQLite's default page size): progress granularity."""
 
 Progress = Callable[[int, int], None]
+VerifyMode = Literal["full", "checkpoint"]
 
 
 class RestoreRefused(UserError):
@@ -74,6 +76,8 @@ class BackupReport(msgspec.Struct, kw_only=True):
     head_position: int
     head_hash: str | None
     entries_verified: int
+    verified_from: int
+    """The first position rehashed: 1 (a full check) or the newest checkpoint's size + 1."""
     checkpoint: CheckpointRef | None
     """The newest checkpoint stored in the copy (its root checked against the copy's entries)."""
     seconds: float
@@ -165,18 +169,62 @@ class _Checked(msgspec.Struct, kw_only=True):
     head_position: int
     head_hash: str | None
     verified: int
+    verified_from: int
     roots: dict[int, bytes]
     checkpoints: list[tuple[str, int, bytes, str]]
+
+
+def _open_copy(path: str, what: str) -> EventStore:
+    try:
+        return EventStore.open(path, readonly=True)
+    except EventStoreError as e:
+        detail = str(e).replace(repr(path), "it").replace(repr(os.path.abspath(path)), "it")
+        raise VerificationError(f"{what} cannot be opened as an eventstore database: {detail}") from None
+
+
+def _refused(what: str, report: VerifyReport) -> VerificationError:
+    p = report.problem
+    assert p is not None
+    return VerificationError(f"{what} does not verify at position {p.position} ({p.kind}): {p.message}; nothing was replaced")
+
+
+def _check_since_checkpoint(path: str, what: str) -> _Checked | None:
+    """Verify the copy from its newest stored checkpoint on (``TransparencyLog.verify_since``);
+    None if it has no checkpoint (then only a full check will do)."""
+    copy = _open_copy(path, what)
+    try:
+        stored = copy.checkpoints()
+        if not stored:
+            return None
+        origin, size, root, note = max(stored, key=lambda c: c[1])
+        try:
+            body = notes.Checkpoint.parse(notes.Note.parse(note).text)
+        except EventStoreError as e:
+            raise VerificationError(f"{what}: its checkpoint of size {size} for {origin!r} is not a checkpoint note: {e}") from None
+        if (body.origin, body.size, body.root) != (origin, size, root):
+            raise VerificationError(f"{what}: its checkpoint of size {size} for {origin!r} does not match its own note")
+        try:
+            report = copy.transparency.verify_since(size, root)
+        except (VerificationError, DerivedDataDamaged) as e:
+            raise VerificationError(f"{what} does not match its own checkpoint of size {size} for {origin!r}: {e}") from None
+        if not report.ok:
+            raise _refused(what, report)
+        return _Checked(
+            head_position=report.head_position,
+            head_hash=report.head_hash,
+            verified=report.checked,
+            verified_from=size + 1,
+            roots={size: root},
+            checkpoints=stored,
+        )
+    finally:
+        copy.close()
 
 
 def _check_copy(path: str, wanted: set[int], what: str) -> _Checked:
     """Open the copy read-only, verify its whole chain and compute its tree roots at ``wanted``
     sizes and at its own stored checkpoints' sizes (each must have that checkpoint's root)."""
-    try:
-        copy = EventStore.open(path, readonly=True)
-    except EventStoreError as e:
-        detail = str(e).replace(repr(path), "it").replace(repr(os.path.abspath(path)), "it")
-        raise VerificationError(f"{what} cannot be opened as an eventstore database: {detail}") from None
+    copy = _open_copy(path, what)
     try:
         stored = copy.checkpoints()
         sizes = wanted | {n for _, n, _, _ in stored}
@@ -196,11 +244,7 @@ def _check_copy(path: str, wanted: set[int], what: str) -> _Checked:
 
         report = copy.verify(on_rows=add if last else None)
         if not report.ok:
-            p = report.problem
-            assert p is not None
-            raise VerificationError(
-                f"{what} does not verify at position {p.position} ({p.kind}): {p.message}; nothing was replaced"
-            )
+            raise _refused(what, report)
         for origin, n, root, _ in stored:
             if roots.get(n) != root:
                 raise VerificationError(
@@ -210,6 +254,7 @@ def _check_copy(path: str, wanted: set[int], what: str) -> _Checked:
             head_position=report.head_position,
             head_hash=report.head_hash,
             verified=report.checked,
+            verified_from=1,
             roots=roots,
             checkpoints=stored,
         )
@@ -223,14 +268,27 @@ def _ref(origin: str, size: int, root: bytes) -> CheckpointRef:
 
 # -- backup ---------------------------------------------------------------------------
 def backup(
-    store: EventStore, path: str | os.PathLike[str], *, force: bool = False, progress: Progress | None = None
+    store: EventStore,
+    path: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    verify: VerifyMode = "full",
+    progress: Progress | None = None,
 ) -> BackupReport:
     """Copy a SQLite store to ``path`` while others append, and verify the copy before it is renamed
-    into place: its chain verifies and its stored checkpoints match its entries. The copy is the
-    log as of one committed transaction (a prefix of the log). Refuses an existing ``path``
-    unless ``force``; on any failure ``path`` is left as it was and no temporary file remains.
+    into place. The copy is the log as of one committed transaction (a prefix of the log).
+
+    ``verify="full"``: every entry of the copy is rehashed and linked and each stored
+    checkpoint's root recomputed from its entries (O(n)). ``verify="checkpoint"``: the copy is
+    checked from its newest stored checkpoint on, as signing the next checkpoint would
+    (``TransparencyLog.verify_since``: O(entries since + log n)); the entries below were
+    verified when that checkpoint was signed, and ``restore`` verifies a backup fully anyway.
+    A copy with no checkpoint is verified in full. Refuses an existing ``path`` unless
+    ``force``; on any failure ``path`` is left as it was and no temporary file remains.
     ``progress(pages_done, pages_total)`` is called during the copy."""
     started = time.perf_counter()
+    if verify not in ("full", "checkpoint"):
+        raise UserError(f"verify must be 'full' or 'checkpoint', not {verify!r}")
     if store.backend.dialect != "sqlite":
         _refuse_postgres("postgresql://", "eventstore backup")
     source = path_from_url(store.url)
@@ -245,7 +303,9 @@ def backup(
     tmp = _temp_beside(target)
     try:
         _copy(source, tmp, progress)
-        checked = _check_copy(tmp, set(), "the copy")
+        checked = (_check_since_checkpoint(tmp, "the copy") if verify == "checkpoint" else None) or _check_copy(
+            tmp, set(), "the copy"
+        )
         size = os.path.getsize(tmp)
         os.replace(tmp, target)
     except BaseException:
@@ -259,6 +319,7 @@ def backup(
         head_position=checked.head_position,
         head_hash=checked.head_hash,
         entries_verified=checked.verified,
+        verified_from=checked.verified_from,
         checkpoint=None if newest is None else _ref(newest[0], newest[1], newest[2]),
         seconds=round(time.perf_counter() - started, 3),
     )

@@ -167,6 +167,86 @@ def test_backup_records_the_newest_checkpoint(tmp_path: Path) -> None:
     assert report.head_position == 6
 
 
+def _edit_payload(db: Path, position: int) -> None:
+    """An attacker with the file changes a stored payload (the hash no longer matches it)."""
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TRIGGER events_no_update")
+    conn.execute("UPDATE events SET data = CAST('{\"forged\":1}' AS BLOB) WHERE position = ?", (position,))
+    conn.commit()
+    conn.close()
+
+
+def test_backup_verified_since_its_checkpoint_rehashes_only_the_new_entries(tmp_path: Path) -> None:
+    db = tmp_path / "live.db"
+    with EventStore.open(db) as store:
+        _fill(store, 40)
+        store.checkpoint(notes.Signer.generate(ORIGIN))
+        _fill(store, 3)
+        quick = backup(store, tmp_path / "quick.db", verify="checkpoint")
+        full = backup(store, tmp_path / "full.db")
+    assert (quick.verified_from, quick.entries_verified, quick.head_position) == (41, 3, 43)
+    assert (full.verified_from, full.entries_verified) == (1, 43)
+    assert quick.head_hash == full.head_hash and _rows(tmp_path / "quick.db") == _rows(db)
+
+
+def test_backup_verified_since_a_checkpoint_without_one_is_a_full_check(tmp_path: Path) -> None:
+    with EventStore.open(tmp_path / "live.db") as store:
+        _fill(store, 5)
+        report = backup(store, tmp_path / "b.db", verify="checkpoint")
+    assert (report.verified_from, report.entries_verified) == (1, 5)
+
+
+def test_backup_verified_since_its_checkpoint_refuses_an_edit_after_it(tmp_path: Path) -> None:
+    db = tmp_path / "live.db"
+    with EventStore.open(db) as store:
+        _fill(store, 20)
+        store.checkpoint(notes.Signer.generate(ORIGIN))
+        _fill(store, 5)
+    _edit_payload(db, 23)
+    with EventStore.open(db, readonly=True) as store, pytest.raises(VerificationError, match="position 23"):
+        backup(store, tmp_path / "b.db", verify="checkpoint")
+    assert not (tmp_path / "b.db").exists()
+
+
+def test_backup_verified_since_its_checkpoint_refuses_a_rewrite_of_its_frontier(tmp_path: Path) -> None:
+    """The checkpoint's frontier comes from stored nodes: a planted node does not hash to the
+    signed root, and a rewritten last entry is not included under it."""
+    db = tmp_path / "live.db"
+    with EventStore.open(db) as store:
+        _fill(store, 20)
+        store.checkpoint(notes.Signer.generate(ORIGIN))
+        _fill(store, 2)
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE merkle_nodes SET hash = zeroblob(32)")
+    conn.commit()
+    conn.close()
+    with EventStore.open(db, readonly=True) as store, pytest.raises(VerificationError, match="checkpoint of size 20"):
+        backup(store, tmp_path / "b.db", verify="checkpoint")
+    _edit_payload(db, 20)
+    with EventStore.open(db, readonly=True) as store, pytest.raises(VerificationError, match="checkpoint of size 20"):
+        backup(store, tmp_path / "c.db", verify="checkpoint")
+
+
+def test_an_edit_below_the_checkpoint_passes_a_checkpoint_backup_but_never_a_restore(tmp_path: Path) -> None:
+    """What ``verify="checkpoint"`` trusts (docs/operations.md): entries below the checkpoint were
+    verified when it was signed. An edit made there since is found by the full check, which
+    ``backup`` does by default and ``restore`` always does."""
+    db = tmp_path / "live.db"
+    with EventStore.open(db) as store:
+        _fill(store, 20)
+        store.checkpoint(notes.Signer.generate(ORIGIN))
+        _fill(store, 2)
+    _edit_payload(db, 7)
+    with EventStore.open(db, readonly=True) as store:
+        quick = backup(store, tmp_path / "quick.db", verify="checkpoint")
+        assert quick.verified_from == 21
+        with pytest.raises(VerificationError, match="position 7"):
+            backup(store, tmp_path / "full.db")
+    with pytest.raises(VerificationError, match="position 7"):
+        restore(str(tmp_path / "other.db"), tmp_path / "quick.db")
+    assert not (tmp_path / "other.db").exists()
+
+
 def test_backup_of_postgres_is_refused_with_a_pointer_to_the_docs(backend_url: str, tmp_path: Path) -> None:
     if not backend_url.startswith("postgres"):
         pytest.skip("PostgreSQL only")

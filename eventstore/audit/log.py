@@ -104,27 +104,46 @@ class TransparencyLog:
         report = self.store.verify(compact.size + 1, end, progress=progress, on_rows=add)
         return report, found
 
+    def _from_anchor(self, anchor: tuple[int, bytes] | None) -> merkle.CompactRange:
+        """The tree of the anchor's m entries as a compact range (empty without an anchor), from
+        the stored frontier; raises _Mismatch unless the frontier hashes to the anchor's root
+        and the entry at m (rehashed) is included under it."""
+        if anchor is None or anchor[0] == 0:
+            return merkle.CompactRange()
+        m, root = anchor
+        perfect = self.tree.subtree_fn()
+        compact = merkle.CompactRange.from_frontier(m, [perfect(a, b) for a, b in merkle.decompose(m)])
+        if compact.root() != root:
+            raise _Mismatch
+        row = self.backend.row_at(m)
+        if row is None:
+            raise _Mismatch
+        try:
+            leaf = merkle.leaf_hash(proofs.EntryHeader.from_row(row).recompute())
+            merkle.verify_inclusion(m - 1, m, leaf, merkle.inclusion_path(m - 1, m, perfect), root)
+        except VerificationError:
+            raise _Mismatch from None
+        return compact
+
+    def verify_since(self, size: int, root: bytes, progress: Progress | None = None) -> VerifyReport:
+        """Verify the log from a checkpoint (``size`` entries with ``root``) to its head, in
+        O(new entries + log n): the checkpoint's frontier and last entry are checked against
+        ``root`` as for signing (module docstring), then each entry after it as ``verify`` does.
+        The entries below ``size`` are not rehashed: they were when that checkpoint was signed.
+        Raises DerivedDataDamaged or VerificationError if the log no longer matches ``root``."""
+        try:
+            compact = self._from_anchor((size, root))
+        except _Mismatch:
+            raise self._explain(size, root, f"the checkpoint of size {size}") from None
+        report, _ = self._scan(compact, progress=progress)
+        return report
+
     def _extend(self, size: int, anchor: tuple[int, bytes] | None) -> merkle.CompactRange:
         """The tree of ``size`` entries as a compact range, from ``anchor`` (m, root of m) and the
         entries after it, each verified. Raises _Mismatch if the stored frontier or the entry
         at m does not match the anchor's root; VerificationError if an entry fails verification."""
         m = 0 if anchor is None else anchor[0]
-        if anchor is None or m == 0:
-            compact = merkle.CompactRange()
-        else:
-            root = anchor[1]
-            perfect = self.tree.subtree_fn()
-            compact = merkle.CompactRange.from_frontier(m, [perfect(a, b) for a, b in merkle.decompose(m)])
-            if compact.root() != root:
-                raise _Mismatch
-            row = self.backend.row_at(m)
-            if row is None:
-                raise _Mismatch
-            try:
-                leaf = merkle.leaf_hash(proofs.EntryHeader.from_row(row).recompute())
-                merkle.verify_inclusion(m - 1, m, leaf, merkle.inclusion_path(m - 1, m, perfect), root)
-            except VerificationError:
-                raise _Mismatch from None
+        compact = self._from_anchor(anchor)
         if size > m:
             report, _ = self._scan(compact, size)
             if not report.ok:

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from ..errors import UserError
 from .base import Context, echo_json, main, pass_ctx, progress
 
+if TYPE_CHECKING:
+    from ..backup import VerifyMode
+
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+@click.option(
+    "--verify",
+    "verify",
+    type=click.Choice(["full", "checkpoint"]),
+    default="full",
+    show_default=True,
+    help="Check every entry of the copy, or only those since its newest checkpoint (O(new entries)).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_ctx
-def backup(ctx: Context, file: str, force: bool, as_json: bool) -> None:
+def backup(ctx: Context, file: str, force: bool, verify: VerifyMode, as_json: bool) -> None:
     """Copy the SQLite store to FILE while agents append; verified before it is renamed into place.
 
     The copy is the log as of one commit, a single file. PostgreSQL: use pg_dump or a base
@@ -22,14 +35,14 @@ def backup(ctx: Context, file: str, force: bool, as_json: bool) -> None:
     from ..backup import backup as run_backup
 
     with ctx.open(readonly=True) as store, progress("copying pages", None) as update:
-        report = run_backup(store, file, force=force, progress=update)
+        report = run_backup(store, file, force=force, verify=verify, progress=update)
     if as_json:
         echo_json(report)
         return
     cp = report.checkpoint
     click.echo(
         f"backup {report.path}: {report.size_bytes} bytes, head {report.head_position} "
-        f"({report.head_hash or '-'}), {report.entries_verified} entries verified"
+        f"({report.head_hash or '-'}), {report.entries_verified} entries verified from position {report.verified_from}"
         + (f", newest checkpoint {cp.origin} at size {cp.tree_size}" if cp else ", no checkpoint")
         + f", {report.seconds:.2f}s"
     )
