@@ -185,7 +185,9 @@ def _open_copy(path: str, what: str) -> EventStore:
 def _refused(what: str, report: VerifyReport) -> VerificationError:
     p = report.problem
     assert p is not None
-    return VerificationError(f"{what} does not verify at position {p.position} ({p.kind}): {p.message}; nothing was replaced")
+    return VerificationError(
+        f"{what} does not verify at position {p.position} ({p.kind}): {p.message}; nothing was replaced"
+    )
 
 
 def _check_since_checkpoint(path: str, what: str) -> _Checked | None:
@@ -200,13 +202,17 @@ def _check_since_checkpoint(path: str, what: str) -> _Checked | None:
         try:
             body = notes.Checkpoint.parse(notes.Note.parse(note).text)
         except EventStoreError as e:
-            raise VerificationError(f"{what}: its checkpoint of size {size} for {origin!r} is not a checkpoint note: {e}") from None
+            raise VerificationError(
+                f"{what}: its checkpoint of size {size} for {origin!r} is not a checkpoint note: {e}"
+            ) from None
         if (body.origin, body.size, body.root) != (origin, size, root):
             raise VerificationError(f"{what}: its checkpoint of size {size} for {origin!r} does not match its own note")
         try:
             report = copy.transparency.verify_since(size, root)
         except (VerificationError, DerivedDataDamaged) as e:
-            raise VerificationError(f"{what} does not match its own checkpoint of size {size} for {origin!r}: {e}") from None
+            raise VerificationError(
+                f"{what} does not match its own checkpoint of size {size} for {origin!r}: {e}"
+            ) from None
         if not report.ok:
             raise _refused(what, report)
         return _Checked(
