@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import logging
 import re
@@ -278,11 +279,17 @@ class Service:
         return b"".join(chunks)
 
     async def _idempotent(
-        self, request: Request, principal: Principal, body: bytes, handler: Callable[[], Awaitable[Response]]
+        self,
+        request: Request,
+        principal: Principal,
+        body: bytes,
+        handler: Callable[[str | None], Awaitable[Response]],
     ) -> Response:
+        """Answer a request with an Idempotency-Key once; ``handler(seed)`` gets the seed of the
+        event ids the request's events are given when they carry none (``_events``)."""
         key = request.headers.get("idempotency-key")
         if key is None:
-            return await handler()
+            return await handler(None)
         if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
             raise ApiError(400, "invalid_request", f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters")
         rhash = request_hash(request.method, request.url.path, body)
@@ -301,7 +308,7 @@ class Service:
         status, out = 0, b""
         try:
             try:
-                response = await handler()
+                response = await handler(f"{principal.name}\0{key}\0{rhash}")
             except ApiError as e:
                 status, out = e.status, e.body()
                 raise
@@ -310,8 +317,17 @@ class Service:
         finally:
             self.idempotency.finish(principal.name, key, rhash, status, out)
 
-    def _events(self, principal: Principal, events: list[api.EventIn], path: str) -> list[NewEvent]:
-        """Check and convert one stream's events (no side effects; 400/413 on bad input)."""
+    def _events(
+        self, principal: Principal, events: list[api.EventIn], path: str, seed: str | None = None
+    ) -> list[NewEvent]:
+        """Check and convert one stream's events (no side effects; 400/413 on bad input).
+
+        With an Idempotency-Key (``seed``: credential, key and request hash) and no event ids,
+        each event is given the id ``idem-`` + the first 32 hex digits of SHA-256(seed, NUL,
+        path, NUL, index): a retry of the same request (same key, same body) after the
+        service lost the stored answer (a crash within its flush interval) carries the same
+        ids, so the store writes nothing again and returns the first receipts
+        (docs/api.md, "Retries")."""
         if not events:
             raise ApiError(400, "invalid_request", "events must not be empty", path)
         for i, ev in enumerate(events):
@@ -323,6 +339,13 @@ class Service:
                     f"{path}[{i}].type",
                 )
         new = api.to_new_events(events, principal.name, path)
+        if seed is not None and all(e.id is None for e in new):
+            new = [
+                msgspec.structs.replace(
+                    e, id="idem-" + hashlib.sha256(f"{seed}\0{path}\0{i}".encode()).hexdigest()[:32]
+                )
+                for i, e in enumerate(new)
+            ]
         # Validate here (not in the writer) so that a bad request is refused at once and never
         # pushes a batch into the writer's slow path. Events with a subject are checked without
         # it: encrypting would create the subject's key, a write (the writer does that).
@@ -387,7 +410,7 @@ class Service:
             raise self._forbid(principal, "append", stream_id)
         body = await self._body(request)
 
-        async def handle() -> Response:
+        async def handle(seed: str | None) -> Response:
             try:
                 req = _append_decoder.decode(body)
             except msgspec.DecodeError as e:
@@ -401,7 +424,7 @@ class Service:
                 )
             if req.expected_version is not None and req.expected_version < 0:
                 raise ApiError(400, "invalid_request", "expected_version must be null or >= 0", "$.expected_version")
-            events = self._events(principal, req.events, "$.events")
+            events = self._events(principal, req.events, "$.events", seed)
             receipts = (await self._submit([(stream_id, events, req.expected_version)], principal))[0]
             return Response(_encode_receipts(receipts), media_type=JSON)
 
@@ -411,7 +434,7 @@ class Service:
         principal = self.authenticate(request, for_append=True)
         body = await self._body(request)
 
-        async def handle() -> Response:
+        async def handle(seed: str | None) -> Response:
             try:
                 req = _multi_decoder.decode(body)
             except msgspec.DecodeError as e:
@@ -440,7 +463,11 @@ class Service:
                 if not a.stream_id:
                     raise ApiError(400, "invalid_request", "stream_id must not be empty", f"$.appends[{i}].stream_id")
                 items.append(
-                    (a.stream_id, self._events(principal, a.events, f"$.appends[{i}].events"), a.expected_version)
+                    (
+                        a.stream_id,
+                        self._events(principal, a.events, f"$.appends[{i}].events", seed),
+                        a.expected_version,
+                    )
                 )
             results = await self._submit(items, principal)
             return _json({"receipts": results})

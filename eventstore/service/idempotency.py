@@ -14,10 +14,11 @@ Where answers live:
   not one disk sync per request, which would halve the append rate);
 - rows are kept ``retention`` seconds (default 24 h) and then deleted.
 
-What is not guaranteed: if the process dies after the events are durable and before
-the answer's row is (a window of at most ``flush_interval``), a retry after the restart
-appends again, unless its events carry ids (``NewEvent.id``, ``"id"`` in the API): those are
-checked inside the append's transaction, so such a retry still writes nothing.
+If the process dies after the events are durable and before the answer's row is (a window
+of at most ``flush_interval``), the answer is lost but the events still count once: a
+request's events without ids get ids derived from the credential, the key and the request
+(``Service._events``), and ids are checked inside the append's transaction, so the retry
+writes nothing and gets the first receipts from the store.
 """
 
 from __future__ import annotations

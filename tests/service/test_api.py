@@ -199,6 +199,49 @@ def test_retried_request_with_idempotency_key_gets_the_first_answer(running: Run
     assert post(running, "admin", "agent-7/idem", body, **{"Idempotency-Key": "k-1"}).status_code == 200
 
 
+def _lose_the_stored_answers(running: Running) -> None:
+    """What a crash within the flush interval does: the events are durable, the answer is not."""
+    keys = running.service.idempotency
+    keys.flush()
+    with keys._lock:
+        keys._recent.clear()
+    with running.store.backend.transaction() as tx:
+        tx.execute("DELETE FROM idempotency_keys")
+
+
+def test_a_retry_after_the_answer_was_lost_writes_nothing(running: Running) -> None:
+    """Events without ids sent with an Idempotency-Key get ids derived from the credential, the
+    key and the request: the retry carries the same ids and the store recognises it."""
+    single = {"events": [EVENT, {"type": "note", "data": {"n": 2}}]}
+    multi = {
+        "appends": [{"stream_id": "agent-7/m1", "events": [EVENT]}, {"stream_id": "agent-7/m2", "events": [EVENT]}]
+    }
+    h = {**running.headers("agent7"), "Idempotency-Key": "lost-1"}
+    first = httpx.post(f"{running.url}/v1/streams/agent-7/lost/events", json=single, headers=h)
+    h2 = {**running.headers("agent7"), "Idempotency-Key": "lost-2"}
+    first_multi = httpx.post(f"{running.url}/v1/append", json=multi, headers=h2)
+    assert first.status_code == first_multi.status_code == 200
+    written = head(running)
+    _lose_the_stored_answers(running)
+    again = httpx.post(f"{running.url}/v1/streams/agent-7/lost/events", json=single, headers=h)
+    again_multi = httpx.post(f"{running.url}/v1/append", json=multi, headers=h2)
+    assert again.status_code == again_multi.status_code == 200
+    assert "idempotent-replayed" not in again.headers  # answered by the store, not the stored answer
+    assert again.json() == first.json() and again_multi.json() == first_multi.json()
+    assert head(running) == written
+    ids = [e.id for e in running.store.read_stream("agent-7/lost")]
+    assert len(set(ids)) == 2 and all(i is not None and i.startswith("idem-") and len(i) == 37 for i in ids)
+    # The same key with another request, once its answer is gone (after the retention), is a new append.
+    _lose_the_stored_answers(running)
+    other = httpx.post(f"{running.url}/v1/streams/agent-7/lost/events", json={"events": [EVENT]}, headers=h)
+    assert other.status_code == 200 and head(running) == written + 1
+    # Ids the client gave are kept as they are.
+    h3 = {**running.headers("agent7"), "Idempotency-Key": "lost-3"}
+    own = {"events": [{**EVENT, "id": "mine"}]}
+    assert httpx.post(f"{running.url}/v1/streams/agent-7/own/events", json=own, headers=h3).status_code == 200
+    assert [e.id for e in running.store.read_stream("agent-7/own")] == ["mine"]
+
+
 def test_idempotency_answers_survive_a_restart(backend_url: str) -> None:
     from eventstore import EventStore
 
