@@ -200,6 +200,8 @@ class RetentionPruned(_Event):
     reason: str | None = None
     through: int | None = None
     interrupted: bool = False
+    now: str | None = None
+    """The time the policies were measured from (the clock, or an earlier ``--now``)."""
 
 
 class HoldPlaced(_Event):

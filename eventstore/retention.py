@@ -13,7 +13,7 @@ Rules, all documented in docs/operations.md:
   EU AI Act's minimum for logs of high-risk systems); a floor raised later also lengthens the
   policies shorter than it.
 - Held events (``eventstore.holds``) are never pruned. Neither are the records of the log's own
-  governance (``SYSTEM_TYPES``: retention, holds, credentials, erasures, restores).
+  governance (``SYSTEM_TYPES``: retention, holds, credentials, erasures, restores, archives).
 - Policies and the floor live in tables (``retention_policies``, ``retention_settings``) so that
   prune reads them in one query; every change also appends an event to stream ``retention`` in
   the same transaction, so the log holds the whole history of who set what, when.
@@ -48,7 +48,7 @@ RETENTION_STREAM = "retention"
 and ``retention.pruned``."""
 DEFAULT_FLOOR = "183d"
 """Six months (the EU AI Act asks deployers of high-risk systems to keep logs at least that long)."""
-SYSTEM_TYPES = ("retention.", "hold.", "credential.", "subject.erased", "store.")
+SYSTEM_TYPES = ("retention.", "hold.", "credential.", "subject.erased", "store.", "archive.")
 """Prefixes of event types never pruned: the log's record of its own governance."""
 
 _DURATION = re.compile(r"^\s*(\d{1,9})\s*([smhdw])\s*$")
@@ -138,6 +138,11 @@ def set_policy(store: EventStore, *, streams: str | None = None, type: str | Non
     Refused (``RetentionFloorError``, nothing written) when ``keep`` is shorter than the floor.
     """
     kind, pattern = _holds.selector(streams, type, "type")
+    if kind == "type" and is_system_type(pattern):
+        raise UserError(
+            f"events of type {pattern!r} are the log's record of its own governance and are never "
+            f"pruned (types {', '.join(t + '*' if t.endswith('.') else t for t in SYSTEM_TYPES)}); nothing was changed"
+        )
     seconds = parse_duration(keep)
     _holds._check_text(by, "who sets the policy (--by)")
     floor = floor_seconds(store)
@@ -218,6 +223,11 @@ def _ts(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
+def _latest_now() -> datetime:
+    """The latest time a prune may measure from: the clock (tests that prune "years later" move it)."""
+    return datetime.now(UTC)
+
+
 def _now_dt(now: datetime | str | None) -> datetime:
     if now is None:
         return datetime.now(UTC)
@@ -271,6 +281,12 @@ def prune(
     backend = store.backend
     recovered = 0 if dry_run else _record_interrupted(store, stale_after)
     moment = _now_dt(now)
+    if not dry_run and moment > _latest_now():
+        raise UserError(
+            f"--now {_ts(moment)} is later than the clock: measured from a later time, policies would "
+            "remove payloads still inside their retention (and the floor); a prune measures from now "
+            "or an earlier time. --dry-run previews a later one; nothing was changed"
+        )
     floor = floor_seconds(store)
     rules = [(p, _cutoff(moment, max(p.keep_seconds, floor)), max(p.keep_seconds, floor)) for p in policies(store)]
     head = store.head()[0]
@@ -393,7 +409,8 @@ def prune(
                 RETENTION_STREAM,
                 [
                     NewEvent(
-                        type="retention.pruned", data=_pruned_data(count, lo, hi, per_policy, by, reason, through, held)
+                        type="retention.pruned",
+                        data=_pruned_data(count, lo, hi, per_policy, by, reason, through, held, _ts(moment)),
                     )
                 ],
                 done,
@@ -431,6 +448,7 @@ def _pruned_data(
     reason: str | None,
     through: int | None,
     held: int,
+    now: str | None = None,
     interrupted: bool = False,
 ) -> dict[str, Any]:
     data: dict[str, Any] = {
@@ -441,6 +459,8 @@ def _pruned_data(
         "by": by,
         "held": held,
     }
+    if now is not None:
+        data["now"] = now
     if reason is not None:
         data["reason"] = reason
     if through is not None:

@@ -18,6 +18,12 @@ from eventstore.errors import LegalHoldActive, UserError
 LATER = datetime.now(UTC) + timedelta(days=10_000)
 
 
+@pytest.fixture(autouse=True)
+def _clock_far_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let these tests prune as of ``LATER``: a real prune refuses a ``now`` later than the clock."""
+    monkeypatch.setattr(retention, "_latest_now", lambda: datetime(3000, 1, 1, tzinfo=UTC))
+
+
 def _message(session: str, subject: str | None) -> NewEvent:
     return NewEvent(
         type="message.appended",

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from eventstore import EventStore, NewEvent, retention
 from eventstore import holds as holds_
+from eventstore.audit import archive as archives
 from eventstore.audit import notes
 from eventstore.audit.proofs import check_proof_text
 from eventstore.cli import main
@@ -29,6 +30,12 @@ from eventstore.errors import EventStoreError, RetentionFloorError, UserError
 
 LATER = datetime.now(UTC) + timedelta(days=10_000)
 """A ``now`` far enough ahead that every event of a test is past any short policy."""
+
+
+@pytest.fixture(autouse=True)
+def _clock_far_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let these tests prune as of ``LATER``: a real prune refuses a ``now`` later than the clock."""
+    monkeypatch.setattr(retention, "_latest_now", lambda: datetime(3000, 1, 1, tzinfo=UTC))
 
 
 def _events(store: EventStore, stream: str, n: int) -> None:
@@ -125,6 +132,7 @@ def test_prune_removes_payloads_past_policy_and_every_proof_still_verifies(store
         "policies": {"streams:agent-*": 6},
         "by": "ops",
         "held": 0,
+        "now": retention._ts(LATER),
     }
     again = retention.prune(store, now=LATER, by="ops")  # idempotent: nothing left, nothing recorded
     assert again.count == 0 and again.event_position is None
@@ -360,7 +368,7 @@ _PRUNE_SCRIPT = """
 import sys
 from eventstore import EventStore, retention
 with EventStore.open(sys.argv[1]) as s:
-    retention.prune(s, now="2999-01-01T00:00:00Z", batch_size=200, by="cron")
+    retention.prune(s, batch_size=200, by="cron")  # a 0s policy and floor: every event is past it
 """
 
 
@@ -478,3 +486,50 @@ def test_prune_benchmark_reports_prune_beside_a_file_copy(tmp_path: Path) -> Non
     (fig,) = run_prune(2000, repeat=1, directory=str(tmp_path))
     assert fig.baseline.startswith("plain copy of the database file")
     assert fig.ours > 0 and fig.base > 0 and fig.target == ">= 100,000 events/s" and isinstance(fig.met, bool)
+
+
+# -- a prune measures from the clock or earlier ---------------------------------------------
+
+
+def test_a_prune_as_of_a_time_later_than_the_clock_is_refused_and_writes_nothing(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(retention, "_latest_now", lambda: datetime.now(UTC))  # the real clock
+    retention.set_policy(store, streams="agent-*", keep="183d", by="ops")
+    _events(store, "agent-1", 3)
+    head = store.head()
+    with pytest.raises(UserError, match=r"later than the clock.*nothing was changed"):
+        retention.prune(store, now=LATER, by="ops")
+    assert store.head() == head
+    assert not any(e.pruned for e in store.read_all())
+    assert retention.prune(store, now=LATER, dry_run=True).count == 3  # a preview of a later time is fine
+
+
+def test_the_pruned_record_names_the_time_policies_were_measured_from(store: EventStore) -> None:
+    retention.set_floor(store, "0s", by="ops")
+    retention.set_policy(store, streams="agent-*", keep="1d", by="ops")
+    _events(store, "agent-1", 2)
+    retention.prune(store, now="2990-05-01T12:00:00Z", by="ops")
+    (record,) = _types(store, "retention.pruned")
+    assert record["now"] == "2990-05-01T12:00:00.000000Z" and record["count"] == 2
+
+
+def test_a_type_policy_over_the_logs_own_records_is_refused(store: EventStore) -> None:
+    head = store.head()
+    for type_ in ("archive.created", "hold.placed", "credential.*", "retention.pruned"):
+        with pytest.raises(UserError, match="record of its own governance"):
+            retention.set_policy(store, type=type_, keep="183d", by="ops")
+    assert store.head() == head and retention.policies(store) == []
+
+
+def test_archive_records_are_never_pruned(store: EventStore, tmp_path: Path) -> None:
+    _events(store, "agent-1", 2)
+    archives.write_archive(
+        store, tmp_path / "a.gz", 2, signer=notes.Signer("t.example/log", notes.ALG_ED25519, bytes(32))
+    )
+    retention.set_floor(store, "0s", by="ops")
+    retention.set_policy(store, streams="*", keep="0s", by="ops")
+    report = retention.prune(store, now=LATER, by="ops")
+    assert report.count == 2
+    (record,) = store.read_stream("archives")
+    assert not record.pruned and record.data["through"] == 2
