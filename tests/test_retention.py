@@ -281,6 +281,15 @@ def test_the_guard_refuses_every_update_but_pruning(store: EventStore, change: s
         "INSERT INTO events SELECT * FROM events WHERE position = 2 "
         "ON CONFLICT (position) DO UPDATE SET type = 'x', data = NULL",
         "INSERT INTO events SELECT * FROM events WHERE position = 2 ON CONFLICT (position) DO UPDATE SET data = x'00'",
+        # REPLACE deletes the conflicting row without firing DELETE triggers: refused before it acts
+        "INSERT OR REPLACE INTO events SELECT * FROM events WHERE position = 2",
+        "REPLACE INTO events SELECT * FROM events WHERE position = 2",
+        "INSERT OR REPLACE INTO events (position, stream_id, version, type, data, metadata, data_digest, "
+        "metadata_digest, recorded_at, prev_hash, hash, event_id) SELECT 999, stream_id, version, 'x', data, "
+        "metadata, data_digest, metadata_digest, recorded_at, prev_hash, hash, event_id FROM events WHERE position = 2",
+        "INSERT OR REPLACE INTO events (stream_id, version, type, data_digest, metadata_digest, recorded_at, "
+        "prev_hash, hash, event_id) SELECT stream_id, version, 'x', data_digest, metadata_digest, recorded_at, prev_hash, "
+        "hash, event_id FROM events WHERE position = 2",
     ],
 )
 def test_the_guard_refuses_updates_through_rowid_and_upserts(sqlite_store: EventStore, statement: str) -> None:
