@@ -8,7 +8,8 @@ table change, so the table and the log never disagree.
 
 A stream hold matches stream ids by ``fnmatch.fnmatchcase`` glob (``agent-7/*``); a subject hold
 matches the events whose personal fields are encrypted under that subject (``NewEvent.subject``)
-and the subject's erasure.
+and the subject's erasure. Erasing a subject is refused by either kind: a subject hold on it, or
+a stream hold over a stream where the subject has personal fields (erasure would destroy them).
 """
 
 from __future__ import annotations
@@ -176,16 +177,48 @@ class HoldMatcher:
 
 
 def subject_holds(store: EventStore, subject: str) -> list[Hold]:
-    """Holds in force on a subject: on the subject itself, or on its erasure stream."""
+    """Holds in force on a subject: on the subject itself, on its erasure stream, or on a stream
+    that holds personal fields of the subject (erasing would destroy held evidence)."""
     from .store import erasure_stream
 
     stream = erasure_stream(subject)
-    return [
+    active = holds(store, active_only=True)
+    held = [
         h
-        for h in holds(store, active_only=True)
+        for h in active
         if (h.kind == "subject" and h.pattern == subject)
         or (h.kind == "streams" and fnmatch.fnmatchcase(stream, h.pattern))
     ]
+    rest = [h for h in active if h.kind == "streams" and h not in held]
+    if rest:
+        held += _holds_over_subject_streams(store, subject, rest)
+    return held
+
+
+def _holds_over_subject_streams(store: EventStore, subject: str, stream_holds: list[Hold]) -> list[Hold]:
+    """The stream holds among ``stream_holds`` covering a stream with an envelope of ``subject``.
+
+    Reads only the streams those holds match (an erase is rare; a hold names few streams)."""
+    streams = [r[0] for r in store.backend.query("SELECT DISTINCT stream_id FROM events")]
+    found: list[Hold] = []
+    for h in stream_holds:
+        if any(_names_subject(store, s, subject) for s in streams if fnmatch.fnmatchcase(s, h.pattern)):
+            found.append(h)
+    return found
+
+
+def _names_subject(store: EventStore, stream_id: str, subject: str, page: int = 1000) -> bool:
+    version = 1
+    while rows := store.backend.read_stream(stream_id, version, page):
+        for row in rows:
+            if row.data is not None and b'"$personal"' in row.data:
+                try:
+                    if subject in shredding.subjects_in(codec.decode(row.data)):
+                        return True
+                except Exception:  # a payload that is not JSON names no subject
+                    continue
+        version = rows[-1].version + 1
+    return False
 
 
 def check_erase(store: EventStore, subject: str, override_hold: str | None, by: str) -> list[Request]:
@@ -197,7 +230,13 @@ def check_erase(store: EventStore, subject: str, override_hold: str | None, by: 
     if override_hold is None or not override_hold.strip():
         h = held[0]
         raise LegalHoldActive(
-            f"subject {subject!r} is under legal hold {h.id} ({h.reason!r}, placed by {h.placed_by}): "
+            f"subject {subject!r} is under legal hold {h.id} ({h.reason!r}, placed by {h.placed_by}"
+            + (
+                f"; it holds streams {h.pattern!r}, where the subject has personal fields"
+                if h.kind == "streams"
+                else ""
+            )
+            + "): "
             "erasure refused; release the hold, or override it with a reason (--override-hold REASON), "
             "which is recorded in the log"
         )

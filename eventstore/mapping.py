@@ -294,7 +294,15 @@ class EventMapper:
         for f in fields:
             if not isinstance(f, str) or not f:
                 raise InvalidEvent(f"personal field names must be non-empty strings, not {f!r}")
-        if not fields:
-            return codec.encode(plain)
+        present = [f for f in fields if plain.get(f) is not None]
+        if not present:
+            # The subject is recorded only in its fields' envelopes: kept here, it would be stored
+            # nowhere, and a subject hold or erasure would silently miss the event.
+            raise InvalidEvent(
+                f"subject {ev.subject!r} is given, but the event has no personal field to hold it "
+                f"(type {type_!r} declares {list(fields) or 'none'}; NewEvent.personal names others): "
+                "leave the subject out, or name the personal fields",
+                path="$.subject",
+            )
         key = self.keys.key_for_writing(ev.subject)
-        return codec.encode(shredding.encrypt_fields(plain, type_, ev.subject, fields, key))
+        return codec.encode(shredding.encrypt_fields(plain, type_, ev.subject, present, key))

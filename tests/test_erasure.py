@@ -66,6 +66,24 @@ def test_personal_fields_need_a_subject(sqlite_store: EventStore) -> None:
     assert sqlite_store.head()[0] == 0
 
 
+@pytest.mark.parametrize(
+    ("type_", "data", "personal"),
+    [
+        ("note", {"text": "x"}, None),  # the type declares no personal field
+        ("note", {"text": "x"}, ("email",)),  # the named field is absent
+        ("tool.finished", {"session_id": "s", "execution_id": "e", "status": "completed", "output": None}, None),
+    ],
+)
+def test_a_subject_without_personal_fields_is_refused(
+    sqlite_store: EventStore, type_: str, data: dict[str, object], personal: tuple[str, ...] | None
+) -> None:
+    with pytest.raises(
+        InvalidEvent, match=r"\$\.subject.*subject 'alice' is given, but the event has no personal field"
+    ):
+        sqlite_store.append("s", [NewEvent(type=type_, data=data, subject="alice", personal=personal)])
+    assert sqlite_store.head()[0] == 0
+
+
 def test_erase_cli(tmp_path: Path) -> None:
     db = str(tmp_path / "e.db")
     with EventStore.open(db) as store:

@@ -77,6 +77,22 @@ def test_erasing_a_held_subject_is_refused_with_the_reason_and_writes_nothing(st
         store.erase("bob", requested_by="dpo")
 
 
+def test_a_stream_hold_refuses_erasing_a_subject_with_personal_fields_in_held_streams(store: EventStore) -> None:
+    store.append("agent-7/s1", [_message("s1", "dave")])
+    store.append("agent-8/s1", [_message("s2", "erin")])
+    hold = holds_.place(store, streams="agent-7/*", reason="case 12", by="legal")
+    head = store.head()
+    with pytest.raises(LegalHoldActive, match=r"case 12.*holds streams 'agent-7/\*'"):
+        store.erase("dave", requested_by="dpo")
+    assert store.head() == head
+    assert next(store.read_stream("agent-7/s1")).data["content"] == "hello from dave"  # the key is intact
+    store.erase("erin", requested_by="dpo")  # nothing of erin's is held
+    assert next(store.read_stream("agent-8/s1")).erased == ["content"]
+    store.erase("dave", requested_by="dpo", override_hold="court order 9")
+    (over,) = [e for e in store.read_stream("holds") if e.type == "hold.overridden"]
+    assert over.data["hold_id"] == hold.id and over.data["subject_id"] == "dave"
+
+
 def test_an_override_is_recorded_in_the_erasures_transaction(store: EventStore) -> None:
     store.append("agent-1", [_message("s1", "alice")])
     hold = holds_.place(store, subject="alice", reason="litigation", by="legal")
