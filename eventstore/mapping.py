@@ -285,8 +285,10 @@ class EventMapper:
             )
         return out
 
-    def _encrypt_personal(self, ev: NewEvent, type_: str, plain: dict[str, Any]) -> bytes:
-        """Encrypt the event's personal fields under its subject's key (crypto-shredding)."""
+    def personal_fields(self, ev: NewEvent, type_: str, plain: dict[str, Any]) -> list[str]:
+        """The personal fields of ``ev`` to encrypt under its subject; refuses a subject with none.
+
+        Writes nothing (no key is created), so a caller can check an event before it is queued."""
         fields = ev.personal if ev.personal is not None else self.catalogue.personal.get(type_, ())
         if ev.subject is None:
             raise InvalidEvent(f"personal fields {list(fields)} need a subject (NewEvent.subject)")
@@ -304,5 +306,11 @@ class EventMapper:
                 "leave the subject out, or name the personal fields",
                 path="$.subject",
             )
+        return present
+
+    def _encrypt_personal(self, ev: NewEvent, type_: str, plain: dict[str, Any]) -> bytes:
+        """Encrypt the event's personal fields under its subject's key (crypto-shredding)."""
+        present = self.personal_fields(ev, type_, plain)
+        assert ev.subject is not None
         key = self.keys.key_for_writing(ev.subject)
         return codec.encode(shredding.encrypt_fields(plain, type_, ev.subject, present, key))

@@ -138,7 +138,7 @@ def event_error(e: InvalidEvent, path: str, index: int | None) -> ApiError:
     """An InvalidEvent from ``prepare`` located in the body: ``$.data.x`` of event 3 -> ``$.events[3].data.x``."""
     err = store_error(e)
     where = f"{path}[{index}]" if index is not None else path
-    if err.path and err.path.startswith(("$.data", "$.metadata")):
+    if err.path and err.path.startswith(("$.data", "$.metadata", "$.subject")):
         err.path = where + err.path[1:]
     else:
         err.path = where

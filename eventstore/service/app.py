@@ -365,8 +365,13 @@ class Service:
                     break
             raise api.event_error(e, path, index) from None
         for i, one in enumerate(new):
-            if one.subject is not None and not one.subject:
-                raise ApiError(400, "invalid_event", "subject must not be empty", f"{path}[{i}].subject")
+            if one.subject is not None:
+                if not one.subject:
+                    raise ApiError(400, "invalid_event", "subject must not be empty", f"{path}[{i}].subject")
+                try:
+                    self.store.mapper.personal_fields(one, one.type, one.data)
+                except InvalidEvent as e:
+                    raise api.event_error(e, path, i) from None
         return new
 
     async def _submit(

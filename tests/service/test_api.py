@@ -140,6 +140,7 @@ def test_roles(running: Running) -> None:
             "$.events[1].data.value",
         ),
         ({"events": [{"type": "", "data": {}}]}, 400, "invalid_event", "$.events[0]"),
+        ({"events": [EVENT, {**EVENT, "subject": "alice"}]}, 400, "invalid_event", "$.events[1].subject"),
         ({"events": [{"type": "credential.created", "data": {}}]}, 403, "forbidden", "$.events[0].type"),
     ],
 )
