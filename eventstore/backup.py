@@ -49,8 +49,6 @@ __all__ = [
 MAINTENANCE_STREAM = "maintenance"
 """The stream of ``store.restored`` events."""
 DOCS = "docs/operations.md, 'Backups, restores and maintenance'"
-AUDITOR_STATE = "(auditor state)"
-"""The origin named in a report for the checkpoint of an auditor state file."""
 PAGES_PER_STEP = 4096
 """Pages copied per backup step (16 MiB at SQLite's default page size): progress granularity."""
 
@@ -392,9 +390,9 @@ def restore(
     try:
         _copy(source, tmp, None)
         checked = _check_copy(tmp, wanted, f"the backup {source!r}")
-        behind = _behind(checked, known, state)
+        found = _behind(checked, known, state)
+        behind, behind_note, who_knows = found if found is not None else (None, None, None)
         if behind is not None and not force:
-            who_knows = "the auditor state" if behind.origin == AUDITOR_STATE else "the store"
             if behind.tree_size > checked.head_position:
                 what = f"the backup's head is position {checked.head_position}, behind"
             else:
@@ -414,12 +412,8 @@ def restore(
         if reason:
             data["reason"] = reason
         if behind is not None:
-            data["behind"] = msgspec.structs.asdict(behind)
-            note = next(
-                (t for o, n, r, t in known if (o, n, r.hex()) == (behind.origin, behind.tree_size, behind.root)), None
-            )
-            if note is not None:
-                data["behind_note"] = note  # the signed checkpoint the restored log no longer has
+            data["behind"] = {**msgspec.structs.asdict(behind), "known_by": who_knows}
+            data["behind_note"] = behind_note  # the signed checkpoint the restored log no longer has
         if replaced_head is not None:
             data["replaced_head_position"] = replaced_head
         with EventStore.open(tmp) as restored:
@@ -445,16 +439,19 @@ def restore(
 
 def _behind(
     checked: _Checked, known: list[tuple[str, int, bytes, str]], state: AuditorState | None
-) -> CheckpointRef | None:
-    """The largest checkpoint (stored, or the auditor's) the backup does not contain."""
-    seen = [(o, n, r) for o, n, r, _ in known]
+) -> tuple[CheckpointRef, str, str] | None:
+    """The largest checkpoint (stored, or the auditor's) the backup does not contain, with its
+    signed note and who knows it (``the store`` or ``the auditor state``)."""
+    seen = [(n, o, r, note, "the store") for o, n, r, note in known]
     if state is not None:
-        seen.append((AUDITOR_STATE, state.tree_size, base64.b64decode(state.root)))
-    missing = [(n, o, r) for o, n, r in seen if n > checked.head_position or checked.roots.get(n) != r]
+        seen.append(
+            (state.tree_size, state.origin, base64.b64decode(state.root), state.checkpoint, "the auditor state")
+        )
+    missing = [m for m in seen if m[0] > checked.head_position or checked.roots.get(m[0]) != m[2]]
     if not missing:
         return None
-    n, o, r = max(missing)
-    return _ref(o, n, r)
+    n, o, r, note, who = max(missing, key=lambda m: (m[0], m[4] == "the auditor state"))
+    return _ref(o, n, r), note, who
 
 
 def _install(tmp: str, target: str) -> None:

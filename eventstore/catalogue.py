@@ -138,11 +138,13 @@ class CredentialRevoked(_Event):
 
 
 class CheckpointSeen(_Event):
-    """A signed checkpoint a restored backup was behind (``origin`` "(auditor state)" for an auditor's)."""
+    """A signed checkpoint a restored backup was behind, and who knew it."""
 
     origin: str
     tree_size: int
     root: str
+    known_by: str | None = None
+    """``the store`` (its checkpoints table) or ``the auditor state`` (``restore --state``)."""
 
 
 class StoreRestored(_Event):

@@ -329,7 +329,8 @@ def prune(
             with backend.transaction() as tx:
                 # Holds placed since the scan began are honoured: read them in this batch's transaction.
                 matcher = _holds.HoldMatcher(tx.execute(sql.HOLDS_ACTIVE))
-                if matcher.needs_data and pending[0][4] is None:  # a subject hold placed meanwhile
+                # A subject hold placed meanwhile: reload the payloads of rows scanned without them.
+                if matcher.needs_data and any(c[4] is None for c in pending):
                     payloads = dict(tx.execute(sql.PAYLOADS_BETWEEN, (pending[0][1], pending[-1][1])))
                     pending[:] = [(q, p, s, lb, payloads.get(p)) for q, p, s, lb, _ in pending]
                 chosen = [c for c in pending if not matcher or matcher.held_by(c[2], c[4]) is None]

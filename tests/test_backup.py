@@ -351,6 +351,24 @@ def test_restore_behind_an_auditor_state_is_refused(tmp_path: Path) -> None:
     assert restore(str(db), tmp_path / "b.db", state=fine).behind is None
 
 
+def test_a_forced_restore_past_an_auditor_state_records_its_origin_and_note(tmp_path: Path) -> None:
+    db = tmp_path / "live.db"
+    signer = notes.Signer.generate("auditor.example/log")
+    with EventStore.open(db) as store:
+        _fill(store, 3)
+        backup(store, tmp_path / "b.db")
+        _fill(store, 2)
+        note = store.checkpoint(signer).format()
+        root = base64.b64encode(store.tree_root(5)).decode()
+    state = AuditorState(origin="auditor.example/log", tree_size=5, root=root, checkpoint=note)
+    with pytest.raises(RestoreRefused, match="'auditor.example/log' that the auditor state knows"):
+        restore(str(db), tmp_path / "b.db", state=state)
+    restore(str(db), tmp_path / "b.db", state=state, force=True, reason="drill")
+    (event,) = _restored_events(db)
+    assert event["behind"]["origin"] == "auditor.example/log" and event["behind"]["known_by"] == "the auditor state"
+    assert event["behind_note"] == note
+
+
 def test_a_corrupted_backup_is_refused_even_when_forced(tmp_path: Path) -> None:
     db = tmp_path / "live.db"
     with EventStore.open(db) as store:
