@@ -13,7 +13,8 @@ Rules, all documented in docs/operations.md:
   EU AI Act's minimum for logs of high-risk systems); a floor raised later also lengthens the
   policies shorter than it.
 - Held events (``eventstore.holds``) are never pruned. Neither are the records of the log's own
-  governance (``SYSTEM_TYPES``: retention, holds, credentials, erasures, restores, archives).
+  governance (``is_governance``: ``SYSTEM_TYPES`` in the streams their operations write: retention,
+  holds, credentials, erasures, restores, archives; the same type name elsewhere is not exempt).
 - Policies and the floor live in tables (``retention_policies``, ``retention_settings``) so that
   prune reads them in one query; every change also appends an event to stream ``retention`` in
   the same transaction, so the log holds the whole history of who set what, when.
@@ -49,7 +50,15 @@ and ``retention.pruned``."""
 DEFAULT_FLOOR = "183d"
 """Six months (the EU AI Act asks deployers of high-risk systems to keep logs at least that long)."""
 SYSTEM_TYPES = ("retention.", "hold.", "credential.", "subject.erased", "store.", "archive.")
-"""Prefixes of event types never pruned: the log's record of its own governance."""
+"""Prefixes of event types never pruned in their own streams: the log's record of its own governance."""
+_GOVERNANCE_STREAMS = (
+    ("retention.", RETENTION_STREAM),
+    ("hold.", "holds"),  # eventstore.holds.HOLDS_STREAM
+    ("credential.", "credentials"),  # eventstore.service.credentials.CREDENTIALS_STREAM
+    ("subject.erased", "erasure-"),  # eventstore.store.erasure_stream: a prefix
+    ("store.", "maintenance"),  # eventstore.backup.MAINTENANCE_STREAM
+    ("archive.", "archives"),  # eventstore.audit.archive.ARCHIVES_STREAM
+)
 
 _DURATION = re.compile(r"^\s*(\d{1,9})\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -140,8 +149,9 @@ def set_policy(store: EventStore, *, streams: str | None = None, type: str | Non
     kind, pattern = _holds.selector(streams, type, "type")
     if kind == "type" and is_system_type(pattern):
         raise UserError(
-            f"events of type {pattern!r} are the log's record of its own governance and are never "
-            f"pruned (types {', '.join(t + '*' if t.endswith('.') else t for t in SYSTEM_TYPES)}); nothing was changed"
+            f"events of type {pattern!r} are the log's record of its own governance, never pruned in "
+            f"their streams (types {', '.join(t + '*' if t.endswith('.') else t for t in SYSTEM_TYPES)} are "
+            "reserved for it): a policy on them is refused; nothing was changed"
         )
     seconds = parse_duration(keep)
     _holds._check_text(by, "who sets the policy (--by)")
@@ -251,6 +261,16 @@ def is_system_type(type_: str) -> bool:
     return type_.startswith(SYSTEM_TYPES)
 
 
+def is_governance(stream_id: str, type_: str) -> bool:
+    """Whether an event is the log's own record (never pruned): a governance type in the stream
+    its operation writes. The same type elsewhere (an agent naming its event ``hold.x``) is an
+    ordinary event, so that a type name cannot exempt data from retention."""
+    for prefix, stream in _GOVERNANCE_STREAMS:
+        if type_.startswith(prefix):
+            return stream_id.startswith(stream) if stream.endswith("-") else stream_id == stream
+    return False
+
+
 def prune(
     store: EventStore,
     *,
@@ -299,7 +319,7 @@ def prune(
 
     def verdict(stream_id: str, type_: str) -> tuple[str, str, bool]:
         best: tuple[str, str, int] | None = None
-        system = type_.startswith(SYSTEM_TYPES)
+        system = is_governance(stream_id, type_)
         for p, cutoff, keep in () if system else rules:
             if p.matches(stream_id, type_) and (best is None or keep > best[2]):
                 best = (cutoff, p.label, keep)

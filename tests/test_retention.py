@@ -542,3 +542,13 @@ def test_archive_records_are_never_pruned(store: EventStore, tmp_path: Path) -> 
     assert report.count == 2
     (record,) = store.read_stream("archives")
     assert not record.pruned and record.data["through"] == 2
+
+
+def test_a_governance_type_name_outside_its_stream_does_not_exempt_an_event(store: EventStore) -> None:
+    """An agent naming its events like the log's own records cannot keep them past retention."""
+    retention.set_floor(store, "0s", by="ops")
+    retention.set_policy(store, streams="agent-*", keep="0s", by="ops")
+    store.append("agent-1", [NewEvent(type=t, data={"secret": "x"}) for t in ("hold.memo", "store.x", "note")])
+    assert retention.prune(store, now=LATER, by="ops").count == 3
+    assert all(e.pruned for e in store.read_stream("agent-1"))
+    assert not any(e.pruned for e in store.read_stream("retention"))  # the real records stay

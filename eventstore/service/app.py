@@ -28,7 +28,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Match, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .. import notes
+from .. import notes, retention
 from ..errors import EventStoreError, InvalidEvent, UserError
 from ..records import NewEvent, Receipt
 from ..store import EventStore
@@ -331,11 +331,13 @@ class Service:
         if not events:
             raise ApiError(400, "invalid_request", "events must not be empty", path)
         for i, ev in enumerate(events):
-            if ev.type.startswith("credential."):
+            if retention.is_system_type(ev.type):
                 raise ApiError(
                     403,
                     "forbidden",
-                    f"event type {ev.type!r} is written only by 'eventstore token'",
+                    f"event type {ev.type!r} is reserved for the log's own records (written by "
+                    "'eventstore token', 'hold', 'retention', 'prune', 'erase', 'archive', 'restore'), "
+                    "not by an append",
                     f"{path}[{i}].type",
                 )
         new = api.to_new_events(events, principal.name, path)

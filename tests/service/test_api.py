@@ -142,6 +142,10 @@ def test_roles(running: Running) -> None:
         ({"events": [{"type": "", "data": {}}]}, 400, "invalid_event", "$.events[0]"),
         ({"events": [EVENT, {**EVENT, "subject": "alice"}]}, 400, "invalid_event", "$.events[1].subject"),
         ({"events": [{"type": "credential.created", "data": {}}]}, 403, "forbidden", "$.events[0].type"),
+        ({"events": [EVENT, {"type": "hold.released", "data": {}}]}, 403, "forbidden", "$.events[1].type"),
+        ({"events": [{"type": "retention.pruned", "data": {}}]}, 403, "forbidden", "$.events[0].type"),
+        ({"events": [{"type": "subject.erased", "data": {}}]}, 403, "forbidden", "$.events[0].type"),
+        ({"events": [{"type": "archive.created", "data": {}}]}, 403, "forbidden", "$.events[0].type"),
     ],
 )
 def test_bad_bodies_are_refused_with_the_path_and_write_nothing(
