@@ -9,7 +9,6 @@ It uses only the Python standard library and shares no code with eventstore.
 """
 
 import base64
-import gzip
 import hashlib
 import json
 import sqlite3
@@ -19,6 +18,8 @@ import zlib
 
 DOMAIN = b"eventstore:entry:v1\x00"
 DOMAIN_V2 = b"eventstore:entry:v2\x00"  # entries with an event id
+ARCHIVE_V1 = "eventstore-archive/v1"
+ARCHIVE_V2 = "eventstore-archive/v2"  # adds the header's "pruned"
 
 
 def entry_hash(position, stream_id, version, type_, recorded_at, data_digest, metadata_digest, prev_hash, event_id):
@@ -151,7 +152,7 @@ def ed25519_verify(public, message, signature):
 
 def open_checkpoint(note, key_text):
     """(origin, size, root) of a signed checkpoint, or raise ValueError (docs/audit.md)."""
-    name, key_id_hex, key_b64 = key_text.strip().split("+")
+    name, key_id_hex, key_b64 = key_text.strip().split("+", 2)  # base64 may hold "+"
     raw_key = base64.b64decode(key_b64, validate=True)
     if raw_key[0] != 1 or len(raw_key) != 33:
         raise ValueError("not an Ed25519 log key")
@@ -202,74 +203,123 @@ def consistent(m, n, old_root, new_root, proof):
     return sn == 0 and fr == old_root and sr == new_root
 
 
+class Cut(Exception):
+    """The archive's gzip data ends early, is damaged, or is followed by other bytes."""
+
+
+def archive_lines(f):
+    """Yield the decompressed lines (without their newline) as the file is read, so that every
+    line before a cut is still checked and the cut is named at the first line not wholly there."""
+    z = zlib.decompressobj(31)  # exactly one gzip member (RFC 1952)
+    pending = b""
+    while not z.eof:
+        chunk = f.read(65536)
+        if not chunk:
+            raise Cut("truncated: the file ends before it is wholly present")
+        try:
+            data = pending + z.decompress(chunk)
+        except zlib.error as e:
+            raise Cut(f"damaged gzip data ({e})") from None
+        *lines, pending = data.split(b"\n")
+        yield from lines
+    if pending:
+        raise Cut("truncated: the last line does not end in a newline")
+    if z.unused_data or f.read(1):
+        raise Cut("bytes follow the gzip member")
+
+
 def verify_archive(path, key_text):
-    """Return (checked, None) if the archive is intact, else (checked, "position N: why")."""
+    """Return (checked, None, absent) if the archive is intact, else (checked, "position N: why", absent);
+    absent: the positions checked whose payload the archive does not hold (it may be their only copy)."""
+    lines = archive_lines(open(path, "rb"))
+    position, checked, absent = 0, 0, []  # position: of the line being read (0: the header)
     try:
-        lines = gzip.decompress(open(path, "rb").read()).decode("utf-8").split("\n")
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:
-        return 0, f"position 0: not a complete gzip archive ({e})"
-    if lines[-1] != "":
-        return 0, "position 0: the last line does not end in a newline (truncated)"
-    header, entries = json.loads(lines[0]), lines[1:-1]
-    if header.get("format") != "eventstore-archive/v1":
-        return 0, "position 0: not an eventstore-archive/v1 header"
-    first, through = header["from_position"], header["through"]
-    try:
-        _origin, size, root = open_checkpoint(header["checkpoint"], key_text)
-    except (ValueError, IndexError) as e:
-        return 0, f"position 0: signature: {e}"
-    if size < through:
-        return 0, f"position {through}: the checkpoint (size {size}) does not cover the archive"
-    frontier = [bytes.fromhex(h) for h in header["left"]]
-    if len(frontier) != bin(first - 1).count("1"):
-        return 0, "position 0: wrong number of left hashes"
-    count, prev, versions, checked = first - 1, bytes.fromhex(header["prev_hash"]), {}, 0
-    for line in entries:
-        e = json.loads(line)
-        position = count + 1
-        if e["position"] != position or position > through:
-            return checked, f"position {position}: found entry {e['position']} (missing, reordered or extra)"
-        data_digest = (
-            bytes.fromhex(e["data_digest"]) if e["data"] is None else hashlib.sha256(e["data"].encode()).digest()
-        )
-        metadata_digest = hashlib.sha256(e["metadata"].encode()).digest()
-        h = entry_hash(
-            position,
-            e["stream_id"],
-            e["version"],
-            e["type"],
-            e["recorded_at"],
-            data_digest,
-            metadata_digest,
-            prev,
-            e.get("event_id"),
-        )
-        if h.hex() != e["hash"]:
-            return checked, f"position {position}: hash does not match the entry's fields"
-        last = versions.get(e["stream_id"], 0 if first == 1 else e["version"] - 1)
-        if e["version"] != last + 1:
-            return checked, f"position {position}: stream {e['stream_id']!r} jumps to version {e['version']}"
-        versions[e["stream_id"]] = e["version"]
-        leaf = hashlib.sha256(b"\x00" + h).digest()  # append to the compact range
-        n = count
-        while n & 1:
-            leaf = _node(frontier.pop(), leaf)
-            n >>= 1
-        frontier.append(leaf)
-        prev, count, checked = h, position, checked + 1
-    if count != through:
-        return checked, f"position {count + 1}: missing (the archive was truncated)"
+        header = json.loads(next(lines, b"null"))
+        if not isinstance(header, dict) or header.get("format") not in (ARCHIVE_V1, ARCHIVE_V2):
+            return 0, f"position 0: not an {ARCHIVE_V1} or {ARCHIVE_V2} header", absent
+        first, through = header["from_position"], header["through"]
+        pruned = header.get("pruned")  # v2: [first, last] ranges of positions pruned before archiving
+        if (pruned is None) != (header["format"] == ARCHIVE_V1):
+            return 0, "position 0: a v2 header has a pruned list, a v1 header has none", absent
+        listed, last = set(), first - 2
+        for a, b in pruned or ():
+            if not last + 1 < a <= b <= through:  # ascending, apart, within the segment
+                return 0, f"position 0: the pruned range [{a}, {b}] is out of place", absent
+            listed.update(range(a, b + 1))
+            last = b
+        try:
+            _origin, size, root = open_checkpoint(header["checkpoint"], key_text)
+        except (ValueError, IndexError) as e:
+            return 0, f"position 0: signature: {e}", absent
+        if size < through:
+            return 0, f"position {through}: the checkpoint (size {size}) does not cover the archive", absent
+        frontier = [bytes.fromhex(h) for h in header["left"]]
+        if len(frontier) != bin(first - 1).count("1"):
+            return 0, "position 0: wrong number of left hashes", absent
+        position, prev, versions = first, bytes.fromhex(header["prev_hash"]), {}
+        for line in lines:
+            e = json.loads(line)
+            if e["position"] != position or position > through:
+                return (
+                    checked,
+                    f"position {position}: found entry {e['position']} (missing, reordered or extra)",
+                    absent,
+                )
+            if e["data"] is None:
+                if pruned is not None and position not in listed:
+                    return checked, f"position {position}: the payload was removed after archiving", absent
+                data_digest = bytes.fromhex(e["data_digest"])
+            elif position in listed:
+                return checked, f"position {position}: listed as pruned, yet its payload is here", absent
+            else:
+                data_digest = hashlib.sha256(e["data"].encode()).digest()
+            metadata_digest = hashlib.sha256(e["metadata"].encode()).digest()
+            h = entry_hash(
+                position,
+                e["stream_id"],
+                e["version"],
+                e["type"],
+                e["recorded_at"],
+                data_digest,
+                metadata_digest,
+                prev,
+                e.get("event_id"),
+            )
+            if h.hex() != e["hash"]:
+                return checked, f"position {position}: hash does not match the entry's fields", absent
+            last = versions.get(e["stream_id"], 0 if first == 1 else e["version"] - 1)
+            if e["version"] != last + 1:
+                return (
+                    checked,
+                    f"position {position}: stream {e['stream_id']!r} jumps to version {e['version']}",
+                    absent,
+                )
+            versions[e["stream_id"]] = e["version"]
+            leaf = hashlib.sha256(b"\x00" + h).digest()  # append to the compact range
+            n = position - 1
+            while n & 1:
+                leaf = _node(frontier.pop(), leaf)
+                n >>= 1
+            frontier.append(leaf)
+            if e["data"] is None:
+                absent.append(position)
+            prev, position, checked = h, position + 1, checked + 1
+    except Cut as e:
+        return checked, f"position {position}: {e}", absent
+    if position <= through:
+        return checked, f"position {position}: missing (the archive was truncated)", absent
     segment_root = frontier[-1]
     for left in reversed(frontier[:-1]):
         segment_root = _node(left, segment_root)
     if not consistent(through, size, segment_root, root, [bytes.fromhex(h) for h in header["right"]]):
-        return checked, f"position {first}: the entries do not lead to the checkpoint's root"
-    return checked, None
+        return checked, f"position {first}: the entries do not lead to the checkpoint's root", absent
+    return checked, None, absent
 
 
 def main(argv):
+    absent = []
     if len(argv) == 4 and argv[1] == "--archive":
-        checked, problem = verify_archive(argv[2], open(argv[3], encoding="utf-8").read())
+        checked, problem, absent = verify_archive(argv[2], open(argv[3], encoding="utf-8").read())
     elif len(argv) == 2:
         checked, problem = verify(argv[1])
     else:
@@ -279,6 +329,10 @@ def main(argv):
         print(f"FAILED after {checked} good entries: {problem}")
         return 1
     print(f"OK: {checked} entries")
+    if absent:  # the archive may be these payloads' only copy
+        print(
+            f"payloads absent: {len(absent)} (positions {', '.join(map(str, absent[:10]))}{', ...' if len(absent) > 10 else ''})"
+        )
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -12,13 +13,15 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import types
+import zlib
 from pathlib import Path
 
 import msgspec
 import pytest
 from click.testing import CliRunner, Result
 
-from eventstore import EventStore, NewEvent
+from eventstore import EventStore, NewEvent, retention
 from eventstore.audit import archive as archives
 from eventstore.audit import notes
 from eventstore.cli import main
@@ -32,6 +35,32 @@ OTHER = notes.Signer("test.example/log", notes.ALG_ED25519, bytes(range(1, 33)))
 def fill(store: EventStore, n: int, start: int = 0) -> None:
     for i in range(start, start + n):
         store.append(f"s{i % 3}", [NewEvent(type="t", data={"i": i, "text": "ünï"}, metadata={"agent": "a"})])
+
+
+def null_payload(db: Path, *positions: int) -> None:
+    """Remove payloads as prune does (data NULL, digest kept), bypassing its checks."""
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TRIGGER IF EXISTS events_no_update")
+    conn.executemany("UPDATE events SET data = NULL WHERE position = ?", [(p,) for p in positions])
+    conn.commit()
+    conn.close()
+
+
+def strip_payload(path: Path, position: int) -> None:
+    """Replace an archived entry's payload by its digest: the form a pruned entry takes."""
+    lines = lines_of(path)
+    i = position - json.loads(lines[0])["from_position"] + 1
+    data = json.loads(lines[i])["data"]
+    edit_entry(path, position, data=None, data_digest=hashlib.sha256(data.encode()).hexdigest())
+
+
+def edit_header(path: Path, **changes: object) -> None:
+    lines = lines_of(path)
+    header = json.loads(lines[0])
+    header.update(changes)
+    for key in [k for k, v in changes.items() if v is None]:
+        del header[key]
+    rewrite(path, [json.dumps(header).encode() + b"\n", *lines[1:]])
 
 
 def lines_of(path: Path) -> list[bytes]:
@@ -160,19 +189,15 @@ def test_a_removed_payload_is_archived_as_its_digest(tmp_path: Path) -> None:
     with EventStore.open(str(db)) as store:
         fill(store, 6)
         store.checkpoint(SIGNER)
-    conn = sqlite3.connect(db)
-    conn.execute("DROP TRIGGER events_no_update")
-    conn.execute("UPDATE events SET data = NULL WHERE position = 2")
-    conn.commit()
-    conn.close()
+    null_payload(db, 2)
     with EventStore.open(str(db)) as store:
         archives.write_archive(store, tmp_path / "x.gz", 6)
     assert archives.verify_archive(tmp_path / "x.gz", SIGNER.verifier).ok
     entry = json.loads(lines_of(tmp_path / "x.gz")[2])
     assert entry["data"] is None and len(entry["data_digest"]) == 64
     events = list(archives.read_archive(tmp_path / "x.gz"))
-    assert events[1].data is None and events[1].unreadable and "removed" in events[1].unreadable
-    assert events[2].data == {"i": 2, "text": "ünï"}
+    assert events[1].data is None and events[1].pruned  # as the live log reads it
+    assert events[2].data == {"i": 2, "text": "ünï"} and not events[2].pruned
 
 
 def test_personal_fields_stay_encrypted_in_an_archive(sqlite_store: EventStore, tmp_path: Path) -> None:
@@ -415,6 +440,255 @@ def test_reports_are_json(written: tuple[Path, Path, Path]) -> None:
     assert (report.problem.position, report.problem.kind, report.checked) == (5, "hash", 2)
 
 
+# -- payloads absent: pruned before archiving, or stripped since --------------------------
+
+
+@pytest.fixture
+def pruned(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """An archive of positions 1..18 of a 20-entry log whose payloads 2..15 were pruned first."""
+    db = tmp_path / "p.db"
+    with EventStore.open(str(db)) as store:
+        fill(store, 20)
+        retention.prune(store, through=15, since=2, reason="old", by="ops")
+        store.checkpoint(SIGNER)
+        info = archives.write_archive(store, tmp_path / "p.jsonl.gz", 18)
+    assert info.payloads_absent == 14
+    pub = tmp_path / "verifier.pub"
+    pub.write_text(SIGNER.verifier.to_text() + "\n")
+    return db, tmp_path / "p.jsonl.gz", pub
+
+
+def test_payloads_pruned_before_archiving_are_listed_accepted_and_counted(pruned: tuple[Path, Path, Path]) -> None:
+    _, path, pub = pruned
+    assert json.loads(lines_of(path)[0])["pruned"] == [[2, 15]]
+    r = verify_cli(path, pub)
+    assert r.exit_code == 0, r.output
+    assert "payloads absent: 14 (positions 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, ...): each pruned before archiving" in (
+        r.stdout
+    )
+    report = json.loads(cli("verify-archive", str(path), "--public-key", str(pub), "--json").stdout)
+    assert (report["ok"], report["payloads_absent"], report["payloads_absent_at"]) == (True, 14, list(range(2, 12)))
+    assert [e.position for e in archives.read_archive(path) if e.pruned] == list(range(2, 16))
+
+
+def test_an_intact_archive_without_pruned_payloads_says_nothing_of_them(written: tuple[Path, Path, Path]) -> None:
+    _, path, pub = written
+    assert json.loads(lines_of(path)[0])["pruned"] == []
+    r = verify_cli(path, pub)
+    assert r.exit_code == 0 and "payloads absent" not in r.stdout
+    assert (
+        json.loads(cli("verify-archive", str(path), "--public-key", str(pub), "--json").stdout)["payloads_absent"] == 0
+    )
+
+
+def test_a_payload_stripped_after_archiving_is_refused_at_its_position(pruned: tuple[Path, Path, Path]) -> None:
+    """After prune --archived the archive is the payload's only copy: losing it must not pass."""
+    _, path, pub = pruned
+    strip_payload(path, 17)
+    strip_payload(path, 16)
+    r = verify_cli(path, pub)
+    assert r.exit_code == 1 and r.stdout.startswith("FAILED at position 16 (missing): the payload of position 16"), (
+        r.output
+    )
+    r = cli("read", "--archive", str(path))
+    assert r.exit_code == 2 and "position 16 (missing)" in r.stderr
+    checked, problem, _ = standalone().verify_archive(path, pub.read_text())
+    assert (checked, problem) == (15, "position 16: the payload was removed after archiving")
+
+
+def test_a_header_listing_a_present_payload_as_pruned_is_refused(pruned: tuple[Path, Path, Path]) -> None:
+    _, path, pub = pruned
+    edit_header(path, pruned=[[2, 15], [17, 17]])
+    r = verify_cli(path, pub)
+    assert r.exit_code == 1 and r.stdout.startswith("FAILED at position 17 (unreadable): the header lists"), r.output
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"pruned": None}, "has no pruned list"),
+        ({"pruned": [[2, 15], [16, 16]]}, "pruned range [16, 16] is not within 1..18, ascending"),
+        ({"pruned": [[2, 15], [10, 16]]}, "pruned range [10, 16]"),
+        ({"pruned": [[2, 19]]}, "pruned range [2, 19]"),
+        ({"pruned": [[5, 2]]}, "pruned range [5, 2]"),
+        ({"format": "eventstore-archive/v1"}, "an eventstore-archive/v1 header has no pruned list"),
+    ],
+)
+def test_a_malformed_pruned_list_is_refused(
+    pruned: tuple[Path, Path, Path], changes: dict[str, object], message: str
+) -> None:
+    _, path, pub = pruned
+    edit_header(path, **changes)
+    r = verify_cli(path, pub)
+    assert r.exit_code == 1 and r.stdout.startswith("FAILED at position 0 (unreadable)") and message in r.stdout, (
+        r.output
+    )
+
+
+def test_a_v1_archive_still_verifies_and_reports_the_payloads_it_lacks(pruned: tuple[Path, Path, Path]) -> None:
+    """A v1 header (no pruned list) cannot tell pruned from stripped: both are reported, not refused."""
+    _, path, pub = pruned
+    edit_header(path, format="eventstore-archive/v1", pruned=None)
+    strip_payload(path, 17)
+    r = verify_cli(path, pub)
+    assert r.exit_code == 0, r.output
+    assert "payloads absent: 15 (positions 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, ...): an eventstore-archive/v1" in r.stdout
+    report = archives.verify_archive(path, SIGNER.verifier)
+    assert (report.format, report.payloads_absent) == ("eventstore-archive/v1", 15)
+    assert standalone().verify_archive(path, pub.read_text()) == (18, None, [*range(2, 16), 17])
+
+
+def test_a_stripped_payload_with_an_edited_header_passes_but_is_counted_and_the_hash_tells(
+    pruned: tuple[Path, Path, Path],
+) -> None:
+    """docs/archive.md, "pruned is not authenticated offline": the file's recorded SHA-256 binds it."""
+    db, path, _ = pruned
+    strip_payload(path, 17)
+    edit_header(path, pruned=[[2, 15], [17, 17]])
+    report = archives.verify_archive(path, SIGNER.verifier)
+    assert report.ok and report.payloads_absent == 15
+    with EventStore.open(str(db)) as store:
+        with pytest.raises(UserError, match="not an archive this log recorded"):
+            archives.prune_archived(store, path, SIGNER.verifier)
+
+
+def test_a_payload_pruned_while_archiving_stops_the_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pruned after the header listed the pruned positions: the header would be wrong, so nothing is written."""
+    db = tmp_path / "a.db"
+    with EventStore.open(str(db)) as store:
+        fill(store, 6)
+        store.checkpoint(SIGNER)
+    null_payload(db, 5)
+    monkeypatch.setattr(archives, "_pruned_ranges", lambda *_: [])  # the listing, taken just before
+    with EventStore.open(str(db)) as store:
+        with pytest.raises(UserError, match="payload of position 5 was pruned while it was being archived"):
+            archives.write_archive(store, tmp_path / "x.gz", 6)
+        assert archives.archived_through(store) is None
+    assert not list(tmp_path.glob("*x.gz*"))
+
+
+# -- truncation: named at the first entry not wholly present ------------------------------
+
+
+def first_not_whole(raw: bytes, cut: int, from_position: int) -> int:
+    """The position of the first line not wholly in ``raw[:cut]`` once decompressed (0: the header)."""
+    whole = zlib.decompressobj(31).decompress(raw[:cut]).count(b"\n")
+    return 0 if whole == 0 else from_position + whole - 1
+
+
+def first_cut_with_header(raw: bytes) -> int:
+    """The shortest prefix of ``raw`` that holds the whole header line."""
+    return next(cut for cut in range(len(raw)) if first_not_whole(raw, cut, 1) > 0)
+
+
+def test_every_truncation_names_the_first_entry_not_wholly_present(written: tuple[Path, Path, Path]) -> None:
+    _, path, _ = written
+    raw = path.read_bytes()
+    header_end = first_cut_with_header(raw)
+    for cut in range(1, len(raw)):
+        path.write_bytes(raw[:cut])
+        report = archives.verify_archive(path, SIGNER.verifier)
+        p = report.problem
+        assert p is not None and p.kind == "truncated", (cut, p)
+        assert p.position == first_not_whole(raw, cut, 3), (cut, p)
+        assert report.checked == max(0, p.position - 3), (cut, report)  # every whole entry before it was checked
+        assert (p.position == 0) == (cut < header_end), (cut, p)
+
+
+def test_a_large_archive_cut_in_half_names_the_first_missing_entry(tmp_path: Path) -> None:
+    """The cut is named where the data ends, not where a read buffer was refilled (64 KiB earlier)."""
+    with EventStore.open(str(tmp_path / "a.db")) as store:
+        store.append_many([(f"s{i % 7}", [NewEvent(type="t", data={"i": i})], None) for i in range(5000)])
+        store.checkpoint(SIGNER)
+        archives.write_archive(store, tmp_path / "a.gz", 5000)
+    raw = (tmp_path / "a.gz").read_bytes()
+    cut = len(raw) // 2
+    (tmp_path / "a.gz").write_bytes(raw[:cut])
+    expected = first_not_whole(raw, cut, 1)
+    assert 1000 < expected < 4000
+    report = archives.verify_archive(tmp_path / "a.gz", SIGNER.verifier)
+    assert report.problem is not None and (report.problem.position, report.problem.kind) == (expected, "truncated")
+    assert report.checked == expected - 1
+    pub = tmp_path / "k.pub"
+    pub.write_text(SIGNER.verifier.to_text())
+    r = verify_cli(tmp_path / "a.gz", pub)
+    assert r.stdout.startswith(
+        f"FAILED at position {expected} (truncated): the archive ends before the entry at position {expected} "
+        "is wholly present"
+    ), r.output
+
+
+def test_a_cut_header_is_position_0_and_a_cut_trailer_is_after_the_last_entry(
+    written: tuple[Path, Path, Path],
+) -> None:
+    _, path, pub = written
+    raw = path.read_bytes()
+    path.write_bytes(raw[: first_cut_with_header(raw) - 1])
+    assert verify_cli(path, pub).stdout.startswith(
+        "FAILED at position 0 (truncated): the archive ends inside its header"
+    )
+    path.write_bytes(raw[:-4])  # the gzip length field
+    r = verify_cli(path, pub)
+    assert r.stdout.startswith(
+        "FAILED at position 13 (truncated): the archive ends inside its gzip trailer, after "
+        "its last entry (position 12)"
+    ), r.output
+
+
+def test_an_entry_edited_before_the_cut_is_named_rather_than_the_cut(written: tuple[Path, Path, Path]) -> None:
+    _, path, pub = written
+    edit_entry(path, 9, metadata='{"agent":"b"}')
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) - 30])
+    r = verify_cli(path, pub)
+    assert r.stdout.startswith("FAILED at position 9 (hash)"), r.output
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (gzip.compress(b"{}\n"), "bytes follow the archive's gzip member"),  # a second member
+        (b"\0" * 8, "bytes follow the archive's gzip member"),  # padding
+    ],
+)
+def test_bytes_after_the_gzip_member_are_refused(written: tuple[Path, Path, Path], extra: bytes, message: str) -> None:
+    _, path, pub = written
+    path.write_bytes(path.read_bytes() + extra)
+    r = verify_cli(path, pub)
+    assert r.stdout.startswith("FAILED at position 13 (unreadable)") and message in r.stdout, r.output
+
+
+def test_content_without_a_final_newline_is_truncated(written: tuple[Path, Path, Path]) -> None:
+    _, path, pub = written
+    content = b"".join(lines_of(path))
+    path.write_bytes(gzip.compress(content[:-1]))
+    r = verify_cli(path, pub)
+    assert r.stdout.startswith("FAILED at position 12 (truncated): the archive's content ends without a newline"), (
+        r.output
+    )
+
+
+def standalone() -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location("verify_standalone", DOCS / "verify_standalone.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_standalone_verifier_names_the_same_truncated_position(written: tuple[Path, Path, Path]) -> None:
+    _, path, pub = written
+    verifier, key = standalone(), pub.read_text()
+    raw = path.read_bytes()
+    for cut in [*range(1, len(raw), 97), len(raw) - 4]:
+        path.write_bytes(raw[:cut])
+        report = archives.verify_archive(path, SIGNER.verifier)
+        assert report.problem is not None
+        checked, problem, _ = verifier.verify_archive(path, key)
+        assert problem.startswith(f"position {report.problem.position}: truncated"), (cut, problem, report)
+        assert checked == report.checked
+
+
 # -- a crash in the middle ----------------------------------------------------------------
 
 
@@ -511,6 +785,8 @@ def test_docs_vector_is_what_the_code_writes(tmp_path: Path, monkeypatch: pytest
         store.append("orders-1", [NewEvent(type="order.shipped", data={"order_id": "A-1"})])
         store.append("orders-2", [NewEvent(type="order.cancelled", data={"order_id": "B-7"})])
         store.checkpoint(signer)
+    null_payload(tmp_path / "v.db", 4)  # pruned before archiving
+    with EventStore.open(str(tmp_path / "v.db")) as store:
         archives.write_archive(store, tmp_path / "v.gz", 4, from_position=2)
         live = list(store.read_all(2, to_position=4))
     assert gzip.decompress((tmp_path / "v.gz").read_bytes()).decode() == content
@@ -519,7 +795,12 @@ def test_docs_vector_is_what_the_code_writes(tmp_path: Path, monkeypatch: pytest
     path.write_bytes(gzip.compress(content.encode()))
     report = archives.verify_archive(path, notes.Verifier.from_text(key))
     assert report.ok and report.checked == 3 and report.tree_size == 5
-    assert list(archives.read_archive(path)) == live
+    assert (report.format, report.payloads_absent, report.payloads_absent_at) == (archives.FORMAT, 1, [4])
+    assert list(archives.read_archive(path)) == live and live[2].pruned
+    # what the doc says of entry 3 stripped of its payload after archiving
+    edit_entry(path, 3, data=None, data_digest=hashlib.sha256(b'{"amount":3,"order_id":"B-7"}').hexdigest())
+    report = archives.verify_archive(path, notes.Verifier.from_text(key))
+    assert report.problem is not None and (report.problem.position, report.problem.kind) == (3, "missing")
 
 
 def test_standalone_verifier_checks_archives(tmp_path: Path) -> None:
@@ -539,11 +820,13 @@ def test_standalone_verifier_checks_archives(tmp_path: Path) -> None:
     r = run()
     assert r.returncode == 0 and r.stdout.startswith("OK: 3 entries"), r.stdout + r.stderr
     lines = content.splitlines(keepends=True)
+    assert "payloads absent: 1 (positions 4)" in r.stdout
     for edit, expected in (
         (lambda ls: [ls[0], ls[1].replace('\\"ok\\\\\\"', '\\"OK\\\\\\"'), *ls[2:]], "position 2"),
         (lambda ls: ls[:-1], "position 4"),
-        (lambda ls: [ls[0].replace('"through":4', '"through":3'), *ls[1:-1]], "root"),
+        (lambda ls: [ls[0].replace('"through":4,"pruned":[[4,4]]', '"through":3,"pruned":[]'), *ls[1:-1]], "root"),
         (lambda ls: [ls[0].replace("Pc+J", "Pc+K"), *ls[1:]], "signature"),
+        (lambda ls: [ls[0].replace('"pruned":[[4,4]]', '"pruned":[]'), *ls[1:]], "position 4: the payload was removed"),
     ):
         edited = edit(list(lines))
         assert edited != lines

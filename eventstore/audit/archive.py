@@ -1,9 +1,10 @@
 """Archives: a self-contained, compressed, offline-verifiable copy of a segment of the log.
 
 An archive (docs/archive.md) is one gzip member holding JSON Lines: a header (the segment,
-the signed checkpoint it is anchored to, and the Merkle hashes that tie the segment to
-that checkpoint's root), then one line per entry with its payloads exactly as stored.
-A verifier needs the archive and the log's public key, nothing else:
+the positions whose payload was already pruned, the signed checkpoint it is anchored to, and
+the Merkle hashes that tie the segment to that checkpoint's root), then one line per entry
+with its payloads exactly as stored. A verifier needs the archive and the log's public key,
+nothing else:
 
 * every entry is rehashed and chained as ``verify`` does (``ChainVerifier``), so an edited
   payload, hash or order is refused at the first bad position;
@@ -11,7 +12,10 @@ A verifier needs the archive and the log's public key, nothing else:
   before the segment), give the root of the tree of ``through`` entries, and the
   ``right`` hashes are the RFC 9162 consistency proof from that tree to the checkpoint's:
   one pass, linear in the segment, O(log n) extra hashes;
-* the checkpoint's signature is checked with the given key.
+* the checkpoint's signature is checked with the given key;
+* an entry without its payload must be one the header lists as pruned before archiving, so
+  a payload stripped from the file later is refused (v1 archives, with no such list, only
+  report them).
 
 Writing is atomic (temporary file, fsync, link or rename, fsync of the directory): a crash
 leaves no partial archive under the final name. Each archive written is recorded in the log
@@ -21,9 +25,7 @@ as an ``archive.created`` event (stream ``archives``); ``archived_through`` read
 from __future__ import annotations
 
 import getpass
-import gzip
 import hashlib
-import io
 import os
 import secrets
 import zlib
@@ -46,14 +48,22 @@ from . import merkle, notes
 if TYPE_CHECKING:
     from ..store import EventStore
 
-FORMAT = "eventstore-archive/v1"
-"""The value of the header's ``format``: a reader refuses any other."""
+FORMAT = "eventstore-archive/v2"
+"""The ``format`` written. v2 added the header's ``pruned``."""
+FORMAT_V1 = "eventstore-archive/v1"
+"""Still read: its absent payloads are reported, as it does not say which were pruned before archiving."""
 ARCHIVES_STREAM = "archives"
 """The stream of ``archive.created`` events."""
 ARCHIVE_CREATED = "archive.created"
 COMPRESSION_LEVEL = 1
 """zlib level: 1 archives about twice as fast as 6 for about 15% more bytes (docs/performance.md)."""
 _BATCH = 1000
+_CHUNK = 1 << 16
+"""Compressed bytes decompressed at a time."""
+_SHOWN = 10
+"""Positions of absent payloads named in a report."""
+_END = (1 << 63, 1 << 63)
+"""A range past every position (``_Ranges`` when none is left)."""
 
 Progress = Callable[[int, int], None]
 
@@ -65,6 +75,9 @@ class ArchiveHeader(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     hash_scheme: str
     from_position: int
     through: int
+    pruned: list[tuple[int, int]] | None = None
+    """v2: ranges [first, last] of the positions whose payload was already pruned when archived
+    (ascending, disjoint, not adjacent); None in v1."""
     prev_hash: str
     """Hex hash of the entry before ``from_position`` (64 zeros when it is 1)."""
     checkpoint: str
@@ -103,6 +116,8 @@ class ArchiveInfo(msgspec.Struct, frozen=True, kw_only=True):
     origin: str
     tree_size: int
     root: str
+    payloads_absent: int = 0
+    """Entries whose payload was already pruned (the header lists them)."""
     event_position: int | None = None
 
 
@@ -117,6 +132,13 @@ class ArchiveReport(msgspec.Struct, frozen=True, kw_only=True):
     tree_size: int | None
     root: str | None
     problem: Problem | None = None
+    format: str | None = None
+    payloads_absent: int = 0
+    """Entries checked whose payload the archive does not hold (only its digest): after
+    ``prune --archived`` a payload lost from the archive is lost. In a v2 archive each is one
+    the header lists as pruned before archiving."""
+    payloads_absent_at: list[int] = []
+    """The first positions of those (at most ten)."""
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -155,6 +177,35 @@ def _entries(rows: list[Row]) -> list[ArchiveEntry]:
             f"position {row.position}: a payload is not UTF-8 text or is missing; it cannot be archived"
         ) from None
     return out
+
+
+class _Ranges:
+    """Membership in sorted, disjoint [first, last] ranges, for positions asked in ascending order."""
+
+    def __init__(self, ranges: list[tuple[int, int]]):
+        self._ranges = iter(ranges)
+        self._lo, self._hi = next(self._ranges, _END)
+
+    def __contains__(self, position: int) -> bool:
+        while position > self._hi:
+            self._lo, self._hi = next(self._ranges, _END)
+        return self._lo <= position
+
+
+def _pruned_ranges(store: EventStore, first: int, through: int) -> list[tuple[int, int]]:
+    """The ranges of positions in first..through whose payload is already pruned (``data`` NULL):
+    the header lists them ahead of the entries, so that a verifier can tell them from a payload
+    stripped from the archive later."""
+    ranges: list[tuple[int, int]] = []
+    for (position,) in store.backend.query(
+        "SELECT position FROM events WHERE position >= ? AND position <= ? AND data IS NULL ORDER BY position",
+        (first, through),
+    ):
+        if ranges and ranges[-1][1] == position - 1:
+            ranges[-1] = (ranges[-1][0], position)
+        else:
+            ranges.append((position, position))
+    return ranges
 
 
 def _choose_checkpoint(store: EventStore, through: int, signer: notes.Signer | None) -> notes.SignedCheckpoint:
@@ -224,11 +275,13 @@ def write_archive(
         if before is None:
             raise VerificationError(f"the log has no entry at position {from_position - 1}: it was cut")
         prev = before.hash
+    pruned = _pruned_ranges(store, from_position, through)
     header = ArchiveHeader(
         format=FORMAT,
         hash_scheme=HASH_SCHEME,
         from_position=from_position,
         through=through,
+        pruned=pruned,
         prev_hash=prev.hex(),
         checkpoint=signed.format(),
         left=[h.hex() for h in compact.frontier],
@@ -253,12 +306,18 @@ def write_archive(
             put(z.compress(encoder.encode(header) + b"\n"))
             sha256 = hashlib.sha256
             stack, count = compact.frontier, compact.size
+            listed = _Ranges(pruned)
 
             def write_rows(rows: list[Row]) -> None:
                 nonlocal count
                 put(z.compress(encoder.encode_lines(_entries(rows))))
                 pop, push = stack.pop, stack.append
                 for r in rows:  # CompactRange.append with merkle.leaf_hash and node_hash, inlined: per entry
+                    if r.data is None and r.position not in listed:
+                        raise UserError(
+                            f"the payload of position {r.position} was pruned while it was being archived; "
+                            "nothing was written: run the command again"
+                        )
                     h = sha256(b"\x00" + r.hash).digest()
                     n = count
                     while n & 1:
@@ -308,6 +367,7 @@ def write_archive(
         origin=cp.origin,
         tree_size=cp.size,
         root=cp.root.hex(),
+        payloads_absent=sum(b - a + 1 for a, b in pruned),
     )
     event = ArchiveCreated(
         file=target.name,
@@ -428,100 +488,179 @@ def _hex32(text: str, what: str, position: int) -> bytes:
 
 
 class _Reader:
-    """Streams an archive: its header, then its entries as verified ``Row`` batches."""
+    """Streams an archive: its header, then its entries as ``Row`` batches.
+
+    It decompresses incrementally and splits the lines itself, so that when the file is cut
+    short or damaged, every complete line before that is still checked and the problem is
+    named at the first position not wholly present (a buffered ``GzipFile`` reader hears of
+    the cut only when it refills its buffer, up to 64 KiB of entries earlier).
+    """
 
     def __init__(self, source: IO[bytes], name: str):
         self.name = name
-        self.stream = io.BufferedReader(gzip.GzipFile(fileobj=source, mode="rb"), 1 << 16)
         self.header: ArchiveHeader | None = None
         self.next_position = 0
+        """The position of the line being read (0: the header); problems are named at it."""
+        self._lines = self._decompress(source)
 
-    def _line(self, position: int) -> bytes | None:
-        try:
-            line = self.stream.readline()
-        except EOFError:
+    def _decompress(self, source: IO[bytes]) -> Iterator[bytes]:
+        """The content's lines, without their newline, as they are decompressed."""
+        z = zlib.decompressobj(31)  # 31: one gzip member (RFC 1952), no zlib or raw stream
+        parts: list[bytes] = []  # the line being read, so far
+        empty = True
+        while not z.eof:
+            chunk = source.read(_CHUNK)
+            if not chunk:
+                if empty:
+                    raise _Bad(0, "unreadable", f"{self.name} is empty: not an eventstore archive")
+                raise self._cut()
+            empty = False
+            try:
+                data = z.decompress(chunk)
+            except zlib.error as e:
+                p = self.next_position
+                if p == 0:
+                    raise _Bad(
+                        0, "unreadable", f"{self.name} is not a gzip-compressed eventstore archive ({e})"
+                    ) from None
+                raise _Bad(p, "unreadable", f"the archive is damaged at or after position {p}: {e}") from None
+            *complete, rest = data.split(b"\n")
+            if complete:
+                complete[0] = b"".join([*parts, complete[0]])
+                parts = []
+                yield from complete
+            if rest:
+                parts.append(rest)
+        if parts:
+            raise self._cut("the archive's content ends without a newline")
+        if z.unused_data or source.read(1):
             raise _Bad(
-                position, "truncated", f"the archive ends before position {position}: it was truncated"
-            ) from None
-        except (gzip.BadGzipFile, zlib.error, OSError) as e:
-            if position == 0:
-                raise _Bad(0, "unreadable", f"{self.name} is not a gzip-compressed eventstore archive ({e})") from None
-            raise _Bad(position, "unreadable", f"the archive is damaged at or after position {position}: {e}") from None
-        return line or None
+                self.next_position,
+                "unreadable",
+                "bytes follow the archive's gzip member (an archive is exactly one member): it was changed",
+            )
+
+    def _cut(self, what: str = "the archive ends") -> _Bad:
+        """A truncation, named at the first position not wholly present."""
+        p, header = self.next_position, self.header
+        if header is None:
+            where = "inside its header"
+        elif p > header.through:
+            where = f"inside its gzip trailer, after its last entry (position {header.through})"
+        else:
+            where = f"before the entry at position {p} is wholly present"
+        return _Bad(p, "truncated", f"{what} {where}: it was truncated")
 
     def read_header(self) -> ArchiveHeader:
-        line = self._line(0)
+        line = next(self._lines, None)
         if line is None:
             raise _Bad(0, "unreadable", f"{self.name} is empty: not an eventstore archive")
         try:
             header = _HEADER.decode(line)
         except (msgspec.DecodeError, msgspec.ValidationError) as e:
             raise _Bad(0, "unreadable", f"{self.name} has no eventstore archive header: {e}") from None
-        if header.format != FORMAT:
-            raise _Bad(0, "unreadable", f"{self.name} is in format {header.format!r}, not {FORMAT!r}")
+        if header.format not in (FORMAT, FORMAT_V1):
+            raise _Bad(0, "unreadable", f"{self.name} is in format {header.format!r}, not {FORMAT!r} or {FORMAT_V1!r}")
         if header.hash_scheme != HASH_SCHEME:
             raise _Bad(0, "unreadable", f"the archive's hash scheme {header.hash_scheme!r} is not {HASH_SCHEME!r}")
         if not 1 <= header.from_position <= header.through:
             raise _Bad(0, "unreadable", f"the header's range {header.from_position}..{header.through} is empty")
+        if header.format == FORMAT_V1 and header.pruned is not None:
+            raise _Bad(0, "unreadable", f"an {FORMAT_V1} header has no pruned list ({FORMAT} added it)")
+        if header.format == FORMAT and header.pruned is None:
+            raise _Bad(0, "unreadable", f"the header has no pruned list, which {FORMAT} requires")
+        last = header.from_position - 2
+        for first, end in header.pruned or ():
+            if not last + 1 < first <= end <= header.through:
+                raise _Bad(
+                    0,
+                    "unreadable",
+                    f"the header's pruned range [{first}, {end}] is not within {header.from_position}.."
+                    f"{header.through}, ascending, apart from the one before",
+                )
+            last = end
         self.header = header
         self.next_position = header.from_position
         return header
 
     def rows(self) -> Iterator[list[Row]]:
-        """Entries in batches, as rows; raises _Bad for a line that cannot be one, or a
-        truncated or overlong archive. Chain checks are the caller's (``ChainVerifier``)."""
+        """Entries in batches, as rows; raises _Bad for a line that cannot be one, a payload absent
+        that the header does not list as pruned (or present that it does), or a truncated or
+        overlong archive. Chain checks are the caller's (``ChainVerifier``): the rows read before
+        a problem are yielded first, so that an earlier bad entry is the one named."""
         header = self.header
         assert header is not None
         prev = _hex32(header.prev_hash, "the header's prev_hash", header.from_position)
+        listed = None if header.pruned is None else _Ranges(header.pruned)
         batch: list[Row] = []
         sha256 = hashlib.sha256
-        while True:
-            position = self.next_position
-            line = self._line(position)
-            if line is None:
-                break
-            if position > header.through:
-                raise _Bad(position, "unreadable", f"the archive holds entries after position {header.through}")
-            try:
-                e = _ENTRY.decode(line)
-            except (msgspec.DecodeError, msgspec.ValidationError) as err:
-                raise _Bad(
-                    position, "unreadable", f"the entry line for position {position} is not an entry: {err}"
-                ) from None
-            data = None if e.data is None else e.data.encode()
-            metadata = e.metadata.encode()
-            if data is None:
-                if e.data_digest is None:
+        try:
+            for line in self._lines:
+                position = self.next_position
+                if position > header.through:
+                    raise _Bad(position, "unreadable", f"the archive holds entries after position {header.through}")
+                try:
+                    e = _ENTRY.decode(line)
+                except (msgspec.DecodeError, msgspec.ValidationError) as err:
                     raise _Bad(
-                        position, "unreadable", f"the entry at position {e.position} has neither data nor data_digest"
+                        position, "unreadable", f"the entry line for position {position} is not an entry: {err}"
+                    ) from None
+                data = None if e.data is None else e.data.encode()
+                metadata = e.metadata.encode()
+                if data is None:
+                    if e.data_digest is None:
+                        raise _Bad(
+                            position,
+                            "unreadable",
+                            f"the entry at position {e.position} has neither data nor data_digest",
+                        )
+                    if listed is not None and position not in listed:
+                        raise _Bad(
+                            position,
+                            "missing",
+                            f"the payload of position {position} was removed from the archive: the header does "
+                            "not list it as pruned before archiving",
+                        )
+                    data_digest = _hex32(e.data_digest, "data_digest", position)
+                elif e.data_digest is not None:
+                    raise _Bad(
+                        position, "unreadable", f"the entry at position {e.position} has both data and data_digest"
                     )
-                data_digest = _hex32(e.data_digest, "data_digest", position)
-            elif e.data_digest is not None:
-                raise _Bad(position, "unreadable", f"the entry at position {e.position} has both data and data_digest")
-            else:
-                data_digest = sha256(data).digest()
-            h = _hex32(e.hash, "hash", position)
-            batch.append(
-                Row(
-                    e.position,
-                    e.stream_id,
-                    e.version,
-                    e.type,
-                    data,
-                    metadata,
-                    data_digest,
-                    sha256(metadata).digest(),
-                    e.recorded_at,
-                    prev,
-                    h,
-                    e.event_id,
+                else:
+                    if listed is not None and position in listed:
+                        raise _Bad(
+                            position,
+                            "unreadable",
+                            f"the header lists position {position} as pruned before archiving, yet its payload is "
+                            "here: the header was changed",
+                        )
+                    data_digest = sha256(data).digest()
+                h = _hex32(e.hash, "hash", position)
+                batch.append(
+                    Row(
+                        e.position,
+                        e.stream_id,
+                        e.version,
+                        e.type,
+                        data,
+                        metadata,
+                        data_digest,
+                        sha256(metadata).digest(),
+                        e.recorded_at,
+                        prev,
+                        h,
+                        e.event_id,
+                    )
                 )
-            )
-            prev = h
-            self.next_position = position + 1
-            if len(batch) >= _BATCH:
+                prev = h
+                self.next_position = position + 1
+                if len(batch) >= _BATCH:
+                    yield batch
+                    batch = []
+        except _Bad:
+            if batch:
                 yield batch
-                batch = []
+            raise
         if batch:
             yield batch
         if self.next_position <= header.through:
@@ -553,9 +692,12 @@ def verify_archive(
 ) -> ArchiveReport:
     """Check an archive offline (docs/archive.md, "Verifying an archive"): the checkpoint's
     signature, every entry's payload digests, hash and link (as ``verify``), and that the
-    entries lead, with the header's hashes, to the checkpoint's root. The report names the
-    first problem (a position, 0 for the header or the checkpoint)."""
+    entries lead, with the header's hashes, to the checkpoint's root; in a v2 archive, that
+    each payload absent is one the header lists as pruned before archiving. The report names
+    the first problem (a position, 0 for the header or the checkpoint) and counts the payloads
+    absent, as the archive may be their only copy."""
     checked, origin, size, root = 0, None, None, None
+    absent, absent_at = 0, list[int]()
     header: ArchiveHeader | None = None
     with _open(path) as f:
         reader = _Reader(f, str(path))
@@ -589,13 +731,17 @@ def verify_archive(
             total = header.through - header.from_position + 1
             leaf_hash, append = merkle.leaf_hash, compact.append
             for rows in reader.rows():
-                if not chain.feed(rows):
-                    assert chain.problem is not None
-                    checked = chain.checked
-                    raise _Bad(chain.problem.position, chain.problem.kind, chain.problem.message)
-                for r in rows:
+                good = chain.feed(rows)
+                for r in rows[: chain.checked - checked]:  # the rows that passed
                     append(leaf_hash(r.hash))
+                    if r.data is None:
+                        absent += 1
+                        if absent <= _SHOWN:
+                            absent_at.append(r.position)
                 checked = chain.checked
+                if not good:
+                    assert chain.problem is not None
+                    raise _Bad(chain.problem.position, chain.problem.kind, chain.problem.message)
                 if progress:
                     progress(checked, total)
             try:
@@ -618,6 +764,9 @@ def verify_archive(
                 tree_size=size,
                 root=root,
                 problem=bad.problem,
+                format=header.format if header else None,
+                payloads_absent=absent,
+                payloads_absent_at=absent_at,
             )
     return ArchiveReport(
         ok=True,
@@ -627,6 +776,9 @@ def verify_archive(
         origin=origin,
         tree_size=size,
         root=root,
+        format=header.format,
+        payloads_absent=absent,
+        payloads_absent_at=absent_at,
     )
 
 
@@ -636,8 +788,7 @@ def read_archive(path: str | os.PathLike[str], from_position: int = 1) -> Iterat
     The chain is checked as the events are read (a tampered entry raises VerificationError
     naming its position; no key is needed, so the signature is not: ``verify_archive`` does
     that). Personal fields stay encrypted envelopes: the keys are in the store, never in an
-    archive. A payload whose bytes were removed reads as ``data: null`` and says so in
-    ``unreadable``.
+    archive. A pruned payload reads as in the log: ``pruned`` true, ``data`` None.
     """
     with _open(path) as f:
         reader = _Reader(f, str(path))
@@ -654,14 +805,7 @@ def read_archive(path: str | os.PathLike[str], from_position: int = 1) -> Iterat
                     assert chain.problem is not None
                     raise _Bad(chain.problem.position, chain.problem.kind, chain.problem.message)
                 for r in rows:
-                    if r.position < from_position:
-                        continue
-                    if r.data is None:
-                        ev = to_recorded(r._replace(data=b"{}"), None, registry)
-                        yield msgspec.structs.replace(
-                            ev, data=None, unreadable="the payload was removed; only its digest is kept"
-                        )
-                    else:
+                    if r.position >= from_position:
                         yield to_recorded(r, None, registry)
         except _Bad as bad:
             p = bad.problem

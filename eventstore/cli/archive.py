@@ -56,6 +56,7 @@ def archive(
             f"archived positions {info.from_position}..{info.through} ({info.entries} entries, {info.bytes} bytes, "
             f"sha256 {info.sha256}) to {info.file}, anchored to checkpoint {info.origin} at size {info.tree_size}; "
             f"recorded at position {info.event_position}"
+            + (f"; {info.payloads_absent} payloads were already pruned" if info.payloads_absent else "")
         )
 
 
@@ -66,7 +67,10 @@ def archive(
 def verify_archive(file: str, public_key: str, as_json: bool) -> None:
     """Check an archive offline, with no database: every entry's hashes and links, their tie
     to the signed checkpoint, and its signature; exit 0 if intact, 1 if not (the first bad
-    position is named), 2 on a usage error."""
+    position is named), 2 on a usage error.
+
+    A payload absent from a v2 archive is refused unless its header lists it as pruned before
+    archiving; the report counts the payloads absent and names the first positions."""
     verifier = _verifier(public_key)
     with progress("verifying", None) as update:
         report = archives.verify_archive(file, verifier, progress=update)
@@ -77,8 +81,21 @@ def verify_archive(file: str, public_key: str, as_json: bool) -> None:
             f"OK: archive intact: {report.checked} entries checked, positions {report.from_position}.."
             f"{report.through}, under checkpoint {report.origin} at size {report.tree_size} {report.root}"
         )
+        if report.payloads_absent:
+            click.echo(_absent(report))
     else:
         p = report.problem
         assert p is not None
         click.echo(f"FAILED at position {p.position} ({p.kind}): {p.message}")
     raise SystemExit(0 if report.ok else 1)
+
+
+def _absent(report: archives.ArchiveReport) -> str:
+    """The payloads an intact archive does not hold: after prune --archived they are nowhere."""
+    n = report.payloads_absent
+    at = ", ".join(map(str, report.payloads_absent_at)) + (", ..." if n > len(report.payloads_absent_at) else "")
+    if report.format == archives.FORMAT_V1:
+        why = f"an {archives.FORMAT_V1} archive does not say whether they were pruned before archiving or removed since"
+    else:
+        why = "each pruned before archiving, as the header lists"
+    return f"payloads absent: {n} (positions {at}): {why}"
