@@ -58,7 +58,10 @@ RECENT = 100
 
 
 def agent_of(data: dict[str, Any], metadata: Any) -> str | None:
-    """Who ran it: ``data.agent_id``, else the writing credential's ``principal``, else ``metadata.agent_id``."""
+    """Who ran it: the writing credential's ``principal`` (set by the service; a client cannot
+    forge it), else ``data.agent_id``, else ``metadata.agent_id``."""
+    if type(metadata) is dict and type(p := metadata.get("principal")) is str and p:
+        return p
     agent = data.get("agent_id")
     return str(agent) if agent else records.agent_of(metadata)
 
@@ -70,7 +73,7 @@ def _ms_between(start: str, end: str) -> float:
 
 class Executions(Projection):
     name = "executions"
-    version = 1
+    version = 2  # 2: a finish without its start stays 'unknown'; the principal names the agent first
     tables = ("executions", "execution_stages")
     types = frozenset({"execution.started", "execution.finished", "metric.recorded"})
     ddl = """
@@ -180,9 +183,8 @@ class Executions(Projection):
                     session_id=d.get("session_id"),
                     agent_id=agent_of(d, e.metadata),
                     started_at=e.recorded_at,
+                    status=row["outcome"] or "running",  # a finish seen first now counts
                 )
-                if row["outcome"] is None:
-                    row["status"] = "running"
             elif t == "execution.finished":
                 if row["finished_at"] is not None:
                     continue  # a repeated execution.finished: the first wins
@@ -190,7 +192,8 @@ class Executions(Projection):
                 if duration is None and row["started_at"] is not None:
                     duration = _ms_between(row["started_at"], e.recorded_at)
                 row.update(
-                    status=d["outcome"],
+                    # without its start the row stays 'unknown' (the outcome is kept beside it)
+                    status=d["outcome"] if row["started_at"] is not None else "unknown",
                     outcome=d["outcome"],
                     error=d.get("error"),
                     duration_ms=duration,

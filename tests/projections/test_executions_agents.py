@@ -92,8 +92,9 @@ def test_executions_with_stage_timings_and_the_tier2_views_survive_a_rebuild(sto
 def test_an_execution_finished_before_it_started_is_kept_and_marked(store: EventStore) -> None:
     store.append("e", [ev("execution.finished", {"execution_id": "lost", "outcome": "failed"})])
     run_all(store)
-    assert store.backend.query("SELECT status, workflow FROM executions WHERE execution_id = 'lost'") == [
-        ("failed", None)
+    # only referred to: 'unknown' (the outcome kept beside it) until its start arrives
+    assert store.backend.query("SELECT status, outcome, workflow FROM executions WHERE execution_id = 'lost'") == [
+        ("unknown", "failed", None)
     ]
     store.append("e", [ev("execution.started", {"execution_id": "lost", "workflow": "w"}, "a1")])
     run_all(store)
@@ -245,3 +246,22 @@ def test_cli_agents_list_and_events(tmp_path: Path) -> None:
     assert [json.loads(line)["data"]["session_id"] for line in r.output.splitlines()] == ["s0"]
     r = cli.invoke(main, ["--db", db, "agents", "events", "a1", "--until", "soon"])
     assert r.exit_code == 2 and r.output.startswith("error: until 'soon'"), r.output
+
+
+def test_an_execution_is_credited_to_the_writing_credential_not_to_the_agent_id_it_claims(store: EventStore) -> None:
+    store.append(
+        "e",
+        [
+            ev(
+                "execution.started",
+                {"execution_id": "x", "workflow": "w", "agent_id": "someone-else"},
+                principal="svc-7",
+            ),
+            ev("execution.started", {"execution_id": "y", "workflow": "w", "agent_id": "a2"}),  # no credential
+        ],
+    )
+    run_all(store)
+    assert store.backend.query("SELECT execution_id, agent_id FROM executions ORDER BY execution_id") == [
+        ("x", "svc-7"),
+        ("y", "a2"),
+    ]

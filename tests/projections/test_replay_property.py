@@ -242,14 +242,15 @@ def model_executions_agents(events: list[tuple[str, NewEvent]]) -> dict[str, Any
         if ev.type in ("execution.started", "execution.finished") or (
             ev.type == "metric.recorded" and d.get("execution_id")
         ):
-            x = executions.setdefault(d["execution_id"], [None, None, "unknown", 0, False, False])
+            # workflow, agent, status, metrics, started, outcome of the first finish
+            x = executions.setdefault(d["execution_id"], [None, None, "unknown", 0, False, None])
             if ev.type == "execution.started" and not x[4]:
                 x[4] = True
-                x[0], x[1] = d["workflow"], d.get("agent_id") or meta.get("principal") or meta.get("agent_id")
-                if not x[5]:
-                    x[2] = "running"
-            elif ev.type == "execution.finished" and not x[5]:
-                x[5], x[2] = True, d["outcome"]
+                x[0], x[1] = d["workflow"], meta.get("principal") or d.get("agent_id") or meta.get("agent_id")
+                x[2] = x[5] or "running"
+            elif ev.type == "execution.finished" and x[5] is None:
+                x[5] = d["outcome"]
+                x[2] = d["outcome"] if x[4] else "unknown"  # a finish without its start stays unknown
             elif ev.type == "metric.recorded":
                 x[3] += 1
                 key = (d["execution_id"], d.get("stage") or "", d["metric"])
