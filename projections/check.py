@@ -7,8 +7,8 @@ them. ``eventstore project check`` prints them and exits 1 when there are any, s
 notices; nothing is changed or hidden. It reads the read models as of their checkpoints (run
 ``eventstore project run`` first to include the newest events).
 
-Each check is one SQL query over the public read-model views (``CHECKS``); read models added
-later add their own entries.
+Each check is one SQL query over the public read-model views (``CHECKS``; docs/events.md,
+"Dangling references", lists the kinds); read models added later add their own entries.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ LIMIT = 1000
 
 class Dangling(msgspec.Struct, frozen=True, kw_only=True):
     kind: str
-    session_id: str
+    session_id: str | None
+    """None for an execution seen without its start (its session is named by the start)."""
     item_id: str | None = None
-    """The message or execution id, when the reference is one item."""
+    """The message, execution, instance or workspace id, or the collision key, when the reference is one item."""
     detail: str
 
 
@@ -38,6 +39,9 @@ class CheckReport(msgspec.Struct, kw_only=True):
     dangling: list[Dangling]
     """The first ``LIMIT`` of each kind, in a stable order."""
 
+
+_NOT_STARTED = "NOT EXISTS (SELECT 1 FROM sessions s WHERE s.session_id = {0}.session_id AND s.started_at IS NOT NULL)"
+"""The row's session never started (or has no row yet: its read model is behind)."""
 
 CHECKS: list[tuple[str, str, str]] = [
     (
@@ -71,6 +75,57 @@ CHECKS: list[tuple[str, str, str]] = [
         "JOIN sessions s ON s.session_id = m.session_id "
         "WHERE s.deleted_at IS NOT NULL AND m.recorded_at > s.deleted_at ORDER BY m.session_id, m.message_id",
         "message appended after its session was deleted at {0} (position {1})",
+    ),
+    (
+        "instance.unknown_session",
+        "SELECT i.session_id, i.instance_id, i.position FROM instances i WHERE "
+        + _NOT_STARTED.format("i")
+        + " ORDER BY i.session_id, i.instance_id",
+        "instance of a session that never started (position {0})",
+    ),
+    (
+        "instance.finished_without_start",
+        "SELECT session_id, instance_id, status, position FROM instances WHERE started_at IS NULL "
+        "ORDER BY session_id, instance_id",
+        "instance.finished ({0}, position {1}) without an instance.started",
+    ),
+    (
+        "execution.unknown_session",
+        "SELECT x.session_id, x.execution_id, x.first_position FROM executions x WHERE x.session_id IS NOT NULL AND "
+        + _NOT_STARTED.format("x")
+        + " ORDER BY x.session_id, x.execution_id",
+        "execution.started names a session that never started (position {0})",
+    ),
+    (
+        "execution.finished_without_start",
+        "SELECT session_id, execution_id, outcome, last_position FROM executions "
+        "WHERE started_at IS NULL AND finished_at IS NOT NULL ORDER BY execution_id",
+        "execution.finished ({0}) without an execution.started (latest position {1})",
+    ),
+    (
+        "execution.metric_without_start",
+        "SELECT session_id, execution_id, metric_count, last_position FROM executions "
+        "WHERE started_at IS NULL AND metric_count > 0 ORDER BY execution_id",
+        "{0} metric.recorded name an execution that never started (latest position {1})",
+    ),
+    (
+        "collision.unknown_session",
+        "SELECT c.session_id, c.collision_key, c.resource, c.position FROM collisions c "
+        "WHERE c.session_id IS NOT NULL AND " + _NOT_STARTED.format("c") + " ORDER BY c.session_id, c.collision_key",
+        "collision.detected on {0!r} names a session that never started (position {1})",
+    ),
+    (
+        "metric.unknown_session",
+        "SELECT session_id, NULL, metric_count, last_position FROM sessions "
+        "WHERE started_at IS NULL AND metric_count > 0 ORDER BY session_id",
+        "{0} metric.recorded name a session that never started (latest event of it at position {1})",
+    ),
+    (
+        "workspace.never_created",
+        "SELECT m.session_id, m.workspace_id, w.status FROM workspace_sessions m "
+        "JOIN workspaces w ON w.workspace_id = m.workspace_id WHERE w.created_at IS NULL "
+        "ORDER BY m.session_id, m.workspace_id",
+        "the session's workspace was never created (status {0})",
     ),
 ]
 """(kind, query, detail): the query returns (session_id, item_id, *detail arguments)."""

@@ -1,5 +1,9 @@
 """Read model ``sessions``: one row per session, its status, settings and running counts.
 
+Every event that names a session makes its row, the ``instance.*``, ``execution.started``,
+``collision.detected`` and ``metric.recorded`` that only refer to it included: a session that
+never started is then shown (status ``unknown``) wherever it is referred to, not only by messages.
+
 Ids are identities: a repeated ``message.appended`` (same session and ``message_id``),
 ``tool.started`` or ``tool.finished`` (same session and ``execution_id``) or ``session.started``
 counts once, as its first occurrence (docs/events.md, "Repeated events"). Which ids were already
@@ -31,6 +35,7 @@ COLUMNS = (
     "tool_calls",
     "tool_failures",
     "agent_count",
+    "metric_count",
     "started_at",
     "updated_at",
     "completed_at",
@@ -50,7 +55,8 @@ _ENDED = ("completed", "failed")
 
 class Sessions(Projection):
     name = "sessions"
-    version = 4  # 3: indexes by status, kind, workspace and time; settings as jsonb on PostgreSQL; 4: agent_count
+    version = 5  # 3: indexes by status, kind, workspace and time; settings as jsonb on PostgreSQL; 4: agent_count;
+    # 5: a row for every session an event names (instances, executions, collisions, metrics), metric_count
     tables = ("sessions", "session_items", "session_agents")
     personal = True
     types = frozenset(
@@ -62,6 +68,12 @@ class Sessions(Projection):
             "message.appended",
             "tool.started",
             "tool.finished",
+            # Events that only name a session: they make its row (status unknown until it starts).
+            "instance.started",
+            "instance.finished",
+            "execution.started",
+            "collision.detected",
+            "metric.recorded",
         }
     )
     ddl = """
@@ -81,6 +93,7 @@ class Sessions(Projection):
         tool_calls    BIGINT NOT NULL,
         tool_failures BIGINT NOT NULL,
         agent_count   BIGINT NOT NULL,
+        metric_count  BIGINT NOT NULL,
         started_at    TEXT,
         updated_at    TEXT NOT NULL,
         completed_at  TEXT,
@@ -109,6 +122,9 @@ class Sessions(Projection):
     """
 
     def apply(self, events: Sequence[RecordedEvent], db: Tables) -> None:
+        events = [e for e in events if e.data.get("session_id") is not None]  # optional in some types
+        if not events:
+            return
         keys = sorted({e.data["session_id"] for e in events})
         rows: dict[str, dict[str, Any]] = {
             r[0]: dict(zip(COLUMNS, r))
@@ -140,6 +156,7 @@ class Sessions(Projection):
                     "tool_calls": 0,
                     "tool_failures": 0,
                     "agent_count": 0,
+                    "metric_count": 0,
                 }
             if agent is not None and (sid, agent) not in agents:  # a new participant
                 agents.add((sid, agent))
@@ -180,6 +197,8 @@ class Sessions(Projection):
             elif t == "session.deleted":
                 if row["deleted_at"] is None:
                     row["deleted_at"] = e.recorded_at
+            elif t == "metric.recorded":
+                row["metric_count"] += 1
             row["updated_at"] = e.recorded_at
             row["last_position"] = e.position
         db.executemany(

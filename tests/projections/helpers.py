@@ -130,6 +130,7 @@ def scenario(rng: random.Random, n: int) -> list[tuple[str, NewEvent]]:
                     "metric": rng.choice(["latency", "cost"]),
                     "value": rng.uniform(0, 100),
                     "stage": rng.choice([None, "gen", "tool"]),
+                    "session_id": rng.choice([None, s, "s-metrics-only"]),
                 },
             )
         out.append((f"session-{s}", _attributed(rng, ev)))

@@ -63,7 +63,7 @@ def model(events: list[tuple[str, NewEvent]]) -> dict[str, Any]:
             continue
         sid = d["session_id"]
         s = sessions.setdefault(
-            sid, {"status": "unknown", "started": False, "deleted": False, "name": None, "agents": set()}
+            sid, {"status": "unknown", "started": False, "deleted": False, "name": None, "agents": set(), "metrics": 0}
         )
         meta = ev.metadata or {}
         if meta.get("principal") or meta.get("agent_id"):
@@ -78,6 +78,8 @@ def model(events: list[tuple[str, NewEvent]]) -> dict[str, Any]:
             s["name"] = d["name"]
         elif ev.type == "session.deleted":
             s["deleted"] = True
+        elif ev.type == "metric.recorded":
+            s["metrics"] += 1
         elif ev.type == "message.appended":
             messages.setdefault((sid, d["message_id"]), (d["content"], d.get("tokens_used")))
         elif ev.type in ("tool.started", "tool.finished"):
@@ -100,6 +102,7 @@ def model(events: list[tuple[str, NewEvent]]) -> dict[str, Any]:
             s["started"],
             s["deleted"],
             len(s["agents"]),
+            s["metrics"],
         )
     return {
         "sessions": rows,
@@ -184,10 +187,10 @@ def test_counts_with_retries_equal_the_model(seed: int, n: int, batch: int, retr
         runner.run_once()
         q = store.backend.query
         got = {
-            r[0]: (r[1], r[2], r[3], r[4], r[5], r[6], r[7] is not None, r[8] is not None, r[9])
+            r[0]: (r[1], r[2], r[3], r[4], r[5], r[6], r[7] is not None, r[8] is not None, r[9], r[10])
             for r in q(
                 "SELECT session_id, status, name, message_count, tokens_used, tool_calls, tool_failures, "
-                "started_at, deleted_at, agent_count FROM sessions"
+                "started_at, deleted_at, agent_count, metric_count FROM sessions"
             )
         }
         assert got == want["sessions"]
