@@ -70,11 +70,10 @@ CHECKS: list[tuple[str, str, str]] = [
         "message's parent {0!r} is not a message of its session (position {1})",
     ),
     (
-        "message.after_delete",
-        "SELECT m.session_id, m.message_id, s.deleted_at, m.position FROM messages m "
-        "JOIN sessions s ON s.session_id = m.session_id "
-        "WHERE s.deleted_at IS NOT NULL AND m.recorded_at > s.deleted_at ORDER BY m.session_id, m.message_id",
-        "message appended after its session was deleted at {0} (position {1})",
+        "session.event_after_delete",
+        "SELECT session_id, NULL, events_after_delete, deleted_position, last_position FROM sessions "
+        "WHERE events_after_delete > 0 ORDER BY session_id",
+        "{0} event(s) naming the session after its session.deleted at position {1} (its latest event: position {2})",
     ),
     (
         "instance.unknown_session",

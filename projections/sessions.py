@@ -40,6 +40,8 @@ COLUMNS = (
     "updated_at",
     "completed_at",
     "deleted_at",
+    "deleted_position",
+    "events_after_delete",
     "last_position",
 )
 
@@ -55,8 +57,9 @@ _ENDED = ("completed", "failed")
 
 class Sessions(Projection):
     name = "sessions"
-    version = 5  # 3: indexes by status, kind, workspace and time; settings as jsonb on PostgreSQL; 4: agent_count;
-    # 5: a row for every session an event names (instances, executions, collisions, metrics), metric_count
+    version = 6  # 3: indexes by status, kind, workspace and time; settings as jsonb on PostgreSQL; 4: agent_count;
+    # 5: a row for every session an event names (instances, executions, collisions, metrics), metric_count;
+    # 6: deleted_position, events_after_delete
     tables = ("sessions", "session_items", "session_agents")
     personal = True
     types = frozenset(
@@ -98,6 +101,8 @@ class Sessions(Projection):
         updated_at    TEXT NOT NULL,
         completed_at  TEXT,
         deleted_at    TEXT,
+        deleted_position    BIGINT,
+        events_after_delete BIGINT NOT NULL,
         last_position BIGINT NOT NULL
     );
     CREATE INDEX {sessions}_status ON {sessions} (status, started_at);
@@ -157,12 +162,15 @@ class Sessions(Projection):
                     "tool_failures": 0,
                     "agent_count": 0,
                     "metric_count": 0,
+                    "events_after_delete": 0,
                 }
             if agent is not None and (sid, agent) not in agents:  # a new participant
                 agents.add((sid, agent))
                 new_agents.append((sid, agent))
                 row["agent_count"] += 1
             t = e.type
+            if row["deleted_position"] is not None and t != "session.deleted":
+                row["events_after_delete"] += 1  # by log position: exact even within one append
             kind = _ITEM_KIND.get(t)
             if kind is not None:
                 item = (kind, d["message_id"] if kind == "m" else d["execution_id"], sid)
@@ -197,6 +205,7 @@ class Sessions(Projection):
             elif t == "session.deleted":
                 if row["deleted_at"] is None:
                     row["deleted_at"] = e.recorded_at
+                    row["deleted_position"] = e.position
             elif t == "metric.recorded":
                 row["metric_count"] += 1
             row["updated_at"] = e.recorded_at

@@ -51,7 +51,7 @@ def test_check_lists_every_kind_of_dangling_reference(store: EventStore) -> None
         "tool.finished_without_start": 1,
         "tool.unknown_message": 1,
         "message.unknown_parent": 1,
-        "message.after_delete": 1,
+        "session.event_after_delete": 1,
     }
     by_kind = {d.kind: d for d in report.dangling}
     assert by_kind["session.never_started"].session_id == "ghost"
@@ -59,7 +59,8 @@ def test_check_lists_every_kind_of_dangling_reference(store: EventStore) -> None
     assert by_kind["tool.finished_without_start"].item_id == "e9"
     assert by_kind["tool.unknown_message"].item_id == "e1" and "'m7'" in by_kind["tool.unknown_message"].detail
     assert by_kind["message.unknown_parent"].item_id == "m2"
-    assert by_kind["message.after_delete"].item_id == "m3"
+    assert by_kind["session.event_after_delete"].session_id == "ok"
+    assert "1 event(s)" in by_kind["session.event_after_delete"].detail
     # the evidence stays in the read models: nothing was dropped
     assert store.backend.query("SELECT status, message_count FROM sessions WHERE session_id = 'ghost'") == [
         ("unknown", 2)
@@ -147,3 +148,27 @@ def test_check_lists_dangling_instances_executions_collisions_metrics_and_worksp
     )
     run_all(store)
     assert check(store).ok
+
+
+def test_events_after_a_delete_are_found_by_position_whatever_their_kind(store: EventStore) -> None:
+    store.append("a", [_ev("session.started", session_id="s"), _msg("s", "m1")])
+    # in the same append as the delete: the same recorded_at, a later position
+    deleted = store.append("a", [_ev("session.deleted", session_id="s"), _msg("s", "m2")])
+    store.append(
+        "a",
+        [
+            _ev("session.deleted", session_id="s"),  # a retried delete is no event after it
+            _ev("tool.finished", session_id="s", execution_id="x1", status="failed"),
+            _ev("instance.started", session_id="s", instance_id="i1", agent_name="alice"),
+            _ev("session.status_changed", session_id="s", status="active"),
+        ],
+    )
+    run_all(store)
+    assert store.backend.query("SELECT deleted_position, events_after_delete FROM sessions") == [
+        (deleted[0].position, 4)
+    ]
+    (found,) = [d for d in check(store).dangling if d.kind == "session.event_after_delete"]
+    assert (
+        found.session_id == "s"
+        and f"4 event(s) naming the session after its session.deleted at position {deleted[0].position}" in found.detail
+    )

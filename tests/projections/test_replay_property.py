@@ -65,6 +65,8 @@ def model(events: list[tuple[str, NewEvent]]) -> dict[str, Any]:
         s = sessions.setdefault(
             sid, {"status": "unknown", "started": False, "deleted": False, "name": None, "agents": set(), "metrics": 0}
         )
+        if s["deleted"] and ev.type != "session.deleted":
+            s["after_delete"] = s.get("after_delete", 0) + 1
         meta = ev.metadata or {}
         if meta.get("principal") or meta.get("agent_id"):
             s["agents"].add(meta.get("principal") or meta.get("agent_id"))
@@ -103,6 +105,7 @@ def model(events: list[tuple[str, NewEvent]]) -> dict[str, Any]:
             s["deleted"],
             len(s["agents"]),
             s["metrics"],
+            s.get("after_delete", 0),
         )
     return {
         "sessions": rows,
@@ -187,10 +190,10 @@ def test_counts_with_retries_equal_the_model(seed: int, n: int, batch: int, retr
         runner.run_once()
         q = store.backend.query
         got = {
-            r[0]: (r[1], r[2], r[3], r[4], r[5], r[6], r[7] is not None, r[8] is not None, r[9], r[10])
+            r[0]: (r[1], r[2], r[3], r[4], r[5], r[6], r[7] is not None, r[8] is not None, r[9], r[10], r[11])
             for r in q(
                 "SELECT session_id, status, name, message_count, tokens_used, tool_calls, tool_failures, "
-                "started_at, deleted_at, agent_count, metric_count FROM sessions"
+                "started_at, deleted_at, agent_count, metric_count, events_after_delete FROM sessions"
             )
         }
         assert got == want["sessions"]
