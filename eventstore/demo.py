@@ -2,7 +2,9 @@
 
 Each agent runs sessions: a session starts, user and assistant messages alternate,
 the assistant calls tools (some fail or time out and are retried), and latency
-metrics are recorded. An operator defines SLOs. Afterwards the chain is verified.
+metrics are recorded. Every id-bearing event type is also sent again, as an agent that missed
+its acknowledgement would (one message re-sent with other content: the first wins), so the
+read models' counts show that retries count once. An operator defines SLOs. Afterwards the chain is verified.
 Everything is deterministic per seed except the interleaving of the processes.
 """
 
@@ -87,62 +89,63 @@ def _agent(url: str, agent: int, sessions: int, seed: int, prefix: str = "") -> 
                 version += 1
                 appended += 1
 
-            emit(
-                "session.started",
-                {
-                    "session_id": sid,
-                    "name": f"task {s} of agent {agent}",
-                    "task": "triage",
-                    "kind": "chat",
-                    "model": model,
-                    "temperature": 0.2,
-                    "max_tokens": 4096,
-                    "workspace": workspace,
-                },
-            )
+            started = {
+                "session_id": sid,
+                "name": f"task {s} of agent {agent}",
+                "task": "triage",
+                "kind": "chat",
+                "model": model,
+                "temperature": 0.2,
+                "max_tokens": 4096,
+                "workspace": workspace,
+            }
+            emit("session.started", started)
+            if s == 0:
+                emit("session.started", started)  # an agent's retry: the first wins
             # workspaces, instances, memory: the session's agent instances start (one start is retried)
             runtimes = [rng.choice(RUNTIMES) for _ in range(rng.randint(1, 3))]
             for n, runtime in enumerate(runtimes):
                 emit("instance.started", _instance(sid, n, agent, runtime, rng.choice(MODELS)))
             emit("instance.started", _instance(sid, 0, agent, runtimes[0], model))  # first one wins
             for turn in range(rng.randint(2, 5)):
-                emit(
-                    "message.appended",
-                    {
-                        "session_id": sid,
-                        "message_id": f"{sid}-u{turn}",
-                        "role": "user",
-                        "content": f"Please look into ticket #{rng.randint(100, 999)}.",
-                    },
-                )
-                if rng.random() < 0.6:
+                asked = {
+                    "session_id": sid,
+                    "message_id": f"{sid}-u{turn}",
+                    "role": "user",
+                    "content": f"Please look into ticket #{rng.randint(100, 999)}.",
+                }
+                emit("message.appended", asked)
+                if turn == 0:  # retries: an exact copy, then one re-rendered differently (the first wins)
+                    emit("message.appended", asked)
+                    emit("message.appended", asked | {"content": asked["content"] + " (resent)"})
+                if rng.random() < 0.6 or turn == 0:  # the first turn always calls a tool
                     tool = rng.choice(TOOLS)
                     ex = f"{sid}-x{turn}"
-                    emit(
-                        "tool.started",
-                        {
-                            "session_id": sid,
-                            "execution_id": ex,
-                            "tool_name": tool,
-                            "input": {"query": f"q{turn}"},
-                            "message_id": f"{sid}-u{turn}",
-                        },
-                    )
+                    call = {
+                        "session_id": sid,
+                        "execution_id": ex,
+                        "tool_name": tool,
+                        "input": {"query": f"q{turn}"},
+                        "message_id": f"{sid}-u{turn}",
+                    }
+                    emit("tool.started", call)
+                    if turn == 0:
+                        emit("tool.started", call)  # a retry: counted once in tool_calls
                     roll = rng.random()
                     status = "completed" if roll < 0.8 else ("failed" if roll < 0.93 else "timeout")
                     duration = round(rng.lognormvariate(6.0, 0.9), 1)
-                    emit(
-                        "tool.finished",
-                        {
-                            "session_id": sid,
-                            "execution_id": ex,
-                            "status": status,
-                            "output": {"rows": rng.randint(0, 50)} if status == "completed" else None,
-                            "error": None if status == "completed" else f"{tool} {status}",
-                            "duration_ms": duration,
-                            "retry_count": rng.randint(0, 2),
-                        },
-                    )
+                    finished = {
+                        "session_id": sid,
+                        "execution_id": ex,
+                        "status": status,
+                        "output": {"rows": rng.randint(0, 50)} if status == "completed" else None,
+                        "error": None if status == "completed" else f"{tool} {status}",
+                        "duration_ms": duration,
+                        "retry_count": rng.randint(0, 2),
+                    }
+                    emit("tool.finished", finished)
+                    if turn == 0:
+                        emit("tool.finished", finished)  # a retry: a failure counts once
                     emit(
                         "metric.recorded",
                         {
@@ -241,19 +244,22 @@ def _pipeline(
             {"metric": "pipeline.stage_ms", "value": ms, "stage": stage, "execution_id": ex, "unit": "ms"},
         )
     outcome = "succeeded" if rng.random() < 0.8 else "failed"
-    emit("execution.finished", {"execution_id": ex, "outcome": outcome, "duration_ms": round(total, 1)})
+    finished = {"execution_id": ex, "outcome": outcome, "duration_ms": round(total, 1)}
+    emit("execution.finished", finished)
+    if s == 0:
+        emit("execution.finished", finished)  # a retry: the first outcome stays
     if rng.random() < 0.3 or s == 0:
-        emit(
-            "collision.detected",
-            {
-                "resource": f"file:src/module{rng.randint(0, 3)}.py",
-                "kind": "concurrent_edit",
-                "agents": [f"agent-{agent}", f"agent-{(agent + 1) % 4}"],
-                "session_id": sid,
-                "resolution": rng.choice(["merged", "retried", "yielded"]),
-                "collision_id": f"{sid}-c",
-            },
-        )
+        collision = {
+            "resource": f"file:src/module{rng.randint(0, 3)}.py",
+            "kind": "concurrent_edit",
+            "agents": [f"agent-{agent}", f"agent-{(agent + 1) % 4}"],
+            "session_id": sid,
+            "resolution": rng.choice(["merged", "retried", "yielded"]),
+            "collision_id": f"{sid}-c",
+        }
+        emit("collision.detected", collision)
+        if s == 0:
+            emit("collision.detected", collision)  # a retry, same collision_id: one row
     if agent == 0 and s == 0:
         stale = NewEvent(type="session.updated", data={"session_id": sid, "name": "renamed late"}, metadata=meta)
         try:
@@ -333,6 +339,9 @@ def run(url: str, *, agents: int = 4, sessions: int = 5, seed: int = 7) -> DemoR
                 NewEvent(
                     type="workspace.archived", data={"workspace_id": scratch, "reason": "unused"}, metadata=operator
                 ),
+                NewEvent(  # the archive retried: archived_at of the first
+                    type="workspace.archived", data={"workspace_id": scratch, "reason": "unused"}, metadata=operator
+                ),
             ],
         )
     prefix = f"run{head}-" if head else ""
@@ -349,7 +358,7 @@ def run(url: str, *, agents: int = 4, sessions: int = 5, seed: int = 7) -> DemoR
             for f in futures:
                 f.cancel()
     seconds = time.perf_counter() - start
-    total = sum(counts) + len(SLOS) + 2  # + the scratch workspace's two events
+    total = sum(counts) + len(SLOS) + 3  # + the scratch workspace's three events
     return DemoResult(
         agents=agents,
         sessions=agents * sessions,

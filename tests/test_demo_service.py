@@ -55,6 +55,53 @@ def test_demo_json_shows_the_service_and_keeps_its_keys(tmp_path: Path) -> None:
 
         assert set(AGENTS.schemas) - types == {"store.restored"}  # every type but a restore's
         assert summary["service"]["checkpoint_size"] <= store.head()[0]
+        _assert_retries_counted_once(store)
     ops = summary["operations"]
     assert ops["erase_refused_under_hold"] and ops["pruned_by_policy"] == 3
     assert ops["archive_entries"] == 100 and 0 < ops["archived_payloads_prunable"] <= 100
+
+
+RETRIED = {  # type -> the fields naming its identity
+    "session.started": ("session_id",),
+    "message.appended": ("session_id", "message_id"),
+    "tool.started": ("session_id", "execution_id"),
+    "tool.finished": ("session_id", "execution_id"),
+    "execution.started": ("execution_id",),
+    "execution.finished": ("execution_id",),
+    "collision.detected": ("collision_id",),
+    "workspace.created": ("workspace_id",),
+    "workspace.archived": ("workspace_id",),
+    "instance.started": ("session_id", "instance_id"),
+    "instance.finished": ("session_id", "instance_id"),
+}
+
+
+def _assert_retries_counted_once(store: EventStore) -> None:
+    """The demo re-sends an event of every id-bearing type; the read models count each id once."""
+    seen: dict[str, list[tuple[object, ...]]] = {t: [] for t in RETRIED}
+    first_content: dict[tuple[object, ...], object] = {}
+    resent_differently = 0
+    for e in store.read_all():
+        if e.type in RETRIED and e.data is not None and e.data.get(RETRIED[e.type][-1]) is not None:
+            key = tuple(e.data[f] for f in RETRIED[e.type])  # (a collision without an id is no identity)
+            seen[e.type].append(key)
+            if e.type == "message.appended":
+                if key in first_content and first_content[key] != e.data["content"]:
+                    resent_differently += 1
+                first_content.setdefault(key, e.data["content"])
+    retried = {t for t, keys in seen.items() if len(set(keys)) < len(keys)}
+    assert retried == set(RETRIED), set(RETRIED) - retried
+    assert resent_differently > 0
+    q = store.backend.query
+    messages = set(seen["message.appended"])
+    assert q("SELECT sum(message_count) FROM sessions")[0][0] == len(messages)
+    assert q("SELECT count(*) FROM messages")[0][0] == len(messages)
+    assert q("SELECT sum(tool_calls) FROM sessions")[0][0] == len(set(seen["tool.started"]))
+    assert q("SELECT count(*) FROM executions")[0][0] == len(set(seen["execution.started"]))
+    assert q("SELECT count(*) FROM collisions WHERE collision_id IS NOT NULL")[0][0] == len(
+        set(seen["collision.detected"])
+    )
+    assert q("SELECT count(*) FROM instances")[0][0] == len(set(seen["instance.started"]))
+    # first wins: a message re-sent with other content keeps the first content
+    rows = {(s, m): c for s, m, c in q("SELECT session_id, message_id, content FROM messages")}
+    assert all(rows[k] == c for k, c in first_content.items() if c is not None)
