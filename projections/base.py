@@ -77,6 +77,9 @@ class Projection(ABC):
     """True if rows may hold personal fields: an erasure then triggers a rebuild."""
     types: ClassVar[frozenset[str]] = frozenset()
     """Event types the projection reads (others are skipped without a call)."""
+    pruned_types: ClassVar[frozenset[str]] = frozenset()
+    """Types of ``types`` whose pruned events (retention: ``pruned`` true, ``data`` None; type,
+    stream, metadata and position remain) the projection still gets; others are skipped."""
     views: ClassVar[dict[str, str]] = {}
     """Derived views over the public names of this projection's tables (name -> SELECT): the
     runner drops and recreates them around every swap, so they survive rebuilds (PostgreSQL

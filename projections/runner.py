@@ -387,14 +387,22 @@ class Runner:
         counts: dict[str, int] = {}
         last = events[-1].position
         unreadable = [e for e in events if e.unreadable]  # once per batch, not per projection
-        # A pruned event (retention) has no payload left to project: read models skip it.
-        live = [e for e in events if not e.pruned] if any(e.pruned for e in events) else events
+        # A pruned event (retention) has no payload left to project: read models skip it, but for
+        # the types they ask for (``Projection.pruned_types``).
+        pruned = any(e.pruned for e in events)
+        live = [e for e in events if not e.pruned] if pruned else events
         erasures = [e for e in events if e.type == "subject.erased"]
         for p, generation, position in owned:
             # Each projection takes only events past its own checkpoint: projections at
             # different checkpoints share one read of the log.
             types = p.types
-            fresh = live if not live or live[0].position > position else [e for e in live if e.position > position]
+            source = live
+            if pruned and p.pruned_types:
+                keep = p.pruned_types
+                source = [e for e in events if not e.pruned or e.type in keep]
+            fresh = (
+                source if not source or source[0].position > position else [e for e in source if e.position > position]
+            )
             mine = [e for e in fresh if e.type in types] if types else list(fresh)
             bad = next((e for e in mine if e.unreadable), None) if unreadable else None
             if bad is not None:  # an undecodable payload fails the projection at that event

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
+
 from eventstore.records import RecordedEvent, agent_of
 
 from .base import Projection, Tables, json_text
@@ -54,12 +56,27 @@ _ITEM_KIND = {"message.appended": "m", "tool.started": "s", "tool.finished": "f"
 
 _ENDED = ("completed", "failed")
 
+STREAM_PREFIX = "session-"
+"""The catalogue's stream convention, ``session-<session_id>`` (docs/events.md, "Streams")."""
+
+
+def unpruned(e: RecordedEvent) -> RecordedEvent | None:
+    """A pruned ``session.started`` as a start without fields, its session named by its stream
+    (``session-<id>``): the session did start, only what it said is gone. None when the
+    stream does not name a session; other events are returned as they are."""
+    if not e.pruned:
+        return e
+    sid = e.stream_id.removeprefix(STREAM_PREFIX)
+    if e.type != "session.started" or sid == e.stream_id or not sid:
+        return None
+    return msgspec.structs.replace(e, data={"session_id": sid})
+
 
 class Sessions(Projection):
     name = "sessions"
-    version = 6  # 3: indexes by status, kind, workspace and time; settings as jsonb on PostgreSQL; 4: agent_count;
+    version = 7  # 3: indexes by status, kind, workspace and time; settings as jsonb on PostgreSQL; 4: agent_count;
     # 5: a row for every session an event names (instances, executions, collisions, metrics), metric_count;
-    # 6: deleted_position, events_after_delete
+    # 6: deleted_position, events_after_delete; 7: a pruned session.started still starts its session
     tables = ("sessions", "session_items", "session_agents")
     personal = True
     types = frozenset(
@@ -79,6 +96,7 @@ class Sessions(Projection):
             "metric.recorded",
         }
     )
+    pruned_types = frozenset({"session.started"})  # a start whose payload retention removed still counts
     ddl = """
     CREATE TABLE {sessions} (
         session_id    TEXT PRIMARY KEY,
@@ -127,6 +145,8 @@ class Sessions(Projection):
     """
 
     def apply(self, events: Sequence[RecordedEvent], db: Tables) -> None:
+        if any(e.pruned for e in events):
+            events = [u for e in events if (u := unpruned(e)) is not None]
         events = [e for e in events if e.data.get("session_id") is not None]  # optional in some types
         if not events:
             return

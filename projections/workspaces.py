@@ -17,6 +17,7 @@ from typing import Any
 from eventstore.records import RecordedEvent
 
 from .base import Projection, Tables, json_text
+from .sessions import unpruned
 
 COLUMNS = (
     "workspace_id",
@@ -38,7 +39,7 @@ _MEMBER = ("session_id", "workspace_id", "started", "deleted")
 
 class Workspaces(Projection):
     name = "workspaces"
-    version = 1
+    version = 2  # 2: a pruned session.started still starts its session (as in sessions)
     tables = ("workspaces", "workspace_sessions")
     types = frozenset(
         {
@@ -50,6 +51,7 @@ class Workspaces(Projection):
             "session.deleted",
         }
     )
+    pruned_types = frozenset({"session.started"})
     ddl = """
     CREATE TABLE {workspaces} (
         workspace_id       TEXT PRIMARY KEY,
@@ -76,6 +78,8 @@ class Workspaces(Projection):
     """
 
     def apply(self, events: Sequence[RecordedEvent], db: Tables) -> None:
+        if any(e.pruned for e in events):  # as the sessions model reads them, so the two agree
+            events = [u for e in events if (u := unpruned(e)) is not None]
         sids = sorted({e.data["session_id"] for e in events if e.type.startswith("session.")})
         members: dict[str, dict[str, Any]] = {
             r[0]: dict(zip(_MEMBER, r))
