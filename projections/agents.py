@@ -40,7 +40,7 @@ _ITEM_KIND = {"message.appended": "m", "tool.started": "s", "tool.finished": "f"
 
 class Agents(Projection):
     name = "agents"
-    version = 1
+    version = 2  # 2: tool_calls counts a call seen only by its tool.finished
     tables = ("agents", "agent_events", "agent_sessions", "agent_items")
     ddl = """
     CREATE TABLE {agents} (
@@ -128,10 +128,11 @@ class Agents(Projection):
             if kind == "m":
                 row["messages"] += 1
                 row["tokens_used"] += d.get("tokens_used") or 0
-            elif kind == "s":
-                row["tool_calls"] += 1
-            elif d["status"] != "completed":
-                row["tool_failures"] += 1
+            else:  # a call counts once, by its start or by a finish seen without one (as in sessions)
+                if ("f" if kind == "s" else "s", item[1], sid) not in seen:
+                    row["tool_calls"] += 1
+                if kind == "f" and d["status"] != "completed":
+                    row["tool_failures"] += 1
         db.executemany("INSERT INTO {agent_events} (agent, recorded_at, position) VALUES (?, ?, ?)", index)
         db.executemany("INSERT INTO {agent_sessions} (session_id, agent) VALUES (?, ?)", new_pairs)
         db.executemany("INSERT INTO {agent_items} (kind, item_id, session_id) VALUES (?, ?, ?)", new_items)

@@ -52,6 +52,7 @@ _EDITABLE = ("name", "task", "kind", "model", "temperature", "max_tokens")
 
 _ITEM_KIND = {"message.appended": "m", "tool.started": "s", "tool.finished": "f"}
 """``session_items.kind`` per event type: what an id was counted for."""
+_OTHER = {"s": "f", "f": "s"}
 
 
 _ENDED = ("completed", "failed")
@@ -74,9 +75,10 @@ def unpruned(e: RecordedEvent) -> RecordedEvent | None:
 
 class Sessions(Projection):
     name = "sessions"
-    version = 7  # 3: indexes by status, kind, workspace and time; settings as jsonb on PostgreSQL; 4: agent_count;
+    version = 8  # 3: indexes by status, kind, workspace and time; settings as jsonb on PostgreSQL; 4: agent_count;
     # 5: a row for every session an event names (instances, executions, collisions, metrics), metric_count;
-    # 6: deleted_position, events_after_delete; 7: a pruned session.started still starts its session
+    # 6: deleted_position, events_after_delete; 7: a pruned session.started still starts its session;
+    # 8: tool_calls counts a call seen only by its tool.finished
     tables = ("sessions", "session_items", "session_agents")
     personal = True
     types = frozenset(
@@ -205,12 +207,14 @@ class Sessions(Projection):
                     row["tokens_used"] += d.get("tokens_used") or 0
                     if d.get("model") and row["model"] is None:
                         row["model"] = d["model"]
-            elif t == "tool.started":
+            elif t == "tool.started" or t == "tool.finished":
                 if kind is not None:
-                    row["tool_calls"] += 1
-            elif t == "tool.finished":
-                if kind is not None and d["status"] != "completed":
-                    row["tool_failures"] += 1
+                    # a call counts once, by its start or by a finish seen without one, so
+                    # tool_failures never exceeds tool_calls
+                    if (_OTHER[kind], item[1], sid) not in seen:
+                        row["tool_calls"] += 1
+                    if kind == "f" and d["status"] != "completed":
+                        row["tool_failures"] += 1
             elif t == "session.started":
                 if row["started_at"] is None:  # the first session.started wins; repeats change nothing
                     self._edit(row, d)
@@ -251,16 +255,18 @@ class Sessions(Projection):
     @staticmethod
     def _seen(events: Sequence[RecordedEvent], db: Tables) -> set[tuple[str, str, str]]:
         """The (kind, id, session) items of this batch that earlier batches already counted."""
-        wanted: dict[str, set[str]] = {}
+        messages: set[str] = set()
+        tools: set[str] = set()  # both the start and the finish of each: a call counts by the first
         for e in events:
             kind = _ITEM_KIND.get(e.type)
-            if kind is not None:
-                wanted.setdefault(kind, set()).add(e.data["message_id" if kind == "m" else "execution_id"])
-
+            if kind == "m":
+                messages.add(e.data["message_id"])
+            elif kind is not None:
+                tools.add(e.data["execution_id"])
         seen: set[tuple[str, str, str]] = set()
-        for kind, ids in sorted(wanted.items()):
+        for kinds, ids in (("'m'", messages), ("'s', 'f'", tools)):
             for r in db.fetch_by_keys(
-                f"SELECT kind, item_id, session_id FROM {{session_items}} WHERE kind = '{kind}' AND item_id IN ({{keys}})",
+                f"SELECT kind, item_id, session_id FROM {{session_items}} WHERE kind IN ({kinds}) AND item_id IN ({{keys}})",
                 sorted(ids),
             ):
                 seen.add((r[0], r[1], r[2]))

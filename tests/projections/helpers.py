@@ -260,13 +260,36 @@ RETRIED += ("workspace.created", "workspace.archived", "instance.started", "inst
 """Event types whose ids are identities: a copy of one is an agent's retry (docs/events.md)."""
 
 
+CHANGED = {
+    "session.started": {"model": "m9", "workspace": "w2", "name": "retried"},
+    "session.deleted": {"reason": "retried"},
+    "message.appended": {"content": "retried", "tokens_used": 999, "role": "system"},
+    "tool.started": {"tool_name": "z", "input": {"retried": True}},
+    "tool.finished": {"status": "timeout", "output": {"retried": True}},
+    "execution.started": {"workflow": "retried", "agent_id": "a9"},
+    "execution.finished": {"outcome": "cancelled"},
+    "collision.detected": {"resource": "file:retried.py"},
+    "workspace.created": {"name": "retried", "path": "/retried"},
+    "workspace.archived": {"reason": "retried"},
+    "instance.started": {"agent_name": "carol", "runtime": "aider"},
+    "instance.finished": {"status": "cancelled", "lines_added": 7},
+    "memory.set": {"value": "retried"},
+}
+"""Per retried type, other values for the fields that are not its identity: a retry re-rendered
+by the agent, which the read models must ignore (the first wins; for memory, the latest)."""
+
+
 def with_retries(rng: random.Random, events: list[tuple[str, NewEvent]], p: float) -> list[tuple[str, NewEvent]]:
-    """``events`` with each id-bearing event re-sent (an exact copy) later with probability ``p``,
-    possibly several times, as an agent that did not see its acknowledgement would."""
+    """``events`` with each id-bearing event re-sent later with probability ``p``, possibly several
+    times, as an agent that did not see its acknowledgement would: an exact copy, or (one time in
+    three) the same identity with other values in its other fields."""
     out = list(events)
     for stream, ev in events:
         while ev.type in RETRIED and rng.random() < p:
-            out.insert(rng.randint(out.index((stream, ev)) + 1, len(out)), (stream, ev))
+            again = ev
+            if rng.random() < 1 / 3:
+                again = NewEvent(type=ev.type, data=ev.data | CHANGED[ev.type], metadata=ev.metadata)
+            out.insert(rng.randint(out.index((stream, ev)) + 1, len(out)), (stream, again))
     return out
 
 

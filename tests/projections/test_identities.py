@@ -145,3 +145,19 @@ def test_empty_ids_are_refused(sqlite_store: EventStore, type_: str, data: dict[
     with pytest.raises(EventStoreError, match=r"at `\$\.data\.\w+`"):
         sqlite_store.append("s", [NewEvent(type=type_, data=data)])
     assert sqlite_store.backend.head() == (0, None)
+
+
+def test_a_call_seen_only_by_its_finish_counts_as_a_call_so_failures_never_exceed_calls(store: EventStore) -> None:
+    def by_a(type_: str, **data: object) -> NewEvent:
+        return NewEvent(type=type_, data=data, metadata={"agent_id": "a"})
+
+    store.append("session-s1", [by_a("session.started", session_id="s1")])
+    store.append("session-s1", [by_a("tool.finished", session_id="s1", execution_id="x1", status="failed")])
+    run_all(store)
+    q = store.backend.query
+    assert q("SELECT tool_calls, tool_failures FROM sessions") == [(1, 1)]
+    assert q("SELECT tool_calls, tool_failures FROM agents") == [(1, 1)]
+    store.append("session-s1", [by_a("tool.started", session_id="s1", execution_id="x1", tool_name="sh", input={})])
+    Runner(store, batch_size=1).run_once()  # its start arrives late, in a later batch: still one call
+    assert q("SELECT tool_calls, tool_failures FROM sessions") == [(1, 1)]
+    assert q("SELECT tool_calls, tool_failures FROM agents") == [(1, 1)]

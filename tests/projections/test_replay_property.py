@@ -99,7 +99,7 @@ def model(events: list[tuple[str, NewEvent]]) -> dict[str, Any]:
             s["name"],
             len(mine),
             sum(m[1] or 0 for m in mine),
-            sum(t["started"] for t in runs),
+            len(runs),  # a call counts by its start or by a finish without one
             sum(t["status"] in ("failed", "timeout") for t in runs),
             s["started"],
             s["deleted"],
@@ -285,10 +285,11 @@ def model_executions_agents(events: list[tuple[str, NewEvent]]) -> dict[str, Any
         if kind == "m":
             a["m"] += 1
             a["tokens"] += d.get("tokens_used") or 0
-        elif kind == "s":
-            a["s"] += 1
-        elif d["status"] != "completed":
-            a["f"] += 1
+        else:
+            if ("f" if kind == "s" else "s", item[1], sid) not in items:
+                a["s"] += 1
+            if kind == "f" and d["status"] != "completed":
+                a["f"] += 1
     return {
         "executions": {k: tuple(v[:4]) for k, v in executions.items()},
         "stages": stages,
