@@ -248,22 +248,30 @@ class Runner:
 
     def _lease(self, name: str, generation: int) -> bool:
         """Take or renew the lease on one generation of a projection."""
+        return name in self._lease_many([(name, generation)])
+
+    def _lease_many(self, wanted: Sequence[tuple[str, int]]) -> set[str]:
+        """Take or renew the leases on (name, generation) pairs, in one transaction (one commit
+        per batch, not one per projection); returns the names now leased to this worker."""
         now = time.time()
+        got: set[str] = set()
         try:
             with self.backend.transaction() as tx:
-                got = tx.execute(
-                    "UPDATE projection_state SET owner = ?, lease_until = ? WHERE name = ? AND generation = ? "
-                    "AND (owner IS NULL OR owner = ? OR lease_until < ?) RETURNING name",
-                    (self.worker_id, now + self.lease_seconds, name, generation, self.worker_id, now),
-                )
+                for name, generation in wanted:
+                    if tx.execute(
+                        "UPDATE projection_state SET owner = ?, lease_until = ? WHERE name = ? AND generation = ? "
+                        "AND (owner IS NULL OR owner = ? OR lease_until < ?) RETURNING name",
+                        (self.worker_id, now + self.lease_seconds, name, generation, self.worker_id, now),
+                    ):
+                        got.add(name)
         except Exception as e:
             if not _is_busy(e):
                 raise
             # Another process holds the database (SQLite's single writer) beyond the busy
             # timeout, e.g. a stalled worker: not ours this round; try again later.
-            log.warning("projection %s: database busy, lease not taken (%s)", name, e)
-            return False
-        return bool(got)
+            log.warning("projections %s: database busy, leases not taken (%s)", ", ".join(n for n, _ in wanted), e)
+            return set()
+        return got
 
     def release(self) -> None:
         """Give up this worker's leases (on clean shutdown) so others need not wait."""
@@ -288,17 +296,18 @@ class Runner:
             self.rebuild_many(stale, progress=progress)
         head = self.backend.head()[0]
         while True:
-            owned = []
             rows = [(p, self._active(p.name)) for p in self.projections if p.name not in self.stopped]
             now_head = self.backend.head()[0]  # read after the checkpoints: a checkpoint past it is real
+            ready: list[tuple[Projection, StateRow]] = []
             for p, row in rows:
                 if row is None:
                     continue
                 if row.state == "ahead" or row.position > now_head:
                     self._stop_ahead(p.name, row.generation, now_head)
                     continue
-                if self._lease(p.name, row.generation):
-                    owned.append((p, row.generation, row.position))
+                ready.append((p, row))
+            leased = self._lease_many([(p.name, row.generation) for p, row in ready])
+            owned = [(p, row.generation, row.position) for p, row in ready if p.name in leased]
             if not owned:
                 return applied
             start = min(pos for _, _, pos in owned) + 1
@@ -553,8 +562,7 @@ class Runner:
             events = list(self.store.read_all(start, to_position=start + self._batch - 1, batch_size=self._batch))
             if not events:
                 break
-            for n in active:
-                self._lease(n, building[n])
+            self._lease_many([(n, building[n]) for n in active])
             try:
                 self._apply_batch([(self.by_name[n], building[n], positions[n]) for n in active], events)
             except _Overran:
