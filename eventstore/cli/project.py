@@ -115,7 +115,10 @@ def project_status(ctx: Context, as_json: bool) -> None:
 def project_check(ctx: Context, as_json: bool) -> None:
     """List dangling references in the read models: sessions referenced but never started
     (status unknown), tool.finished without tool.started, tool calls naming a message their
-    session lacks, replies to unknown messages, messages after a session's deletion.
+    session lacks, replies to unknown messages, events after a session's deletion, instances,
+    executions, metrics and collisions naming sessions that never started, instance.finished
+    and execution.finished without a start, metrics of executions that never started, and
+    sessions whose workspace was never created (docs/events.md lists every kind).
 
     The log keeps such evidence and the read models show it (nothing is dropped); this lists
     it. Reads the read models as of their checkpoints (run 'project run' first). Exits 0 when
@@ -129,8 +132,12 @@ def project_check(ctx: Context, as_json: bool) -> None:
         echo_json(report)
         raise SystemExit(0 if report.ok else 1)
     for d in report.dangling:
-        item = f" {d.item_id}" if d.item_id is not None else ""
-        click.echo(f"{d.kind}: session {d.session_id}{item}: {d.detail}")
+        where = " ".join(
+            part
+            for part in (f"session {d.session_id}" if d.session_id is not None else "", d.item_id or "")
+            if part
+        )
+        click.echo(f"{d.kind}: {where}: {d.detail}" if where else f"{d.kind}: {d.detail}")
     summary = ", ".join(f"{k}={n}" for k, n in report.counts.items() if n)
     click.echo("no dangling references" if report.ok else f"dangling references: {summary}", err=True)
     raise SystemExit(0 if report.ok else 1)

@@ -65,6 +65,7 @@ class IdempotencyKeys:
         self._unflushed: list[tuple[str, str, Answer]] = []
         self._inflight: dict[tuple[str, str], asyncio.Future[Answer | None]] = {}
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()  # flush() returns only once every answer handed over before is stored
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -97,6 +98,10 @@ class IdempotencyKeys:
                 time.sleep(0.5)
 
     def flush(self) -> None:
+        with self._flushing:
+            self._flush()
+
+    def _flush(self) -> None:
         with self._lock:
             todo, self._unflushed = self._unflushed, []
         if not todo:

@@ -83,6 +83,13 @@ def test_project_check_cli_exit_codes(tmp_path) -> None:
     assert "session.never_started: session ghost: session referenced by 2 message(s)" in r.stdout
     report = json.loads(CliRunner().invoke(main, ["--db", db, "project", "check", "--json"], env=env).stdout)
     assert report["ok"] is False and report["counts"]["tool.finished_without_start"] == 1
+    # an execution finished without its start has no session to name: the line says so by leaving it out
+    with EventStore.open(db) as store:
+        store.append("x", [NewEvent(type="execution.finished", data={"execution_id": "x2", "outcome": "failed"})])
+        run_all(store)
+    r = CliRunner().invoke(main, ["--db", db, "project", "check"], env=env)
+    assert "execution.finished_without_start: x2: execution.finished (failed)" in r.stdout
+    assert "session None" not in r.stdout
 
 
 def _ev(type_: str, **data: object) -> NewEvent:
