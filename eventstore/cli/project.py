@@ -133,9 +133,7 @@ def project_check(ctx: Context, as_json: bool) -> None:
         raise SystemExit(0 if report.ok else 1)
     for d in report.dangling:
         where = " ".join(
-            part
-            for part in (f"session {d.session_id}" if d.session_id is not None else "", d.item_id or "")
-            if part
+            part for part in (f"session {d.session_id}" if d.session_id is not None else "", d.item_id or "") if part
         )
         click.echo(f"{d.kind}: {where}: {d.detail}" if where else f"{d.kind}: {d.detail}")
     summary = ", ".join(f"{k}={n}" for k, n in report.counts.items() if n)
