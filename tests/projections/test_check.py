@@ -179,3 +179,29 @@ def test_events_after_a_delete_are_found_by_position_whatever_their_kind(store: 
         found.session_id == "s"
         and f"4 event(s) naming the session after its session.deleted at position {deleted[0].position}" in found.detail
     )
+
+
+def test_a_session_written_by_another_credential_shows_its_writers(store: EventStore) -> None:
+    """Read models apply an event naming another agent's session (multi-agent sessions need it);
+    the documented query over session_agents shows who wrote it (docs/projections.md)."""
+    store.append(
+        "agent-8/s", [NewEvent(type="session.started", data={"session_id": "s8"}, metadata={"principal": "agent8"})]
+    )
+    store.append(
+        "agent-7/x",
+        [
+            NewEvent(
+                type="session.status_changed",
+                data={"session_id": "s8", "status": "completed"},
+                metadata={"principal": "agent7"},
+            )
+        ],
+    )
+    store.append("agent-8/s", [_msg("s8", "m1")])
+    run_all(store)
+    agg = "string_agg(agent, ',' ORDER BY agent)" if store.backend.dialect == "postgres" else "group_concat(agent)"
+    rows = store.backend.query(
+        f"SELECT session_id, {agg} FROM session_agents GROUP BY session_id HAVING count(*) > 1"  # noqa: S608
+    )
+    assert [(sid, sorted(a.split(","))) for sid, a in rows] == [("s8", ["agent7", "agent8"])]
+    assert store.backend.query("SELECT status FROM sessions WHERE session_id = 's8'") == [("completed",)]
