@@ -203,6 +203,9 @@ def consistent(m, n, old_root, new_root, proof):
     return sn == 0 and fr == old_root and sr == new_root
 
 
+MAX_LINE = 1 << 28  # a reader refuses longer lines: a crafted gzip member must not take the memory
+
+
 class Cut(Exception):
     """The archive's gzip data ends early, is damaged, or is followed by other bytes."""
 
@@ -221,6 +224,8 @@ def archive_lines(f):
         except zlib.error as e:
             raise Cut(f"damaged gzip data ({e})") from None
         *lines, pending = data.split(b"\n")
+        if len(pending) > MAX_LINE or any(len(line) > MAX_LINE for line in lines):
+            raise Cut(f"a line longer than {MAX_LINE} bytes decompressed (docs/archive.md, Container)")
         yield from lines
     if pending:
         raise Cut("truncated: the last line does not end in a newline")

@@ -900,3 +900,34 @@ def test_prune_archived_cli(written: tuple[Path, Path, Path]) -> None:
     assert json.loads(result.stdout)["count"] == 10
     again = cli("--db", str(db), "prune", "--archived", str(path), "--public-key", str(pub), "--json")
     assert again.exit_code == 0 and json.loads(again.stdout)["count"] == 0  # run again: nothing left
+
+
+# -- a crafted file cannot take the verifier's memory ----------------------------------------
+
+
+def test_an_endless_line_is_refused_at_its_position_without_reading_it_whole(
+    written: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gzip bomb (one line that never ends) is refused once the line passes the cap, naming
+    the line; a long line inside the cap still reads (it fails later, as an edited entry)."""
+    _, path, pub = written
+    lines = gzip.decompress(path.read_bytes()).split(b"\n")
+    monkeypatch.setattr(archives, "MAX_LINE_BYTES", 1 << 20)
+    z = zlib.compressobj(1, zlib.DEFLATED, 31)
+    bomb = z.compress(b"\n".join(lines[:3]) + b"\n")  # the header and positions 3, 4
+    for _ in range(64):  # 64 MiB of one line, about 64 KiB on disk
+        bomb += z.compress(b"x" * (1 << 20))
+    path.write_bytes(bomb + z.flush())
+    assert len(path.read_bytes()) < 1 << 20
+    report = archives.verify_archive(path, SIGNER.verifier)
+    assert report.problem is not None and (report.problem.position, report.problem.kind) == (5, "unreadable")
+    assert "longer than 1048576 bytes decompressed" in report.problem.message and report.checked == 2
+    r = verify_cli(path, pub)
+    assert r.exit_code == 1 and r.stdout.startswith(
+        "FAILED at position 5 (unreadable): the line at position 5 is longer"
+    )
+    # one newline-terminated line over the cap, in the middle of a chunk, is refused the same way
+    long_line = lines[:4] + [b"y" * ((1 << 20) + 1)] + lines[5:]
+    path.write_bytes(gzip.compress(b"\n".join(long_line)))
+    p = archives.verify_archive(path, SIGNER.verifier).problem
+    assert p is not None and (p.position, p.kind) == (6, "unreadable")

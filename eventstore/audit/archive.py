@@ -60,6 +60,11 @@ COMPRESSION_LEVEL = 1
 _BATCH = 1000
 _CHUNK = 1 << 16
 """Compressed bytes decompressed at a time."""
+MAX_LINE_BYTES = 1 << 28
+"""The longest line a reader accepts, decompressed (256 MiB: an event's payload is at most
+``max_event_bytes``, 1 MiB by default, and a line at most a few times that). A crafted gzip
+member can expand about 1,000 times; without this cap one endless line would take the memory
+of the auditor's machine (docs/archive.md, "Container")."""
 _SHOWN = 10
 """Positions of absent payloads named in a report."""
 _END = (1 << 63, 1 << 63)
@@ -507,6 +512,7 @@ class _Reader:
         """The content's lines, without their newline, as they are decompressed."""
         z = zlib.decompressobj(31)  # 31: one gzip member (RFC 1952), no zlib or raw stream
         parts: list[bytes] = []  # the line being read, so far
+        pending = 0  # its length
         empty = True
         while not z.eof:
             chunk = source.read(_CHUNK)
@@ -527,10 +533,16 @@ class _Reader:
             *complete, rest = data.split(b"\n")
             if complete:
                 complete[0] = b"".join([*parts, complete[0]])
-                parts = []
-                yield from complete
+                parts, pending = [], 0
+                for line in complete:
+                    if len(line) > MAX_LINE_BYTES:
+                        raise self._too_long()
+                    yield line
             if rest:
                 parts.append(rest)
+                pending += len(rest)
+                if pending > MAX_LINE_BYTES:
+                    raise self._too_long()
         if parts:
             raise self._cut("the archive's content ends without a newline")
         if z.unused_data or source.read(1):
@@ -539,6 +551,14 @@ class _Reader:
                 "unreadable",
                 "bytes follow the archive's gzip member (an archive is exactly one member): it was changed",
             )
+
+    def _too_long(self) -> _Bad:
+        p = self.next_position
+        return _Bad(
+            p,
+            "unreadable",
+            f"the line at position {p} is longer than {MAX_LINE_BYTES} bytes decompressed: not an eventstore archive",
+        )
 
     def _cut(self, what: str = "the archive ends") -> _Bad:
         """A truncation, named at the first position not wholly present."""
