@@ -44,8 +44,14 @@ COLUMNS = (
     "deleted_at",
     "deleted_position",
     "events_after_delete",
+    "started_by",
+    "changes_by_others",
     "last_position",
 )
+
+_LIFECYCLE = frozenset({"session.updated", "session.status_changed", "session.deleted"})
+"""Events that change a session's row as a whole: ``changes_by_others`` counts those by writers
+other than the one that started it (docs/projections.md, "What read models trust")."""
 
 _EDITABLE = ("name", "task", "kind", "model", "temperature", "max_tokens")
 """Fields copied as given from ``session.started`` / ``session.updated`` (``kind`` only from the former)."""
@@ -75,10 +81,10 @@ def unpruned(e: RecordedEvent) -> RecordedEvent | None:
 
 class Sessions(Projection):
     name = "sessions"
-    version = 8  # 3: indexes by status, kind, workspace and time; settings as jsonb on PostgreSQL; 4: agent_count;
+    version = 9  # 3: indexes by status, kind, workspace and time; settings as jsonb on PostgreSQL; 4: agent_count;
     # 5: a row for every session an event names (instances, executions, collisions, metrics), metric_count;
     # 6: deleted_position, events_after_delete; 7: a pruned session.started still starts its session;
-    # 8: tool_calls counts a call seen only by its tool.finished
+    # 8: tool_calls counts a call seen only by its tool.finished; 9: started_by, changes_by_others
     tables = ("sessions", "session_items", "session_agents")
     personal = True
     types = frozenset(
@@ -123,6 +129,8 @@ class Sessions(Projection):
         deleted_at    TEXT,
         deleted_position    BIGINT,
         events_after_delete BIGINT NOT NULL,
+        started_by    TEXT,
+        changes_by_others BIGINT NOT NULL,
         last_position BIGINT NOT NULL
     );
     CREATE INDEX {sessions}_status ON {sessions} (status, started_at);
@@ -185,6 +193,7 @@ class Sessions(Projection):
                     "agent_count": 0,
                     "metric_count": 0,
                     "events_after_delete": 0,
+                    "changes_by_others": 0,
                 }
             if agent is not None and (sid, agent) not in agents:  # a new participant
                 agents.add((sid, agent))
@@ -201,6 +210,8 @@ class Sessions(Projection):
                 else:
                     seen.add(item)
                     new_items.append(item)
+            if t in _LIFECYCLE and agent is not None and row["started_by"] not in (None, agent):
+                row["changes_by_others"] += 1  # evidence, not a refusal: it still applies below
             if t == "message.appended":
                 if kind is not None:
                     row["message_count"] += 1
@@ -219,6 +230,7 @@ class Sessions(Projection):
                 if row["started_at"] is None:  # the first session.started wins; repeats change nothing
                     self._edit(row, d)
                     row["started_at"] = e.recorded_at
+                    row["started_by"] = agent
                     if row["status"] == "unknown":
                         row["status"] = "active"
             elif t == "session.status_changed":

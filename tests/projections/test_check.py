@@ -183,7 +183,8 @@ def test_events_after_a_delete_are_found_by_position_whatever_their_kind(store: 
 
 def test_a_session_written_by_another_credential_shows_its_writers(store: EventStore) -> None:
     """Read models apply an event naming another agent's session (multi-agent sessions need it);
-    the documented query over session_agents shows who wrote it (docs/projections.md)."""
+    the documented queries show who wrote it and which changes came from others
+    (docs/projections.md, "What read models trust")."""
     store.append(
         "agent-8/s", [NewEvent(type="session.started", data={"session_id": "s8"}, metadata={"principal": "agent8"})]
     )
@@ -204,4 +205,22 @@ def test_a_session_written_by_another_credential_shows_its_writers(store: EventS
         f"SELECT session_id, {agg} FROM session_agents GROUP BY session_id HAVING count(*) > 1"  # noqa: S608
     )
     assert [(sid, sorted(a.split(","))) for sid, a in rows] == [("s8", ["agent7", "agent8"])]
-    assert store.backend.query("SELECT status FROM sessions WHERE session_id = 's8'") == [("completed",)]
+    # the change still applies, and the row shows it came from another writer than the starter
+    assert store.backend.query(
+        "SELECT session_id, status, started_by, changes_by_others FROM sessions WHERE changes_by_others > 0"
+    ) == [("s8", "completed", "agent8", 1)]
+    # the starter's own changes, and messages by anyone, are not counted
+    store.append(
+        "agent-8/s",
+        [
+            NewEvent(type="session.deleted", data={"session_id": "s8"}, metadata={"principal": "agent8"}),
+            NewEvent(type="session.updated", data={"session_id": "s8", "name": "n"}, metadata={"principal": "agent7"}),
+        ],
+    )
+    store.append(
+        "agent-7/x", [NewEvent(type="message.appended", data=_msg("s8", "m2").data, metadata={"principal": "agent7"})]
+    )
+    run_all(store)
+    assert store.backend.query("SELECT changes_by_others, message_count FROM sessions WHERE session_id = 's8'") == [
+        (2, 2)
+    ]

@@ -68,10 +68,15 @@ def model(events: list[tuple[str, NewEvent]]) -> dict[str, Any]:
         if s["deleted"] and ev.type != "session.deleted":
             s["after_delete"] = s.get("after_delete", 0) + 1
         meta = ev.metadata or {}
-        if meta.get("principal") or meta.get("agent_id"):
-            s["agents"].add(meta.get("principal") or meta.get("agent_id"))
+        writer = meta.get("principal") or meta.get("agent_id")
+        if writer:
+            s["agents"].add(writer)
+        if ev.type in ("session.updated", "session.status_changed", "session.deleted"):
+            if writer and s.get("starter") not in (None, writer):  # a change by another than the starter
+                s["others"] = s.get("others", 0) + 1
         if ev.type == "session.started" and not s["started"]:
             s["started"] = True
+            s["starter"] = writer or None
             if s["status"] == "unknown":
                 s["status"] = "active"
         elif ev.type == "session.status_changed":
@@ -106,6 +111,8 @@ def model(events: list[tuple[str, NewEvent]]) -> dict[str, Any]:
             len(s["agents"]),
             s["metrics"],
             s.get("after_delete", 0),
+            s.get("starter"),
+            s.get("others", 0),
         )
     return {
         "sessions": rows,
@@ -190,10 +197,11 @@ def test_counts_with_retries_equal_the_model(seed: int, n: int, batch: int, retr
         runner.run_once()
         q = store.backend.query
         got = {
-            r[0]: (r[1], r[2], r[3], r[4], r[5], r[6], r[7] is not None, r[8] is not None, r[9], r[10], r[11])
+            r[0]: (r[1], r[2], r[3], r[4], r[5], r[6], r[7] is not None, r[8] is not None, *r[9:])
             for r in q(
                 "SELECT session_id, status, name, message_count, tokens_used, tool_calls, tool_failures, "
-                "started_at, deleted_at, agent_count, metric_count, events_after_delete FROM sessions"
+                "started_at, deleted_at, agent_count, metric_count, events_after_delete, started_by, "
+                "changes_by_others FROM sessions"
             )
         }
         assert got == want["sessions"]
