@@ -77,7 +77,10 @@ def test_postgres_restart_under_load_gives_clear_503s_then_recovers(cluster: Clu
         before = len(raw)
         cluster.stop("immediate")  # a crash: recovery on start
         time.sleep(2.0)  # an outage longer than the store's reconnect_timeout: the service must answer 503
-        during = len(raw)
+        deadline = time.monotonic() + 15  # the request in flight at the crash is answered once its reconnects give up
+        while not any(s == 503 for s, _ in raw[before:]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        during = len(raw)  # every answer so far was given while the database was down
         assert httpx.get(f"{url}/readyz", timeout=10).status_code == 503
         cluster.start()
         deadline = time.monotonic() + 30
