@@ -132,9 +132,8 @@ def project_check(ctx: Context, as_json: bool) -> None:
         echo_json(report)
         raise SystemExit(0 if report.ok else 1)
     for d in report.dangling:
-        where = " ".join(
-            part for part in (f"session {d.session_id}" if d.session_id is not None else "", d.item_id or "") if part
-        )
+        session = f"session {d.session_id}" if d.session_id is not None else None
+        where = " ".join(w for w in (session, d.item_id) if w)  # either may be absent
         click.echo(f"{d.kind}: {where}: {d.detail}" if where else f"{d.kind}: {d.detail}")
     summary = ", ".join(f"{k}={n}" for k, n in report.counts.items() if n)
     click.echo("no dangling references" if report.ok else f"dangling references: {summary}", err=True)
